@@ -1,0 +1,349 @@
+"""The training loop: teacher pretraining, supervised students and distilled students (plain torch).
+
+One call of ``run_job`` trains one model and returns one result row per token budget: a cosine run has one
+budget; a warm-up-stable-decay (WSD) run branches a cool-down off the stable phase at every budget, so one
+training run yields several (N, D) points (they share a ``group``). Teachers are saved as safetensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+from safetensors.torch import load_file, save_file
+
+from bayes_distill.runner.data import DataConfig, TokenStreams
+from bayes_distill.runner.model import ModelConfig, Transformer, count_forward_flops_per_token
+
+
+class TrainingError(RuntimeError):
+    """A run diverged or produced a non-finite loss."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings. lr: peak learning rate; weight_decay is decoupled (independent of lr, per step);
+    batch_size in sequences of context_length tokens; eval_batches x batch_size validation windows."""
+
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.01
+    warmup_frac: float = 0.05
+    schedule: str = "cosine"  # or "wsd"
+    cooldown_frac: float = 0.2
+    weight_decay: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    z_loss: float = 1e-4
+    batch_size: int = 32
+    eval_batches: int = 8
+    seed: int = 0
+    diverge_factor: float = 2.0  # loss above diverge_factor * ln(vocab) after warm-up counts as divergence
+
+    def __post_init__(self) -> None:
+        for name in ("lr", "batch_size", "eval_batches", "diverge_factor"):
+            if not (getattr(self, name) > 0):
+                raise ValueError(f"train.{name} must be positive; got {getattr(self, name)!r}")
+        for name in ("min_lr_ratio", "warmup_frac", "cooldown_frac", "weight_decay", "z_loss", "grad_clip"):
+            if not (getattr(self, name) >= 0):
+                raise ValueError(f"train.{name} must be >= 0; got {getattr(self, name)!r}")
+        if self.schedule not in ("cosine", "wsd"):
+            raise ValueError(f"train.schedule must be 'cosine' or 'wsd'; got {self.schedule!r}")
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Student loss (1 - lam) CE + lam tau^2 KD + z-loss; top_k > 0 keeps only the teacher's top-k logits."""
+
+    lam: float = 1.0
+    tau: float = 1.0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.lam <= 1.0):
+            raise ValueError(f"distill.lam must lie in [0, 1]; got {self.lam!r}")
+        if not (self.tau > 0):
+            raise ValueError(f"distill.tau must be positive; got {self.tau!r}")
+        if self.top_k < 0:
+            raise ValueError(f"distill.top_k must be >= 0; got {self.top_k!r}")
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig, cooldown_start: int | None = None) -> float:
+    """Learning rate at ``step`` (0-based) of a ``total``-step run: linear warm-up, then cosine decay to
+    min_lr_ratio * lr, or (WSD) constant until ``cooldown_start`` and linear decay to min_lr_ratio * lr."""
+    warm = max(1, int(round(cfg.warmup_frac * total)))
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    lo = cfg.lr * cfg.min_lr_ratio
+    if cfg.schedule == "cosine":
+        frac = (step - warm) / max(1, total - warm)
+        return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * min(1.0, frac)))
+    start = total if cooldown_start is None else cooldown_start
+    if step < start:
+        return cfg.lr
+    frac = (step - start + 1) / max(1, total - start)
+    return cfg.lr + (lo - cfg.lr) * min(1.0, frac)
+
+
+def setup_torch(threads: int | None, seed: int) -> torch.device:
+    """Seeds, deterministic CPU kernels, thread count; returns CUDA when there is one, else CPU."""
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    if torch.cuda.is_available():
+        torch.backends.cuda.matmul.allow_tf32 = True
+        return torch.device("cuda")
+    torch.use_deterministic_algorithms(True)
+    return torch.device("cpu")
+
+
+def kd_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float, top_k: int) -> torch.Tensor:
+    """KD = -sum_v softmax(z_T/tau)_v log softmax(z_S/tau)_v, mean over tokens (nats/token)."""
+    log_q = F.log_softmax(student.float() / tau, dim=-1)
+    if top_k:
+        vals, idx = teacher.float().topk(top_k, dim=-1)
+        return -(F.softmax(vals / tau, dim=-1) * log_q.gather(-1, idx)).sum(-1).mean()
+    return -(F.softmax(teacher.float() / tau, dim=-1) * log_q).sum(-1).mean()
+
+
+def save_checkpoint(model: Transformer, path: Path, meta: dict[str, Any]) -> None:
+    """safetensors, written to a temporary file and moved into place."""
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp), metadata={"model": json.dumps(model.cfg.to_dict()), "meta": json.dumps(meta)})
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> Transformer:
+    """Load a model saved by ``save_checkpoint`` (safetensors only; nothing is unpickled)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        cfg = ModelConfig(**json.loads(f.metadata()["model"]))
+    model = Transformer(cfg)
+    model.load_state_dict(load_file(str(path)))
+    return model.to(device).eval()
+
+
+@torch.no_grad()
+def evaluate(
+    model: Transformer,
+    streams: TokenStreams,
+    tcfg: TrainConfig,
+    device: torch.device,
+    teacher: Transformer | None = None,
+) -> dict[str, float]:
+    """Validation CE vs the data (nats/token); with a teacher also its CE and KL(teacher || student)."""
+    model.eval()
+    ce = t_ce = kl = 0.0
+    for i in range(tcfg.eval_batches):
+        x, y = (t.to(device) for t in streams.batch("validation", i, tcfg.batch_size))
+        with _autocast(device):
+            logits = model(x)
+            t_logits = teacher(x) if teacher is not None else None
+        log_q = F.log_softmax(logits.float(), -1)
+        ce += F.nll_loss(log_q.flatten(0, 1), y.flatten()).item()
+        if t_logits is not None:
+            log_p = F.log_softmax(t_logits.float(), -1)
+            t_ce += F.nll_loss(log_p.flatten(0, 1), y.flatten()).item()
+            kl += (log_p.exp() * (log_p - log_q)).sum(-1).mean().item()
+    model.train()
+    n = tcfg.eval_batches
+    nan = math.nan
+    return {
+        "loss": ce / n,
+        "teacher_loss": t_ce / n if teacher else nan,
+        "kl_teacher_student": kl / n if teacher else nan,
+    }
+
+
+def _autocast(device: torch.device) -> Any:
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return torch.autocast("cpu", enabled=False)
+
+
+def versions() -> dict[str, str]:
+    import bayes_distill
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "bayes_distill": getattr(bayes_distill, "__version__", "?"),
+    }
+
+
+def run_job(
+    job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int | None = None
+) -> list[dict[str, Any]]:
+    """Train the model ``job`` describes and return one result row per budget (see ``sweep.expand``).
+
+    Raises TrainingError on divergence; the orchestrator records it as a failed run.
+    """
+    t_start = time.perf_counter()
+    out = Path(out_dir)
+    tcfg = TrainConfig(**job["train"])
+    device = setup_torch(threads, tcfg.seed)
+    dcfg = DataConfig(**{**job["data"], "paths": tuple(job["data"]["paths"])})
+    streams = TokenStreams(dcfg)
+    mcfg = ModelConfig(**job["model"])
+    model = Transformer(mcfg).to(device)
+    teacher = None
+    dist = DistillConfig(**job["distill"]) if job["teacher"] else None
+    if job["teacher"]:
+        teacher = load_checkpoint(out / "checkpoints" / f"{job['teacher']['run']}.safetensors", device)
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW(
+        [
+            {"params": decay, "weight_decay": tcfg.weight_decay / tcfg.lr},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
+        lr=tcfg.lr,
+        betas=(tcfg.beta1, tcfg.beta2),
+        eps=1e-8,
+        foreach=True,
+    )
+    tokens_per_step = tcfg.batch_size * mcfg.context_length
+    budgets = sorted(job["budgets"])
+    steps = [max(1, math.ceil(d / tokens_per_step)) for d in budgets]
+    cool = [max(1, int(round(tcfg.cooldown_frac * s))) if tcfg.schedule == "wsd" else 0 for s in steps]
+    total_steps = steps[-1] + sum(cool[:-1])
+    progress_file = out / "progress" / f"{job['id']}.json"
+    progress_file.parent.mkdir(parents=True, exist_ok=True)
+    ln_v = math.log(mcfg.vocab_size)
+    done_steps, last_report = 0, 0.0
+
+    def report(force: bool = False) -> None:
+        nonlocal last_report
+        now = time.perf_counter()
+        if force or now - last_report > 0.5:
+            last_report = now
+            tmp = progress_file.with_name(progress_file.name + ".tmp")
+            tmp.write_text(json.dumps({"done": done_steps, "total": total_steps}))
+            os.replace(tmp, progress_file)
+
+    def train_steps(first: int, last: int, total: int, cooldown_start: int | None) -> None:
+        nonlocal done_steps
+        for step in range(first, last):
+            lr = lr_at(step, total, tcfg, cooldown_start)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            x, y = (
+                t.to(device, non_blocking=True) for t in streams.batch(job["stream"], step, tcfg.batch_size)
+            )
+            with _autocast(device):
+                logits = model(x)
+                t_logits = None
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_logits = teacher(x)
+            lf = logits.float()
+            ce = F.cross_entropy(lf.flatten(0, 1), y.flatten())
+            loss = tcfg.z_loss * torch.logsumexp(lf, -1).pow(2).mean()
+            if dist is not None and t_logits is not None:
+                kd = kd_loss(lf, t_logits, dist.tau, dist.top_k)
+                loss = loss + (1.0 - dist.lam) * ce + dist.lam * dist.tau**2 * kd
+            else:
+                loss = loss + ce
+            value = ce.item()
+            if not math.isfinite(value) or not math.isfinite(loss.item()):
+                raise TrainingError(f"non-finite loss at step {step}")
+            if step > 0.5 * total and value > tcfg.diverge_factor * ln_v:
+                raise TrainingError(
+                    f"diverged: train CE {value:.3f} > {tcfg.diverge_factor} ln(V) at step {step}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tcfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+            opt.step()
+            done_steps += 1
+            report()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    counted = count_forward_flops_per_token(model)["causal"]
+    f_formula = model.forward_flops_per_token()
+    f_teacher = teacher.forward_flops_per_token() if teacher is not None else 0.0
+    f_teacher_counted = count_forward_flops_per_token(teacher)["causal"] if teacher is not None else 0.0
+    rows: list[dict[str, Any]] = []
+    step = 0
+    train_time = 0.0
+    for i, (d_run, n_steps) in enumerate(zip(budgets, steps, strict=True)):
+        t0 = time.perf_counter()
+        branch_at = n_steps - cool[i] if tcfg.schedule == "wsd" else n_steps
+        train_steps(step, branch_at, n_steps if tcfg.schedule == "cosine" else steps[-1], None)
+        step = branch_at
+        last = i == len(budgets) - 1
+        snap = None
+        if tcfg.schedule == "wsd":
+            if not last:
+                snap = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
+            train_steps(branch_at, n_steps, n_steps, branch_at)
+        train_time += time.perf_counter() - t0
+        metrics = evaluate(model, streams, tcfg, device, teacher)
+        if not math.isfinite(metrics["loss"]):
+            raise TrainingError(f"non-finite validation loss at budget {d_run:.4g}")
+        row_id = job["row_ids"][i]
+        if job["save_checkpoint"]:
+            (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+            save_checkpoint(
+                model,
+                out / "checkpoints" / f"{row_id}.safetensors",
+                {"run": row_id, "D": n_steps * tokens_per_step},
+            )
+        d_true = float(n_steps * tokens_per_step)
+        n_tok_done = float(done_steps * tokens_per_step)
+        rows.append(
+            {
+                "run": row_id,
+                "group": job["id"],
+                "D": d_true,
+                "D_requested": float(d_run),
+                "steps": n_steps,
+                **metrics,
+                "N": float(model.n_params),
+                "n_layers": mcfg.n_layers,
+                "d_model": mcfg.d_model,
+                "flops_per_token_formula": f_formula,
+                "flops_per_token_counted": counted,
+                "flops_formula": (3.0 * f_formula + f_teacher) * d_true,
+                "flops_counted": (3.0 * counted + f_teacher_counted) * d_true,
+                "wall_time_s": time.perf_counter() - t_start,
+                "tokens_per_s": n_tok_done / max(train_time, 1e-9),
+                "entropy_rate": streams.entropy_rate,
+                "loss_floor": streams.loss_floor,
+                "data_epochs": streams.epochs(job["stream"], n_steps * tcfg.batch_size),
+                "device": str(device),
+                "precision": "bf16-autocast" if device.type == "cuda" else "fp32",
+                "peak_memory_bytes": float(
+                    torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss()
+                ),
+                "versions": json.dumps(versions(), sort_keys=True),
+            }
+        )
+        if snap is not None:
+            model.load_state_dict(snap[0])
+            opt.load_state_dict(snap[1])
+    report(force=True)
+    return rows
+
+
+def _rss() -> float:
+    """Peak resident memory of this process in bytes (Linux ru_maxrss is in KiB)."""
+    import resource
+
+    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024.0
