@@ -28,10 +28,14 @@ def _jax() -> SimpleNamespace:
 
 def _pytensor() -> SimpleNamespace:
     import pytensor.tensor as pt
+    from pytensor.graph.basic import Variable
 
-    return SimpleNamespace(
-        name="pytensor", log=pt.log, exp=pt.exp, logaddexp=pt.logaddexp, asarray=pt.as_tensor_variable
-    )
+    def asarray(x: Any) -> Any:
+        # PyTensor would store 3e8 or 0.5 as float32 constants (they are exact there) and then take
+        # their logs in float32; constants enter as float64.
+        return x if isinstance(x, Variable) else pt.as_tensor_variable(np.asarray(x, dtype=np.float64))
+
+    return SimpleNamespace(name="pytensor", log=pt.log, exp=pt.exp, logaddexp=pt.logaddexp, asarray=asarray)
 
 
 _FACTORIES = {"numpy": _numpy, "jax": _jax, "pytensor": _pytensor}

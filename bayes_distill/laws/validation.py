@@ -21,7 +21,7 @@ def check_positive_finite(name: str, value: Any, *, upper: float | None = None) 
     if upper is not None:
         bad |= arr > upper
     if np.any(bad):
-        first = arr[bad].flat[0] if arr.ndim else arr.item()
+        first = float(arr[bad].flat[0]) if arr.ndim else float(arr)
         where = "" if arr.ndim == 0 else f" (first bad element at index {tuple(int(i) for i in np.argwhere(bad)[0])})"
         limit = f" and <= {upper:g}" if upper is not None else ""
         raise ValueError(f"{name} must be finite and > 0{limit}; got {first!r}{where}")

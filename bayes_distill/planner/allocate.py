@@ -53,12 +53,15 @@ _ATTRS = {
     "supervised_loss": {"units": "nats/token", "long_name": "same student trained supervised on C / 3F(N_S) tokens"},
     "student_share": {"units": "1", "long_name": "share of compute in student training, 3 F(N_S) D_S / C"},
     "teacher_logits_share": {"units": "1", "long_name": "share in teacher logits, delta_lgt F(N_T) D_S / C"},
-    "teacher_pretraining_share": {"units": "1", "long_name": "share in teacher pretraining, 3 delta_pre F(N_T) D_T / C"},
+    "teacher_pretraining_share": {
+        "units": "1", "long_name": "share in teacher pretraining, 3 delta_pre F(N_T) D_T / C",
+    },
 }
-# Grid and refinement sizes: 64 points in one variable (spacing 0.4 in log N_T) or 24 x 24 in two,
-# then halvings of the spacing down to ~1e-7 (1-D) and ~1e-4 (2-D) in log units: far below 1e-4 nats.
-_GRID_1D, _ROUNDS_1D = 64, 22
-_GRID_2D, _ROUNDS_2D = 24, 14
+# Grid and refinement sizes: 64 points in one variable (spacing 0.4 in log N_T) then 40 golden-section
+# rounds (bracket 0.8 -> 3e-9), or 20 x 20 in two then 12 halvings of the spacing and 4 Newton steps:
+# far below 1e-4 nats at the optimum.
+_GRID_1D, _ROUNDS_1D = 64, 40
+_GRID_2D, _ROUNDS_2D, _NEWTON_2D = 20, 12, 4
 _SHARE_LOGIT_RANGE = 16.0
 
 
@@ -132,7 +135,7 @@ def _solve_general(p, N_S, C, delta_logits, delta_pretrain, lo, hi, arch):
 
     lower = jnp.stack([jnp.log(lo), -_SHARE_LOGIT_RANGE])
     upper = jnp.stack([jnp.log(hi), _SHARE_LOGIT_RANGE])
-    x, _ = grid_then_zoom(objective, lower, upper, _GRID_2D, _ROUNDS_2D)
+    x, _ = grid_then_zoom(objective, lower, upper, _GRID_2D, _ROUNDS_2D, _NEWTON_2D)
     return _general_allocation(x, N_S, C, delta_logits, delta_pretrain, arch)
 
 

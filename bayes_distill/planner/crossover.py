@@ -22,8 +22,8 @@ DEFAULT_COMPUTE_RANGE = (1e18, 1e25)
 """Budgets searched by default (FLOPs); every student size asked about must be trainable at both ends."""
 
 OUTCOME_CROSSOVER, OUTCOME_DISTILLATION_THROUGHOUT, OUTCOME_SUPERVISED_THROUGHOUT = 0, 1, -1
-_SCAN_POINTS = 24
-_BISECTIONS = 16
+_SCAN_POINTS = 16
+_ROOT_STEPS = 10
 
 
 def _advantage(out: dict[str, np.ndarray]) -> np.ndarray:
@@ -42,9 +42,11 @@ def crossover(
 ) -> xr.Dataset:
     """The crossover budget of each student size and parameter draw.
 
-    The budgets in ``compute_range`` (FLOPs) are scanned on a log grid of 24 points; the last budget at which
-    distillation still wins is bracketed against the next one and bisected 16 times in log C (relative
-    precision about 4e-5 over the default range). Returns a Dataset over (sample dims..., ``student_size``):
+    The budgets in ``compute_range`` (FLOPs) are scanned on a log grid of 16 points; the last budget at which
+    distillation still wins is bracketed against the next one, and the sign change of
+    log L_S - log L_supervised in log C is found by 10 steps of the Illinois method (the bracket's upper end
+    is returned: supervised training matches or beats distillation there).
+    Returns a Dataset over (sample dims..., ``student_size``):
 
     - ``compute``: the crossover budget C* in FLOPs; above it supervised training matches or beats
       distillation over the rest of the range. When distillation wins over the whole range, C* = +inf
@@ -55,8 +57,10 @@ def crossover(
     """
     s = scenario_of(scenario)
     N_S = _checked_sizes("N_S", N_S)
-    c_lo, c_hi = _checked_sizes("compute_range", compute_range)[:2] if np.size(compute_range) == 2 else (None, None)
-    if c_lo is None or not c_lo < c_hi:
+    if np.size(compute_range) != 2:
+        raise ValueError(f"compute_range must be (lower, upper) FLOPs; got {compute_range!r}")
+    c_lo, c_hi = _checked_sizes("compute_range", compute_range)
+    if not c_lo < c_hi:
         raise ValueError(f"compute_range must be (lower, upper) FLOPs with lower < upper; got {compute_range!r}")
     bounds = _checked_bounds(bounds)
     _check_budgets(N_S, np.array([c_lo, c_hi]), s, bounds, arch, name="compute_range")
@@ -65,7 +69,8 @@ def crossover(
     # Scan: shape (samples..., student, budget).
     scan = np.geomspace(c_lo, c_hi, _SCAN_POINTS)
     grid_params = LawParams(*(np.asarray(v)[(...,) + (None, None)] for v in law))
-    wins = _advantage(solve(grid_params, N_S[:, None], scan, s, bounds, arch)) < 0
+    advantage = _advantage(solve(grid_params, N_S[:, None], scan, s, bounds, arch))
+    wins = advantage < 0
     last_win = np.where(wins.any(-1), _SCAN_POINTS - 1 - np.argmax(wins[..., ::-1], axis=-1), -1)
     outcome = np.select(
         [last_win < 0, last_win == _SCAN_POINTS - 1],
@@ -73,15 +78,27 @@ def crossover(
         OUTCOME_CROSSOVER,
     ).astype(np.int8)
 
-    # Bisect each bracket [scan[i], scan[i + 1]] in log C; brackets of other outcomes are solved and ignored.
+    # Each bracket [scan[i], scan[i + 1]] holds a sign change of the advantage g(log C); the Illinois
+    # variant of regula falsi finds its root in a few solves. Other outcomes are solved and ignored.
     index = np.clip(last_win, 0, _SCAN_POINTS - 2)
-    log_a, log_b = np.log(scan[index]), np.log(scan[index + 1])
     point_params = LawParams(*(np.asarray(v)[(...,) + (None,)] for v in law))
-    for _ in range(_BISECTIONS):
-        mid = 0.5 * (log_a + log_b)
-        distillation_wins = _advantage(solve(point_params, N_S, np.exp(mid), s, bounds, arch)) < 0
-        log_a, log_b = np.where(distillation_wins, mid, log_a), np.where(distillation_wins, log_b, mid)
-    crossing = np.exp(0.5 * (log_a + log_b))
+    g = lambda log_c: _advantage(solve(point_params, N_S, np.exp(log_c), s, bounds, arch))  # noqa: E731
+    a, b = np.log(scan[index]), np.log(scan[index + 1])
+    ga = np.take_along_axis(advantage, index[..., None], -1)[..., 0]
+    gb = np.take_along_axis(advantage, index[..., None] + 1, -1)[..., 0]
+    last_side = np.zeros(a.shape)
+    for _ in range(_ROOT_STEPS):
+        c = np.where(gb != ga, b - gb * (b - a) / np.where(gb != ga, gb - ga, 1.0), 0.5 * (a + b))
+        c = np.clip(c, np.minimum(a, b), np.maximum(a, b))
+        gc = g(c)
+        left = gc < 0  # distillation still wins at c: the root lies in [c, b]
+        # Illinois: halve the value kept at an end that survives twice, so both ends move.
+        gb = np.where(left & (last_side == 1), 0.5 * gb, gb)
+        ga = np.where(~left & (last_side == -1), 0.5 * ga, ga)
+        a, ga = np.where(left, c, a), np.where(left, gc, ga)
+        b, gb = np.where(left, b, c), np.where(left, gb, gc)
+        last_side = np.where(left, 1, -1)
+    crossing = np.exp(b)
     crossing = np.where(outcome == OUTCOME_CROSSOVER, crossing, c_lo)
     at_crossing = solve(point_params, N_S, crossing, s, bounds, arch)
     crossing = np.where(outcome == OUTCOME_DISTILLATION_THROUGHOUT, np.inf, crossing)

@@ -1,0 +1,28 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   installs the package in .venv and runs the main job
+#   make test   installs the package and its test tools in .venv and runs lint and the test suite
+PYTHON ?= python3.12
+export PYENV_VERSION ?= 3.12.1
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/bayes-distill demo
+
+test: install
+	$(BIN)/ruff check bayes_distill tests benchmarks
+	$(BIN)/python -m pytest -q tests
+
+bench: install
+	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -1,0 +1,5 @@
+"""Layer 6: the ``bayes-distill`` command line."""
+
+from bayes_distill.cli.main import main
+
+__all__ = ["main"]
