@@ -1,0 +1,116 @@
+"""The PyMC twin of ``law_model``: the same sites, deterministics, priors and likelihood, sampled with PyMC's NUTS.
+
+Sites: each free coefficient (or ``log_<name>`` with the coefficient as a ``pm.Deterministic``),
+``sigma_supervised`` / ``sigma_distilled`` ~ HalfNormal(NOISE_SCALE) on log loss, optional ``group_scale`` ~
+HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, and the observed ``log_loss`` (Student-t with
+``nu`` degrees of freedom on log nats/token) over dimension ``run``. The laws are the shared
+``log_supervised_loss`` / ``log_distilled_loss``, evaluated on PyTensor variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import xarray as xr
+
+from bayes_distill.inference.model import GROUP_SCALE, RunArrays, coefficients_to_fit
+from bayes_distill.inference.priors import NOISE_SCALE, Prior
+from bayes_distill.laws import LawParams
+from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
+
+
+def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
+                     group_effects: bool = False):  # noqa: ANN201 (pm.Model; pymc imported lazily)
+    """The PyMC model of ``law_model`` for ``runs`` (see the module docstring for its sites)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    n = runs.log_loss.shape[0]
+    coords = {"run": np.arange(n)}
+    if group_effects:
+        coords["group"] = np.arange(runs.n_groups)
+    with pm.Model(coords=coords) as model:
+        values = {}
+        for name in coefficients_to_fit(runs):
+            if name in fix:
+                values[name] = pt.as_tensor_variable(np.float64(fix[name]))
+                continue
+            p = prior[name]
+            x = p.pymc(p.site(name))
+            values[name] = pm.Deterministic(name, pt.exp(x)) if p.log else x
+        params = LawParams(**values)
+
+        mu = pt.zeros(n, dtype="float64")
+        sigma = pt.zeros(n, dtype="float64")
+        if runs.supervised.size:
+            i = runs.supervised
+            mu = pt.set_subtensor(mu[i], log_supervised_loss(runs.N[i], runs.D[i], params))
+            sigma = pt.set_subtensor(sigma[i], pm.HalfNormal("sigma_supervised", NOISE_SCALE))
+        if runs.distilled.size:
+            i = runs.distilled
+            mu = pt.set_subtensor(mu[i], log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
+            sigma = pt.set_subtensor(sigma[i], pm.HalfNormal("sigma_distilled", NOISE_SCALE))
+        if group_effects:
+            scale = pm.HalfNormal("group_scale", GROUP_SCALE)
+            raw = pm.Normal("group_offset_raw", 0.0, 1.0, dims="group")
+            mu = mu + scale * raw[runs.group]
+        pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=runs.log_loss, dims="run")
+    return model
+
+
+def _initvals(model, prior: Mapping[str, Prior], initvals: Mapping[str, float]) -> dict[str, np.ndarray]:  # noqa: ANN001
+    """Initial values by free-variable name; a coefficient given by name is moved to its ``log_`` site if needed."""
+    free = {rv.name for rv in model.free_RVs}
+    out = {}
+    for key, value in initvals.items():
+        p = prior.get(key)
+        site, v = key, float(value)
+        if p is not None and p.log and key not in free:
+            site, v = p.site(key), float(np.log(value))
+        if site in free and np.isfinite(v):
+            out[site] = np.asarray(v, dtype=float)
+    return out
+
+
+def sample_pymc(
+    runs: RunArrays,
+    prior: dict[str, Prior],
+    fix: dict[str, float],
+    *,
+    nu: float,
+    group_effects: bool,
+    chains: int,
+    draws: int,
+    warmup: int,
+    seed: int,
+    initvals: dict[str, float] | None = None,
+    cores: int = 1,
+    progressbar: bool = False,
+) -> xr.DataTree:
+    """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (target_accept 0.9, dense mass matrix
+    ``adapt_full``, as NumPyro's ``dense_mass=True``).
+
+    ``initvals`` (sample-site or coefficient names, coefficient units) start every chain, e.g. at a multi-start
+    MAP; otherwise a jittered start. ``cores``: processes for the chains. Returns the ArviZ DataTree of
+    ``pm.sample`` (groups posterior, sample_stats, log_likelihood, observed_data), whose posterior holds the
+    coefficient names, the ``log_*`` sites and ``sigma_*``, as NumPyro's does.
+    """
+    import pymc as pm
+
+    model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects)
+    start = _initvals(model, prior, initvals) if initvals else None
+    with model:
+        tree = pm.sample(
+            draws=draws, tune=warmup, chains=chains, cores=cores, random_seed=seed, nuts_sampler="pymc",
+            target_accept=0.9, initvals=start, init="adapt_full" if start else "jitter+adapt_full",
+            progressbar=progressbar, idata_kwargs={"log_likelihood": True}, compute_convergence_checks=False,
+        )
+    if not isinstance(tree, xr.DataTree):  # PyMC 5 returned InferenceData
+        from arviz_base import convert_to_datatree
+
+        tree = convert_to_datatree(tree)
+    return tree
+
+
+__all__ = ["build_pymc_model", "sample_pymc"]
