@@ -104,8 +104,9 @@ def sample_pymc(
         tree = pm.sample(
             draws=draws, tune=warmup, chains=chains, cores=cores, random_seed=seed, nuts_sampler="pymc",
             target_accept=0.9, initvals=start, init="adapt_full" if start else "jitter+adapt_full",
-            progressbar=progressbar, idata_kwargs={"log_likelihood": True}, compute_convergence_checks=False,
+            progressbar=progressbar, compute_convergence_checks=False,
         )
+        tree = pm.compute_log_likelihood(tree, progressbar=False)
     if not isinstance(tree, xr.DataTree):  # PyMC 5 returned InferenceData
         from arviz_base import convert_to_datatree
 
