@@ -139,7 +139,7 @@ class Block(nn.Module):
 class Transformer(nn.Module):
     """Decoder-only language model: tokens (B, T) int64 -> logits (B, T, vocab)."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, seed: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Embedding(cfg.vocab_size, cfg.d_model)
@@ -150,17 +150,20 @@ class Transformer(nn.Module):
         angles = torch.outer(torch.arange(cfg.context_length, dtype=torch.float64), inv)
         self.register_buffer("cos", angles.cos().float(), persistent=False)
         self.register_buffer("sin", angles.sin().float(), persistent=False)
-        self.reset_parameters()
+        self.reset_parameters(None if seed is None else torch.Generator().manual_seed(seed))
 
-    def reset_parameters(self) -> None:
-        """Normal(0, 0.02) weights; residual output projections scaled by 1/sqrt(2 n_layers); gains 1."""
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Normal(0, 0.02) weights; residual output projections scaled by 1/sqrt(2 n_layers); gains 1.
+
+        A seeded ``generator`` makes the initialisation independent of torch's global random state (so jobs
+        sharing a process, e.g. Dask threads, initialise exactly as they would alone)."""
         out_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
         for name, p in self.named_parameters():
             if p.dim() == 1:
                 nn.init.ones_(p)
             else:
                 std = out_std if name.endswith(("wo.weight", "w2.weight")) else 0.02
-                nn.init.normal_(p, mean=0.0, std=std)
+                nn.init.normal_(p, mean=0.0, std=std, generator=generator)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         T = idx.shape[1]

@@ -40,6 +40,7 @@ FAMILIES = {
         {"teacher_tokens_per_param", "supervised_baseline"},
     ),
     "supervised_isoflop": ({"layers", "flops"}, {"stream"}),
+    "supervised_grid": ({"layers"}, {"tokens", "tokens_per_param", "stream"}),
 }
 MODEL_KEYS = {"aspect_ratio", "head_dim", "group_size", "ffn_ratio", "qk_norm"}
 TOP_KEYS = {"name", "description", "seeds", "data", "model", "train", "distill", "family"}
@@ -113,8 +114,10 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
         for key in fam:
             if key.endswith("layers"):
                 _positive_list(f"family[{i}].{key}", fam[key], integer=True)
-            elif key.endswith(("flops", "tokens_per_param")):
+            elif key.endswith(("flops", "tokens_per_param", "tokens")):
                 _positive_list(f"family[{i}].{key}", fam[key])
+        if kind == "supervised_grid" and not ({"tokens", "tokens_per_param"} & set(fam)):
+            raise ValueError(f"family[{i}] (supervised_grid): give tokens or tokens_per_param")
         if fam.get("stream", "teacher") not in ("teacher", "student"):
             raise ValueError(f"family[{i}].stream must be 'teacher' or 'student'; got {fam['stream']!r}")
     return spec
@@ -169,7 +172,6 @@ def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
         role: str, stream: str, layers: int, D: float, seed: int, family: str, teacher: dict | None = None
     ) -> dict:
         base = {
-            "role": role,
             "stream": stream,
             "model": asdict(model_config(spec, layers)),
             "data": spec["data"],
@@ -177,8 +179,8 @@ def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
             "distill": spec["distill"] if teacher else None,
             "teacher": teacher["run"] if teacher else None,
         }
-        key = _hash({**base, "D": float(D), "wsd_group": None})
         steps = max(1, math.ceil(D / tps))
+        key = _hash({**base, "D": float(steps * tps)})  # the role does not change training: not hashed
         if key not in rows:
             rows[key] = {
                 "spec": base,
@@ -202,6 +204,13 @@ def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
     for seed in spec["seeds"]:
         for fam in spec["family"]:
             kind = fam["kind"]
+            if kind == "supervised_grid":
+                for L in _as_list(fam["layers"]):
+                    Ds = [float(d) for d in _as_list(fam.get("tokens", []))]
+                    Ds += [float(m) * N(L) for m in _as_list(fam.get("tokens_per_param", []))]
+                    for D in Ds:
+                        add("supervised", fam.get("stream", "teacher"), L, D, seed, kind)
+                continue
             if kind == "supervised_isoflop":
                 for c in _as_list(fam["flops"]):
                     for L in _as_list(fam["layers"]):
@@ -240,12 +249,12 @@ def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
         groups.setdefault(gkey, []).append(r)
     jobs = []
     for gkey, members in groups.items():
-        members.sort(key=lambda r: r["D_requested"])
+        members.sort(key=lambda r: r["D"])
         if len(members) > 1 or spec["train"]["schedule"] == "wsd":
-            budgets_ = [m["D_requested"] for m in members]
+            budgets_ = [m["D"] for m in members]
             job_id = _hash({"group": gkey, "budgets": budgets_})
             for m in members:  # a WSD row's result depends on the whole group (warm-up, branch points)
-                m["run"] = _hash({"group": job_id, "D": m["D_requested"]}) if len(members) > 1 else m["run"]
+                m["run"] = _hash({"group": job_id, "D": m["D"]}) if len(members) > 1 else m["run"]
         else:
             job_id = members[0]["run"]
         for m in members:
@@ -267,7 +276,7 @@ def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, A
             "train": first["spec"]["train"],
             "distill": first["spec"]["distill"],
             "teacher": {"run": t["run"], "N": t["N"], "D": t["D"]} if t else None,
-            "budgets": [m["D_requested"] for m in job["rows"]],
+            "budgets": [m["D"] for m in job["rows"]],
             "row_ids": [m["run"] for m in job["rows"]],
             "save_checkpoint": any(m["role"] == "teacher" for m in job["rows"]),
         }

@@ -86,7 +86,7 @@ def lr_at(step: int, total: int, cfg: TrainConfig, cooldown_start: int | None = 
         return cfg.lr * (step + 1) / warm
     lo = cfg.lr * cfg.min_lr_ratio
     if cfg.schedule == "cosine":
-        frac = (step - warm) / max(1, total - warm)
+        frac = (step - warm + 1) / max(1, total - warm)
         return lo + 0.5 * (cfg.lr - lo) * (1.0 + math.cos(math.pi * min(1.0, frac)))
     start = total if cooldown_start is None else cooldown_start
     if step < start:
@@ -199,7 +199,7 @@ def run_job(
     dcfg = DataConfig(**{**job["data"], "paths": tuple(job["data"]["paths"])})
     streams = TokenStreams(dcfg)
     mcfg = ModelConfig(**job["model"])
-    model = Transformer(mcfg).to(device)
+    model = Transformer(mcfg, seed=tcfg.seed).to(device)
     teacher = None
     dist = DistillConfig(**job["distill"]) if job["teacher"] else None
     if job["teacher"]:
