@@ -34,12 +34,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = sub.add_parser("plan", help="compute-optimal distillation for students and budgets")
     _add_planner_arguments(plan)
+    plan.add_argument("--posterior", help="a posterior written by 'bayes-distill fit' (default: paper coefficients)")
     plan.add_argument("--compute", type=_positive_float, nargs="+", required=True, help="budgets in FLOPs")
 
     cross = sub.add_parser("crossover", help="budget above which supervised training matches distillation")
     _add_planner_arguments(cross)
     cross.add_argument("--range", type=_positive_float, nargs=2, default=DEFAULT_COMPUTE_RANGE,
                        metavar=("LOWER", "UPPER"), help="budgets searched, FLOPs (default 1e18 1e25)")
+
+    cross.add_argument("--posterior", help="a posterior written by 'bayes-distill fit'")
+
+    fit = sub.add_parser("fit", help="fit the laws to a runs table (CSV, Parquet or netCDF)")
+    fit.add_argument("runs", help="runs table in the schema of load_runs")
+    fit.add_argument("--out", required=True, help="where to write the posterior (netCDF)")
+    fit.add_argument("--backend", default="numpyro", choices=["numpyro", "pymc"])
+    fit.add_argument("--method", default="nuts", choices=["nuts", "svi"])
+    fit.add_argument("--prior", default="default", choices=["default", "paper"])
+    fit.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients, e.g. gamma=1")
+    fit.add_argument("--chains", type=int, default=4)
+    fit.add_argument("--draws", type=int, default=1000)
+    fit.add_argument("--warmup", type=int, default=1000)
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--accept-warnings", action="store_true",
+                     help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
 
     sub.add_parser("demo", help="the main job: compute-optimal plans of a few students with the paper's law")
     return parser
@@ -55,17 +72,55 @@ def _demo() -> str:
     return "\n".join(parts)
 
 
+def _fit(args: argparse.Namespace) -> int:
+    import warnings
+
+    from bayes_distill.inference import FitWarning
+    from bayes_distill.posterior import fit
+
+    fix = {}
+    for item in args.fix:
+        name, _, value = item.partition("=")
+        try:
+            fix[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        posterior = fit(args.runs, backend=args.backend, method=args.method, prior=args.prior, fix=fix,
+                        chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
+    posterior.save(args.out)
+    print(posterior.summary().to_string())
+    print(f"posterior written to {args.out}")
+    problems = [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
+    for message in problems:
+        print(f"warning: {message}", file=sys.stderr)
+    if problems and not args.accept_warnings:
+        print("bayes-distill fit: the diagnostics failed (see above); rerun as advised or pass --accept-warnings",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "plan":
-            result = allocate(args.student, args.compute, args.scenario, PAPER, bounds=tuple(args.bounds))
-            print(f"scenario: {args.scenario}; coefficients: paper (Table 6)")
-            print(allocation_table(result))
-        elif args.command == "crossover":
-            result = crossover(args.student, args.scenario, PAPER, tuple(args.range), bounds=tuple(args.bounds))
-            print(f"scenario: {args.scenario}; coefficients: paper (Table 6)")
-            print(crossover_table(result))
+        if args.command in ("plan", "crossover"):
+            params, source, dims = PAPER, "paper (Table 6)", ()
+            if args.posterior:
+                from bayes_distill.posterior import load_posterior
+
+                params, source, dims = load_posterior(args.posterior).params(), args.posterior, ("chain", "draw")
+            print(f"scenario: {args.scenario}; coefficients: {source}"
+                  + ("; cells: median [5%, 95%]" if dims else ""))
+            if args.command == "plan":
+                result = allocate(args.student, args.compute, args.scenario, params, bounds=tuple(args.bounds))
+                print(allocation_table(result, dims))
+            else:
+                result = crossover(args.student, args.scenario, params, tuple(args.range), bounds=tuple(args.bounds))
+                print(crossover_table(result, dims))
+        elif args.command == "fit":
+            return _fit(args)
         elif args.command == "demo":
             print(_demo())
     except ValueError as error:

@@ -1,0 +1,109 @@
+"""The runs table: validated ``xarray.Dataset`` with dimension ``run``.
+
+Variables: ``kind`` ("supervised" | "distilled"; a teacher's own run is supervised), ``N`` (non-embedding
+parameters; the student's for distilled runs), ``D`` (tokens; D_S for distilled runs), ``loss`` (validation
+cross-entropy, nats/token), ``teacher_loss`` (distilled runs; NaN otherwise), optional ``teacher_N``,
+``teacher_D``, ``group`` (checkpoints of one training run share a group) and ``status`` ("ok" | "failed").
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+KINDS = ("supervised", "distilled")
+REQUIRED = ("kind", "N", "D", "loss")
+POSITIVE = ("N", "D", "loss")
+
+
+def _rows(mask: np.ndarray, ids: np.ndarray, limit: int = 5) -> str:
+    bad = ids[mask]
+    shown = ", ".join(map(str, bad[:limit]))
+    return f"{shown}{', ...' if bad.size > limit else ''} ({bad.size} row{'s' if bad.size != 1 else ''})"
+
+
+def _read(source: Any) -> pd.DataFrame:
+    if isinstance(source, pd.DataFrame):
+        return source.copy()
+    if isinstance(source, xr.Dataset):
+        return source.to_dataframe().reset_index()
+    path = Path(os.fspath(source))
+    if not path.exists():
+        raise ValueError(f"runs file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if suffix in (".nc", ".netcdf", ".h5"):
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            return ds.load().to_dataframe().reset_index()
+    raise ValueError(f"runs file {str(path)!r}: unknown format {suffix!r} (use .csv, .parquet or .nc)")
+
+
+def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
+    """Read runs from CSV, Parquet, netCDF, a pandas DataFrame or an xarray Dataset, and validate them.
+
+    Every problem raises ``ValueError`` naming the column and the offending rows; nothing is dropped
+    silently. Runs with ``status`` other than "ok" (failed runs of the runner) are left out unless
+    ``include_failed``; how many were left out is stored in ``attrs["excluded_failed_runs"]``.
+    """
+    frame = _read(source)
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise ValueError(f"runs table is missing the columns {missing}; it has {list(frame.columns)}")
+    if "run" not in frame.columns:
+        frame["run"] = [f"run-{i}" for i in range(len(frame))]
+    ids = frame["run"].astype(str).to_numpy()
+    duplicated = frame["run"].duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise ValueError(f"column 'run' has duplicate run ids: {_rows(duplicated, ids)}")
+
+    excluded = 0
+    if "status" in frame.columns and not include_failed:
+        ok = frame["status"].astype(str).eq("ok").to_numpy()
+        excluded = int((~ok).sum())
+        frame, ids = frame[ok], ids[ok]
+
+    kind = frame["kind"].astype(str).str.strip().str.lower().to_numpy()
+    unknown = ~np.isin(kind, KINDS)
+    if unknown.any():
+        raise ValueError(f"column 'kind' must be one of {KINDS}; unknown values {sorted(set(kind[unknown]))} "
+                         f"in rows {_rows(unknown, ids)}")
+    for column in POSITIVE:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(values) | (values <= 0)
+        if bad.any():
+            raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
+                             f"in rows {_rows(bad, ids)}")
+    distilled = kind == "distilled"
+    teacher_loss = (pd.to_numeric(frame["teacher_loss"], errors="coerce").to_numpy(float)
+                    if "teacher_loss" in frame.columns else np.full(len(frame), np.nan))
+    bad = distilled & (~np.isfinite(teacher_loss) | (teacher_loss <= 0))
+    if bad.any():
+        raise ValueError(f"column 'teacher_loss' must be finite and > 0 for distilled runs; "
+                         f"missing or bad in rows {_rows(bad, ids)}")
+    teacher_loss = np.where(distilled, teacher_loss, np.nan)
+
+    data = {
+        "kind": ("run", kind.astype(str)),
+        "N": ("run", frame["N"].to_numpy(float), {"units": "parameters (non-embedding)"}),
+        "D": ("run", frame["D"].to_numpy(float), {"units": "tokens"}),
+        "loss": ("run", frame["loss"].to_numpy(float), {"units": "nats/token"}),
+        "teacher_loss": ("run", teacher_loss, {"units": "nats/token"}),
+    }
+    for optional, units in (("teacher_N", "parameters (non-embedding)"), ("teacher_D", "tokens")):
+        if optional in frame.columns:
+            data[optional] = ("run", pd.to_numeric(frame[optional], errors="coerce").to_numpy(float), {"units": units})
+    group = frame["group"].astype(str).to_numpy() if "group" in frame.columns else ids
+    data["group"] = ("run", np.asarray(group, dtype=str))
+    if "status" in frame.columns:
+        data["status"] = ("run", frame["status"].astype(str).to_numpy())
+    if len(frame) == 0:
+        raise ValueError("runs table has no runs to fit" + (f" ({excluded} failed runs excluded)" if excluded else ""))
+    return xr.Dataset(data, coords={"run": ("run", ids.astype(str))}, attrs={"excluded_failed_runs": excluded})

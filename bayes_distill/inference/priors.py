@@ -1,0 +1,150 @@
+"""Priors on the laws' coefficients, written once and built for NumPyro or PyMC.
+
+Each coefficient gets a ``Prior``: a distribution family on the coefficient itself or on its log. Scale
+coefficients (A, B, A', B', c1, d1) live on the log scale; exponents on (0, 2); E below the smallest
+observed loss (the data say it is a floor). Noise scales are on the log-loss residuals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, PAPER, PAPER_INTERVALS
+
+FAMILIES = ("normal", "uniform", "halfnormal", "truncnormal")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """``family`` with parameters (a, b): normal(loc, scale), uniform(low, high), halfnormal(scale, -),
+    truncnormal(loc, scale) truncated to (low, high). ``log=True`` puts it on log(coefficient).
+    """
+
+    family: str
+    a: float
+    b: float = np.nan
+    log: bool = False
+    low: float = -np.inf
+    high: float = np.inf
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise ValueError(f"prior family must be one of {FAMILIES}; got {self.family!r}")
+
+    def site(self, name: str) -> str:
+        """The sample-site name: the coefficient, or ``log_<coefficient>``."""
+        return f"log_{name}" if self.log else name
+
+    def numpyro(self) -> Any:
+        import numpyro.distributions as dist
+
+        if self.family == "normal":
+            return dist.Normal(self.a, self.b)
+        if self.family == "uniform":
+            return dist.Uniform(self.a, self.b)
+        if self.family == "halfnormal":
+            return dist.HalfNormal(self.a)
+        return dist.TruncatedNormal(self.a, self.b, low=self.low, high=self.high)
+
+    def pymc(self, name: str) -> Any:
+        import pymc as pm
+
+        if self.family == "normal":
+            return pm.Normal(name, self.a, self.b)
+        if self.family == "uniform":
+            return pm.Uniform(name, self.a, self.b)
+        if self.family == "halfnormal":
+            return pm.HalfNormal(name, self.a)
+        return pm.TruncatedNormal(name, self.a, self.b, lower=self.low, upper=self.high)
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Draws of the coefficient (exponentiated when ``log``)."""
+        if self.family == "normal":
+            x = rng.normal(self.a, self.b, size)
+        elif self.family == "uniform":
+            x = rng.uniform(self.a, self.b, size)
+        elif self.family == "halfnormal":
+            x = np.abs(rng.normal(0.0, self.a, size))
+        else:
+            x = np.empty(0)
+            while x.size < size:
+                y = rng.normal(self.a, self.b, 4 * size)
+                x = np.concatenate([x, y[(y > self.low) & (y < self.high)]])
+            x = x[:size]
+        return np.exp(x) if self.log else x
+
+
+EXPONENT = Prior("uniform", 0.0, 2.0)
+NOISE_SCALE = 0.05
+"""Half-normal scale of the log-loss noise: losses are measured to about 1%."""
+
+
+def default_prior(smallest_loss: float) -> dict[str, Prior]:
+    """Weakly informative: E in (0, smallest observed loss), exponents in (0, 2), scales free over e^(+-12)
+    around 1e3-1e4, the broken power law's switch d1 within a factor e^1.5 of 1 and sharpness 1/f1 in (0.5, 100).
+    """
+    if not (np.isfinite(smallest_loss) and smallest_loss > 0):
+        raise ValueError(f"smallest_loss must be finite and > 0; got {smallest_loss!r}")
+    return {
+        "E": Prior("uniform", 0.0, float(smallest_loss)),
+        "A": Prior("normal", 7.0, 4.0, log=True),
+        "B": Prior("normal", 8.0, 4.0, log=True),
+        "alpha": EXPONENT, "beta": EXPONENT,
+        "gamma": Prior("uniform", 0.05, 2.0),
+        "A_prime": Prior("normal", 7.0, 4.0, log=True),
+        "B_prime": Prior("normal", 9.0, 4.0, log=True),
+        "alpha_prime": EXPONENT, "beta_prime": EXPONENT,
+        "gamma_prime": Prior("uniform", 0.05, 2.0),
+        "c0": Prior("uniform", 0.0, 5.0),
+        "c1": Prior("normal", 4.0, 2.0, log=True),
+        "f1": Prior("uniform", 0.01, 2.0),
+        "d1": Prior("normal", 0.0, 0.5, log=True),
+    }
+
+
+def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
+    """Centred on Table 6; each 90% interval widened ``widen`` times becomes a normal's +-1.645 sd.
+
+    c1's printed interval is degenerate, so it gets the default prior's width on log c1.
+    """
+    prior = {}
+    for name in COEFFICIENTS:
+        value, (lo, hi) = getattr(PAPER, name), PAPER_INTERVALS[name]
+        log = name in ("A", "B", "A_prime", "B_prime", "c1", "d1")
+        centre, lo_, hi_ = (np.log(value), np.log(lo), np.log(hi)) if log else (value, lo, hi)
+        sd = max(widen * (hi_ - lo_) / (2 * 1.645), 0.02 * abs(centre) if not log else 0.05)
+        if name == "c1":
+            sd = 1.0
+        bounds = (-np.inf, np.inf) if log else (0.0, np.inf if name not in ("E",) else np.inf)
+        prior[name] = Prior("truncnormal" if not log else "normal", float(centre), float(sd), log=log,
+                            low=bounds[0], high=bounds[1])
+    return prior
+
+
+def resolve_prior(prior: str | Mapping[str, Prior], runs_smallest_loss: float) -> dict[str, Prior]:
+    """'default', 'paper', or a mapping whose entries replace the default's."""
+    if isinstance(prior, str):
+        if prior == "default":
+            return default_prior(runs_smallest_loss)
+        if prior == "paper":
+            return paper_prior()
+        raise ValueError(f"prior must be 'default', 'paper' or a mapping of Prior; got {prior!r}")
+    unknown = set(prior) - set(COEFFICIENTS)
+    if unknown:
+        raise ValueError(f"prior has unknown coefficients {sorted(unknown)}; known: {list(COEFFICIENTS)}")
+    bad = [k for k, v in prior.items() if not isinstance(v, Prior)]
+    if bad:
+        raise ValueError(f"prior entries must be Prior objects; got {bad}")
+    return {**default_prior(runs_smallest_loss), **prior}
+
+
+def sample_prior(prior: Mapping[str, Prior], rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
+    """Draws of every coefficient from the prior (for prior predictive checks and simulation studies)."""
+    return {name: p.sample(rng, size) for name, p in prior.items()}
+
+
+__all__ = ["DISTILLATION_COEFFICIENTS", "Prior", "default_prior", "paper_prior", "resolve_prior", "sample_prior"]

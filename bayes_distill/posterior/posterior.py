@@ -1,0 +1,197 @@
+"""Layer 5: a fitted posterior and the questions it answers, each with its uncertainty.
+
+Every answer is a labelled ``xarray`` object that keeps the ``chain`` and ``draw`` dimensions of the draws it
+came from, so a user can summarise it as they like; summaries are one call away.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_distill.data import load_runs
+from bayes_distill.inference import FitResult, sample
+from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
+from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
+from bayes_distill.planner import DEFAULT_COMPUTE_RANGE
+from bayes_distill.planner import allocate as plan_allocation
+from bayes_distill.planner import crossover as plan_crossover
+
+SAMPLE_DIMS = ("chain", "draw")
+
+
+class Posterior:
+    """Posterior draws of the laws' coefficients (an ArviZ DataTree in ``.tree``) and the queries over them."""
+
+    def __init__(self, tree: Any, runs: xr.Dataset, fix: Mapping[str, float], nu: float) -> None:
+        self.tree = tree
+        self.runs = runs
+        self.fix = {k: float(v) for k, v in fix.items()}
+        self.nu = float(nu)
+
+    @classmethod
+    def from_fit(cls, result: FitResult) -> Posterior:
+        return cls(result.tree, result.runs, result.model_kwargs["fix"], result.model_kwargs["nu"])
+
+    # -- coefficients -------------------------------------------------------------------------------------
+    @property
+    def posterior(self) -> xr.Dataset:
+        return self.tree["posterior"].to_dataset()
+
+    @property
+    def free_coefficients(self) -> list[str]:
+        return [c for c in COEFFICIENTS if c in self.posterior.data_vars and c not in self.fix]
+
+    def params(self) -> xr.Dataset:
+        """All 15 coefficients over (chain, draw): sampled, fixed (broadcast) or NaN when not fitted."""
+        post = self.posterior
+        template = xr.zeros_like(post[self.free_coefficients[0]], dtype=float)
+        out = {}
+        for name in COEFFICIENTS:
+            if name in self.fix:
+                out[name] = template + self.fix[name]
+            elif name in post.data_vars:
+                out[name] = post[name].astype(float)
+            else:
+                out[name] = template + np.nan
+        return xr.Dataset(out)
+
+    def _law(self) -> tuple[LawParams, xr.Dataset]:
+        ds = self.params()
+        return LawParams(*(ds[c].values for c in COEFFICIENTS)), ds
+
+    def summary(self) -> Any:
+        """Coefficients with mean, sd, 90% equal-tailed interval, R-hat and bulk/tail ESS (a DataFrame)."""
+        import arviz_stats
+
+        names = self.free_coefficients + [v for v in ("sigma_supervised", "sigma_distilled")
+                                          if v in self.posterior.data_vars]
+        return arviz_stats.summary(self.tree, var_names=names, ci_prob=0.9, ci_kind="eti")
+
+    # -- predictions --------------------------------------------------------------------------------------
+    def predict(
+        self,
+        N: Any = None,
+        D: Any = None,
+        *,
+        N_S: Any = None,
+        D_S: Any = None,
+        L_T: Any = None,
+        noise: bool = False,
+        seed: int = 0,
+    ) -> xr.DataArray:
+        """Predicted loss (nats/token) over (chain, draw, point).
+
+        ``predict(N, D)``: the supervised law; ``predict(N_S=, D_S=, L_T=)``: the distillation law. With
+        ``noise=True`` the posterior's Student-t observation noise is added (a posterior predictive).
+        """
+        law, _ = self._law()
+        if N_S is not None or D_S is not None or L_T is not None:
+            if N is not None or D is not None:
+                raise ValueError("predict takes either (N, D) or (N_S=, D_S=, L_T=), not both")
+            if any(v is None for v in (N_S, D_S, L_T)):
+                raise ValueError("predict for a distilled student needs N_S, D_S and L_T")
+            if any(c not in self.posterior.data_vars and c not in self.fix for c in DISTILLATION_COEFFICIENTS):
+                raise ValueError("this posterior was fitted on supervised runs only; it cannot predict distillation")
+            inputs = {"N_S": N_S, "D_S": D_S, "L_T": L_T}
+            kind = "distilled"
+        else:
+            if N is None or D is None:
+                raise ValueError("predict needs N and D (supervised) or N_S, D_S and L_T (distilled)")
+            inputs = {"N": N, "D": D}
+            kind = "supervised"
+        arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(v, float)) for v in inputs.values()))
+        for name, values in zip(inputs, arrays, strict=True):
+            if values.ndim != 1 or np.any(~np.isfinite(values) | (values <= 0)):
+                raise ValueError(f"{name} must be finite, > 0 and at most 1-D; got {inputs[name]!r}")
+        log_loss = (log_supervised_loss(*arrays, law) if kind == "supervised"
+                    else log_distilled_loss(*arrays, law))
+        if noise:
+            sigma = self.posterior[f"sigma_{kind}"].values[..., None]
+            rng = np.random.default_rng(seed)
+            log_loss = log_loss + sigma * rng.standard_t(self.nu, size=log_loss.shape)
+        coords = {"point": np.arange(arrays[0].size)} | {k: ("point", v) for k, v in zip(inputs, arrays, strict=True)}
+        return xr.DataArray(np.exp(log_loss), dims=(*SAMPLE_DIMS, "point"), coords=coords, name="loss",
+                            attrs={"units": "nats/token", "law": kind, "observation_noise": int(noise)})
+
+    # -- planning -----------------------------------------------------------------------------------------
+    def _require_distillation(self) -> None:
+        if any(c not in self.posterior.data_vars and c not in self.fix for c in DISTILLATION_COEFFICIENTS):
+            raise ValueError("this posterior was fitted on supervised runs only: planning distillation needs "
+                             "distilled runs (or fix= the distillation coefficients)")
+
+    def allocate(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", **kwargs: Any) -> xr.Dataset:
+        """The compute-optimal allocation of ``bayes_distill.allocate`` for every posterior draw."""
+        self._require_distillation()
+        return plan_allocation(N_S, compute, scenario, self.params(), **kwargs)
+
+    def crossover(self, N_S: Any, scenario: str = "teacher-inference",
+                  compute_range: tuple[float, float] = DEFAULT_COMPUTE_RANGE, **kwargs: Any) -> xr.Dataset:
+        """The crossover budget of ``bayes_distill.crossover`` for every posterior draw."""
+        self._require_distillation()
+        return plan_crossover(N_S, scenario, self.params(), compute_range, **kwargs)
+
+    def prob_distillation_wins(self, N_S: Any, compute: Any, scenario: str = "teacher-inference",
+                               **kwargs: Any) -> xr.DataArray:
+        """Posterior probability that compute-optimal distillation gives a lower loss than supervised training
+        of the same student at the same budget, over (student_size, compute)."""
+        plan = self.allocate(N_S, compute, scenario, **kwargs)
+        wins = (plan["student_loss"] < plan["supervised_loss"]).mean(SAMPLE_DIMS)
+        return wins.rename("prob_distillation_wins").assign_attrs(scenario=plan.attrs["scenario"], units="1")
+
+    # -- model comparison and storage ---------------------------------------------------------------------
+    def compare(self, other: Posterior, names: tuple[str, str] = ("this", "other")) -> Any:
+        """PSIS-LOO comparison of two fits of the same runs (e.g. gamma free against gamma = 1); a DataFrame."""
+        import arviz_stats
+
+        if not np.array_equal(self.runs["run"].values, other.runs["run"].values):
+            raise ValueError("compare needs two fits of the same runs")
+        return arviz_stats.compare({names[0]: self.tree, names[1]: other.tree})
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the posterior, its runs and its settings to one netCDF file (atomically)."""
+        path = Path(path)
+        tree = self.tree.copy()
+        tree["constant_data"] = xr.DataTree(self.runs.drop_vars([v for v in self.runs.data_vars
+                                                                 if self.runs[v].dtype == object]))
+        tree.attrs = {**tree.attrs, "bayes_distill_fix": json.dumps(self.fix), "bayes_distill_nu": self.nu}
+        descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", suffix=".nc.tmp")
+        os.close(descriptor)
+        try:
+            tree.to_netcdf(temporary, engine="h5netcdf")
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        return path
+
+
+def load_posterior(path: str | os.PathLike) -> Posterior:
+    """Read a posterior written by ``Posterior.save``; every query answers as before."""
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"posterior file {str(path)!r} does not exist")
+    tree = xr.open_datatree(path, engine="h5netcdf").load()
+    if "bayes_distill_fix" not in tree.attrs:
+        raise ValueError(f"{str(path)!r} is not a bayes_distill posterior (no bayes_distill_fix attribute)")
+    runs = load_runs(tree["constant_data"].to_dataset())
+    fix = json.loads(tree.attrs["bayes_distill_fix"])
+    nu = float(tree.attrs["bayes_distill_nu"])
+    del tree["constant_data"]
+    return Posterior(tree, runs, fix, nu)
+
+
+def fit(runs: Any, **kwargs: Any) -> Posterior:
+    """Fit the joint law model and return its ``Posterior``; arguments as ``bayes_distill.inference.sample``:
+    backend ("numpyro" | "pymc"), method ("nuts" | "svi"), prior, fix, chains, draws, warmup, seed, nu, ..."""
+    return Posterior.from_fit(sample(runs, **kwargs))
+
+
+__all__ = ["SAMPLE_DIMS", "Posterior", "fit", "load_posterior", "SUPERVISED_COEFFICIENTS"]

@@ -1,0 +1,132 @@
+"""The data layer, the NumPyro fit and the posterior queries, on small simulated data (fast settings)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import bayes_distill as bd
+from bayes_distill.cli import main
+from bayes_distill.laws import PAPER
+
+TRUTH = PAPER.replace(B_prime=2e6)
+
+
+def simulated_runs(n_supervised=60, n_distilled=0, noise=0.005, seed=0):
+    rng = np.random.default_rng(seed)
+    N = np.exp(rng.uniform(np.log(3e7), np.log(3e9), n_supervised))
+    D = N * np.exp(rng.uniform(np.log(5), np.log(300), n_supervised))
+    rows = {"kind": ["supervised"] * n_supervised, "N": N, "D": D,
+            "loss": bd.supervised_loss(N, D, TRUTH) * np.exp(rng.normal(0, noise, n_supervised)),
+            "teacher_loss": np.full(n_supervised, np.nan)}
+    frame = pd.DataFrame(rows)
+    if n_distilled:
+        N_S = np.exp(rng.uniform(np.log(1e8), np.log(3e9), n_distilled))
+        D_S = N_S * np.exp(rng.uniform(np.log(10), np.log(300), n_distilled))
+        L_T = rng.uniform(1.9, 2.8, n_distilled)
+        distilled = pd.DataFrame({"kind": "distilled", "N": N_S, "D": D_S, "teacher_loss": L_T,
+                                  "loss": bd.distilled_loss(N_S, D_S, L_T, TRUTH)
+                                  * np.exp(rng.normal(0, noise, n_distilled))})
+        frame = pd.concat([frame, distilled], ignore_index=True)
+    frame["run"] = [f"r{i}" for i in range(len(frame))]
+    return frame
+
+
+def test_load_runs_reads_every_format(tmp_path):
+    frame = simulated_runs(10)
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+    frame.to_parquet(tmp_path / "runs.parquet") if _has_parquet() else None
+    runs = bd.load_runs(tmp_path / "runs.csv")
+    assert runs.sizes["run"] == 10 and set(runs.data_vars) >= {"kind", "N", "D", "loss", "teacher_loss", "group"}
+    runs.to_netcdf(tmp_path / "runs.nc", engine="h5netcdf")
+    again = bd.load_runs(tmp_path / "runs.nc")
+    np.testing.assert_array_equal(again["loss"], runs["loss"])
+
+
+def _has_parquet():
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns="loss"), r"missing the columns \['loss'\]"),
+        (lambda f: f.assign(N=f.N.where(f.index != 3, -5.0)), r"column 'N' must be finite and > 0; bad values \[-5.0\] "
+                                                               r"in rows r3"),
+        (lambda f: f.assign(kind=f.kind.where(f.index != 2, "teacher")), r"unknown values \['teacher'\] in rows r2"),
+        (lambda f: f.assign(run=["r0"] * len(f)), "duplicate run ids"),
+        (lambda f: f.assign(kind="distilled"), "teacher_loss' must be finite and > 0 for distilled runs"),
+    ],
+)
+def test_load_runs_names_column_and_rows(change, message):
+    with pytest.raises(ValueError, match=message):
+        bd.load_runs(change(simulated_runs(6)))
+
+
+def test_failed_runs_are_counted_not_silently_dropped():
+    frame = simulated_runs(6).assign(status=["ok"] * 5 + ["failed"])
+    runs = bd.load_runs(frame)
+    assert runs.sizes["run"] == 5 and runs.attrs["excluded_failed_runs"] == 1
+    assert bd.load_runs(frame, include_failed=True).sizes["run"] == 6
+
+
+@pytest.fixture(scope="module")
+def supervised_posterior():
+    return bd.fit(simulated_runs(60), chains=2, draws=400, warmup=400, seed=1, starts=4)
+
+
+def test_supervised_fit_covers_the_truth_and_predicts(supervised_posterior, tmp_path):
+    post = supervised_posterior
+    summary = post.summary()
+    for name in ("alpha", "beta", "gamma", "E"):
+        lo, hi = summary.loc[name, "eti90_lb"], summary.loc[name, "eti90_ub"]
+        # The coefficients trade off; a 99% check on each keeps the test honest without flakiness.
+        draws = post.posterior[name].values.ravel()
+        assert np.quantile(draws, 0.005) <= getattr(TRUTH, name) <= np.quantile(draws, 0.995), (name, lo, hi)
+    prediction = post.predict([1e9, 1e10], [2e10, 2e11])
+    assert prediction.dims == ("chain", "draw", "point")
+    truth = bd.supervised_loss(np.array([1e9, 1e10]), np.array([2e10, 2e11]), TRUTH)
+    median = prediction.median(("chain", "draw")).values
+    np.testing.assert_allclose(median, truth, rtol=0.01)
+    noisy = post.predict([1e9], [2e10], noise=True)
+    assert float(noisy.std()) > float(post.predict([1e9], [2e10]).std())
+    path = post.save(tmp_path / "post.nc")
+    again = bd.load_posterior(path)
+    xr.testing.assert_identical(again.predict([1e9, 1e10], [2e10, 2e11]), prediction)
+    with pytest.raises(ValueError, match="supervised runs only"):
+        post.allocate(1e9, 1e22)
+
+
+def test_fix_and_compare(supervised_posterior):
+    chinchilla = bd.fit(simulated_runs(60), fix={"gamma": 1.0}, chains=2, draws=300, warmup=300, seed=2, starts=4)
+    assert "gamma" not in chinchilla.free_coefficients
+    assert np.all(chinchilla.params()["gamma"] == 1.0)
+    table = supervised_posterior.compare(chinchilla, names=("gamma free", "gamma = 1"))
+    assert table.index[0] == "gamma free"  # the data were made with gamma = 0.452
+    with pytest.raises(ValueError, match="fix has unknown coefficients"):
+        bd.fit(simulated_runs(10), fix={"zeta": 1.0})
+
+
+def test_joint_svi_fit_answers_planner_queries(tmp_path):
+    frame = simulated_runs(40, 80)
+    post = bd.fit(frame, method="svi", chains=1, draws=200, svi_steps=1500, seed=3, starts=4)
+    p = post.prob_distillation_wins([1e9], [1e20, 1e24])
+    assert p.dims == ("student_size", "compute")
+    assert float(p.min()) >= 0.0 and float(p.max()) <= 1.0
+    plan = post.allocate(1e9, 1e21)
+    assert plan.student_loss.dims == ("chain", "draw", "student_size", "compute")
+    frame.to_csv(tmp_path / "runs.csv", index=False)
+
+
+def test_cli_fit_then_plan_with_posterior(tmp_path, capsys):
+    simulated_runs(40, 60).to_csv(tmp_path / "runs.csv", index=False)
+    code = main(["fit", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "p.nc"), "--method", "svi",
+                 "--chains", "1", "--draws", "200", "--accept-warnings"])
+    assert code == 0 and (tmp_path / "p.nc").exists()
+    assert main(["plan", "--posterior", str(tmp_path / "p.nc"), "--student", "1e9", "--compute", "1e21"]) == 0
+    out = capsys.readouterr().out
+    assert "median [5%, 95%]" in out and "1e+09" in out
