@@ -58,6 +58,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
 
+    run = sub.add_parser("run", help="run (or finish) a sweep of teacher, supervised and distilled trainings")
+    run.add_argument("spec", help="a sweep file, e.g. experiments/cpu.toml")
+    run.add_argument("--out", required=True, help="output folder (runs.nc, runs.csv, checkpoints)")
+    run.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: local process pool)")
+    run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+
     sub.add_parser("demo", help="the main job: compute-optimal plans of a few students with the paper's law")
     return parser
 
@@ -121,6 +127,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(crossover_table(result, dims))
         elif args.command == "fit":
             return _fit(args)
+        elif args.command == "run":
+            from bayes_distill.runner import run_sweep
+
+            table = run_sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers)
+            ok = int((table["status"] == "ok").sum())
+            print(f"{ok} of {table.sizes['run']} runs ok; table written to {args.out}/runs.nc and runs.csv")
         elif args.command == "demo":
             print(_demo())
     except ValueError as error:
