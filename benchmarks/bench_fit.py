@@ -1,0 +1,59 @@
+"""Benchmark of the fits (not CI): wall time including compilation, R-hat, bulk ESS and ESS/s.
+
+1. NumPyro NUTS, supervised law, 250 simulated runs, 4 chains x 1000 draws (1000 warm-up).
+2. The same data with the PyMC backend (PyMC's own NUTS).
+3. The paper's procedure (``paper_fit``: full supervised grid, 4096 bootstrap resamples) on the same data.
+4. NumPyro NUTS, joint model on the paper design (71 + 715 runs, truth PAPER with B' = 2e6).
+Prints each and the ratios against (1). Usage: python benchmarks/bench_fit.py [--draws 1000] [--skip-joint]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+from bayes_distill import fit
+from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design, simulate_supervised
+from bayes_distill.inference.paper_fit import paper_fit
+
+
+def timed_fit(label: str, runs: object, **kwargs: object) -> dict[str, float]:
+    t = time.time()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = fit(runs, **kwargs)
+    wall = time.time() - t
+    s = post.summary()
+    out = {"wall_s": wall, "max_rhat": float(s["r_hat"].astype(float).max()),
+           "min_ess_bulk": float(s["ess_bulk"].astype(float).min())}
+    out["ess_per_s"] = out["min_ess_bulk"] / wall
+    print(f"{label:<28} wall {wall:7.1f} s  max R-hat {out['max_rhat']:.3f}  min bulk ESS {out['min_ess_bulk']:7.0f}"
+          f"  ESS/s {out['ess_per_s']:6.2f}", flush=True)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--bootstrap", type=int, default=4096)
+    ap.add_argument("--skip-joint", action="store_true")
+    args = ap.parse_args()
+    runs = simulate_supervised(250, noise=0.01, seed=0)
+    kw = {"chains": 4, "draws": args.draws, "warmup": args.draws, "seed": 0}
+    numpyro_sup = timed_fit("numpyro supervised (250)", runs, **kw)
+    pymc_sup = timed_fit("pymc supervised (250)", runs, backend="pymc", **kw)
+    t = time.time()
+    paper_fit(runs, starts="paper", bootstrap=args.bootstrap)
+    paper_wall = time.time() - t
+    print(f"{'paper_fit (9600 starts)':<28} wall {paper_wall:7.1f} s  ({args.bootstrap} bootstrap resamples)")
+    print(f"ratios vs numpyro: pymc wall x{pymc_sup['wall_s'] / numpyro_sup['wall_s']:.2f}, "
+          f"pymc ESS/s x{pymc_sup['ess_per_s'] / numpyro_sup['ess_per_s']:.2f}, "
+          f"paper_fit wall x{paper_wall / numpyro_sup['wall_s']:.2f}")
+    if not args.skip_joint:
+        joint = timed_fit("numpyro joint (786)", simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0), **kw)
+        print(f"joint / supervised wall x{joint['wall_s'] / numpyro_sup['wall_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
