@@ -8,8 +8,9 @@ whatever happened before, and a CPU run repeats exactly.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -38,7 +39,6 @@ class DataConfig:
     paths: tuple[str, ...] = ("builtin",)
     validation_fraction: float = 0.1
     context_length: int = 128
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.source not in ("markov", "text"):
@@ -60,8 +60,6 @@ class DataConfig:
             raise ValueError(
                 f"data.validation_fraction must lie in (0, 0.5); got {self.validation_fraction!r}"
             )
-        if self.extra:
-            raise ValueError(f"unknown data keys: {sorted(self.extra)}")
 
     @property
     def model_vocab(self) -> int:
@@ -70,7 +68,6 @@ class DataConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d.pop("extra")
         d["paths"] = list(self.paths)
         return d
 
@@ -90,9 +87,14 @@ class MarkovSource:
         n_ctx = V**k
         glob = 1.0 / np.arange(1, V + 1) ** 0.5
         glob = glob / glob.sum()
-        # s distinct next tokens per context, weighted by a global Zipf popularity (Gumbel top-k).
-        keys = np.log(glob)[None, :] - np.log(-np.log(rng.random((n_ctx, V))))
-        self.next_tokens = np.argsort(-keys, axis=1)[:, :s].astype(np.int64)
+        # s distinct next tokens per context, weighted by a global Zipf popularity (Gumbel top-k), in chunks
+        # of contexts to bound memory (the draws are the same as in one piece)
+        self.next_tokens = np.empty((n_ctx, s), dtype=np.int64)
+        chunk = max(1, 2**22 // V)
+        for lo in range(0, n_ctx, chunk):
+            hi = min(n_ctx, lo + chunk)
+            keys = np.log(glob)[None, :] - np.log(-np.log(rng.random((hi - lo, V))))
+            self.next_tokens[lo:hi] = np.argsort(-keys, axis=1)[:, :s]
         # Zipf weights over the support in random order; the exponent varies by context (x U(0.5, 1.5)), so
         # contexts differ in entropy and the rate depends on the stationary distribution.
         expo = cfg.zipf * rng.uniform(0.5, 1.5, size=(n_ctx, 1))
@@ -164,6 +166,12 @@ class MarkovSource:
         return c
 
 
+@functools.lru_cache(maxsize=4)
+def markov_source(cfg: DataConfig) -> MarkovSource:
+    """The source of ``cfg``, built once per process (a worker reuses it across jobs)."""
+    return MarkovSource(cfg)
+
+
 def builtin_text_path() -> Path:
     """The public-domain text shipped with the package (see texts/README.md)."""
     return Path(str(resources.files("bayes_distill.runner").joinpath("texts")))
@@ -198,7 +206,7 @@ class TokenStreams:
         self.T = cfg.context_length
         self._cache: dict[tuple[int, int], np.ndarray] = {}
         if cfg.source == "markov":
-            self.markov: MarkovSource | None = MarkovSource(cfg)
+            self.markov: MarkovSource | None = markov_source(cfg)
             self.entropy_rate = self.markov.entropy_rate
             self.loss_floor = self.markov.window_floor(self.T)
         else:

@@ -78,7 +78,7 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     spec.setdefault("name", path.stem)
     spec["seeds"] = _positive_list("seeds", spec.get("seeds", [1]), integer=True)
     data = dict(spec.get("data", {}))
-    _check_keys("data", data, {f.name for f in fields(DataConfig)} - {"extra"})
+    _check_keys("data", data, {f.name for f in fields(DataConfig)})
     if "paths" in data:
         if isinstance(data["paths"], str):
             data["paths"] = [data["paths"]]

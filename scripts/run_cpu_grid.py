@@ -1,0 +1,54 @@
+"""Run (or finish) the cpu grid and print its sanity summary (for the issue note).
+
+    python scripts/run_cpu_grid.py [--spec experiments/cpu.toml] [--out runs/cpu] [--workers 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bayes_distill.runner import run_sweep
+
+
+def summarize(ds) -> str:
+    """Teacher/supervised loss vs N and D, the entropy floor, distilled vs supervised students (nats/token)."""
+    df = ds.to_dataframe()
+    ok = df[df.status == "ok"]
+    lines = [f"{len(ok)}/{len(df)} runs ok; failed: {sorted(set(df[df.status != 'ok'].failure_reason))}"]
+    h = float(df.entropy_rate.iloc[0])
+    lines.append(f"entropy rate {h:.4f} nats/token, window floor {float(df.loss_floor.iloc[0]):.4f}; "
+                 f"min loss {ok.loss.min():.4f}; below floor: {int((ok.loss < ok.loss_floor).sum())}")
+    lines.append("supervised runs on the teacher stream (role, layers, N, D, loss):")
+    sup = ok[(ok.kind == "supervised") & (ok.role != "supervised") | ok.families.str.contains("supervised_isoflop")]
+    for _, r in sup.sort_values(["N", "D"]).iterrows():
+        lines.append(f"  {r.role:10s} L={int(r.n_layers)} N={r.N:9.0f} D={r.D:10.0f} loss={r.loss:.4f}")
+    lines.append("students (layers, D_S, teacher layers/loss -> distilled loss | supervised twin):")
+    stu = ok[ok.kind == "distilled"]
+    twins = ok[(ok.kind == "supervised") & (ok.role == "supervised") & ~ok.families.str.fullmatch("supervised_isoflop")]
+    for (n, d), g in stu.groupby(["N", "D"]):
+        twin = twins[twins.N.eq(n) & twins.D.eq(d)].loss
+        tw = f"{twin.iloc[0]:.4f}" if len(twin) else "  -   "
+        items = []
+        for _, r in g.sort_values("teacher_loss").iterrows():
+            t_layers = int(df.loc[r.teacher_run, "n_layers"]) if r.teacher_run in df.index else -1
+            items.append(f"L{t_layers}/{r.teacher_loss:.3f}->{r.loss:.4f}")
+        lines.append(f"  S L={int(g.n_layers.iloc[0])} D_S={d:9.0f}: " + "  ".join(items) + f" | sup {tw}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--spec", default="experiments/cpu.toml")
+    p.add_argument("--out", default="runs/cpu")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args()
+    t0 = time.perf_counter()
+    ds = run_sweep(a.spec, a.out, workers=a.workers, progress=not a.no_progress)
+    print(f"sweep wall time {time.perf_counter() - t0:.0f} s")
+    print(summarize(ds))
+
+
+if __name__ == "__main__":
+    main()
