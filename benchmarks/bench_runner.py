@@ -1,48 +1,85 @@
 """Runner speed benchmark (prints numbers; not a timed test).
 
-1. Dense fp32 matrix-multiply FLOP/s on this machine (square n x n, torch's default thread count).
-2. Training throughput of the largest model of the cpu grid through the real training loop (run_job):
-   achieved FLOP/s = 3 F(N) x tokens/s with F from Eq. 69, and its ratio to (1).
-3. Distillation step time / supervised step time for a student and the grid's largest teacher, against the
-   FLOP-count prediction 1 + F(N_T) / (3 F(N_S)). Peak memory (resident set, or CUDA peak) is reported.
+1. Dense fp32 matrix-multiply FLOP/s on this machine (square n x n, torch's thread count).
+2. Training throughput of the largest model of the cpu grid, one optimiser step at a time through the
+   training loop's own ``train_step`` (forward, CE + z-loss, backward, clipping, AdamW): achieved FLOP/s
+   = 3 F(N) x tokens/s with F from Eq. 69, and its ratio to (1).
+3. Distillation step time / supervised step time for each student size with the grid's largest teacher
+   (teacher logits online), against the FLOP-count prediction 1 + F(N_T) / (3 F(N_S)).
+Measurements alternate in short blocks and report the fastest block, so load from other processes on a
+shared machine biases all of them alike. Peak memory is the resident set (or the CUDA peak).
 
-    python benchmarks/bench_runner.py [--spec experiments/cpu.toml] [--seconds 15]
+    python benchmarks/bench_runner.py [--spec experiments/cpu.toml] [--seconds 20] [--threads 2]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import resource
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
+from bayes_distill.runner.data import DataConfig, TokenStreams
 from bayes_distill.runner.model import ModelConfig, Transformer
-from bayes_distill.runner.sweep import expand, load_spec
-from bayes_distill.runner.train import run_job, save_checkpoint
+from bayes_distill.runner.sweep import expand, load_spec, model_config
+from bayes_distill.runner.train import DistillConfig, TrainConfig, make_optimizer, train_step
 
 
-def matmul_flops(n: int = 1024, seconds: float = 3.0) -> float:
-    """Best sustained FLOP/s of an n x n fp32 matmul (2 n^3 FLOPs each)."""
-    dev = "cuda" if torch.cuda.is_available() else "cpu"
-    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
-    for _ in range(3):
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def matmul_block(n: int = 1024, seconds: float = 0.5) -> float:
+    """FLOP/s of n x n fp32 matmuls (2 n^3 FLOPs each) over one block of about ``seconds``."""
+    a, b = torch.randn(n, n, device=device()), torch.randn(n, n, device=device())
+    a @ b
+    _sync()
+    t, k = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds:
         a @ b
-    best = 0.0
-    for _ in range(3):
-        if dev == "cuda":
-            torch.cuda.synchronize()
+        k += 1
+    _sync()
+    return 2.0 * n**3 * k / (time.perf_counter() - t)
+
+
+class Stepper:
+    """A model, its optimiser and one fixed batch; ``block`` times a few training steps."""
+
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        tcfg: TrainConfig,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        teacher: Transformer | None = None,
+        dist: DistillConfig | None = None,
+        compile: bool = False,
+    ) -> None:
+        self.model = Transformer(cfg, seed=0).to(device())
+        self.opt = make_optimizer(self.model, tcfg)
+        self.fwd = torch.compile(self.model) if compile else self.model
+        teacher = torch.compile(teacher) if compile and teacher is not None else teacher
+        self.tcfg, self.x, self.y, self.teacher, self.dist = tcfg, x, y, teacher, dist
+        for _ in range(3):
+            self.step()
+
+    def step(self) -> None:
+        train_step(self.fwd, self.opt, self.x, self.y, self.tcfg, self.teacher, self.dist)
+
+    def block(self, seconds: float = 0.5) -> float:
+        """Seconds per step over one block."""
         t, k = time.perf_counter(), 0
-        while time.perf_counter() - t < seconds / 3:
-            a @ b
+        while time.perf_counter() - t < seconds:
+            self.step()
             k += 1
-        if dev == "cuda":
-            torch.cuda.synchronize()
-        best = max(best, 2.0 * n**3 * k / (time.perf_counter() - t))
-    return best
+        _sync()
+        return (time.perf_counter() - t) / k
 
 
 def peak_memory_mb() -> float:
@@ -51,66 +88,57 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def payload_for(spec: dict, layers: int, teacher_layers: int | None = None) -> dict:
-    """A job payload of the spec's settings for a model of ``layers`` layers (distilled if teacher_layers)."""
-    _, jobs = expand(spec)
-    base = next(j["payload"] for j in jobs)
-    p = copy.deepcopy(base)
-    p["model"] = ModelConfig(**{**p["model"], "n_layers": layers}).to_dict()
-    p.update(id=f"bench-{layers}-{teacher_layers}", row_ids=["bench"], save_checkpoint=False, role="bench",
-             stream="student", teacher=None, distill=None)
-    if teacher_layers:
-        p["teacher"] = {"run": f"teacher{teacher_layers}", "N": 0.0, "D": 0.0}
-        p["distill"] = dict(spec["distill"])
-    return p
-
-
-def timed_run(payload: dict, out: Path, tokens_per_s_guess: float, seconds: float, threads: int) -> dict:
-    payload = copy.deepcopy(payload)
-    payload["budgets"] = [max(20_000.0, tokens_per_s_guess * seconds)]
-    payload["train"]["eval_batches"] = 1
-    return run_job(payload, out, threads=threads)[0]
-
-
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default="experiments/cpu.toml")
-    ap.add_argument("--seconds", type=float, default=15.0)
+    ap.add_argument("--seconds", type=float, default=20.0, help="measuring time per comparison")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
     spec = load_spec(a.spec)
     rows, _ = expand(spec)
     largest = max(r["layers"] for r in rows)
     students = sorted({r["layers"] for r in rows if r["kind"] == "distilled"})
-    out = Path(tempfile.mkdtemp(prefix="bench_runner_"))
+    tcfg = TrainConfig(**spec["train"])
+    streams = TokenStreams(DataConfig(**{**spec["data"], "paths": tuple(spec["data"]["paths"])}))
+    print(f"threads {a.threads}; device {device()}; spec {a.spec}")
+    rounds = max(2, int(a.seconds / 1.0))
 
-    mm = matmul_flops()
-    print(f"threads {a.threads}; device {'cuda' if torch.cuda.is_available() else 'cpu'}")
-    print(f"dense matmul (1024^2, fp32): {mm / 1e9:.1f} GFLOP/s")
-    for batch_mult in (1, 4):
-        p = payload_for(spec, largest)
-        p["train"]["batch_size"] *= batch_mult
-        probe = timed_run(p, out, 1.0, 0.0, a.threads)
-        row = timed_run(p, out, probe["tokens_per_s"], a.seconds, a.threads)
-        achieved = 3.0 * row["flops_per_token_formula"] * row["tokens_per_s"]
-        print(f"train L={largest} (N={row['N']:.0f}) batch {p['train']['batch_size']}x{p['model']['context_length']}:"
-              f" {row['tokens_per_s']:.0f} tokens/s, achieved {achieved / 1e9:.1f} GFLOP/s"
-              f" = {achieved / mm:.0%} of matmul; peak memory {peak_memory_mb():.0f} MiB")
+    for mult, comp in ((1, False), (4, False), (1, True)):
+        x, y = (t.to(device()) for t in streams.batch("teacher", 0, tcfg.batch_size * mult))
+        st = Stepper(model_config(spec, largest), tcfg, x, y, compile=comp)
+        mm, best = 0.0, float("inf")
+        for _ in range(rounds):
+            mm = max(mm, matmul_block())
+            best = min(best, st.block())
+        tps = x.numel() / best
+        achieved = 3.0 * st.model.forward_flops_per_token() * tps
+        print(
+            f"train L={largest} N={st.model.n_params} batch {tuple(x.shape)}"
+            f"{' torch.compile' if comp else ' eager'}: {tps:,.0f} tokens/s, "
+            f"achieved {achieved / 1e9:.1f} GFLOP/s; dense matmul {mm / 1e9:.1f} GFLOP/s; "
+            f"ratio {achieved / mm:.0%}; peak memory {peak_memory_mb():.0f} MiB"
+        )
 
-    # distillation vs supervised step time for each student size with the largest teacher
-    teacher = Transformer(ModelConfig(**payload_for(spec, largest)["model"]), seed=0)
-    (out / "checkpoints").mkdir(exist_ok=True)
-    save_checkpoint(teacher, out / "checkpoints" / f"teacher{largest}.safetensors", {})
-    for s in students:
-        sup_p, dis_p = payload_for(spec, s), payload_for(spec, s, largest)
-        probe = timed_run(sup_p, out, 1.0, 0.0, a.threads)
-        sup = timed_run(sup_p, out, probe["tokens_per_s"], a.seconds, a.threads)
-        dis = timed_run(dis_p, out, sup["tokens_per_s"] / 3.0, a.seconds, a.threads)
-        ratio = sup["tokens_per_s"] / dis["tokens_per_s"]
-        pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup["flops_per_token_formula"])
-        print(f"student L={s} teacher L={largest}: distill/supervised step time {ratio:.3f}, "
-              f"FLOP prediction {pred:.3f}, deviation {ratio / pred - 1:+.1%}; peak memory {peak_memory_mb():.0f} MiB")
+    teacher = Transformer(model_config(spec, largest), seed=1).to(device()).eval()
+    dist = DistillConfig(**spec["distill"])
+    x, y = (t.to(device()) for t in streams.batch("student", 0, tcfg.batch_size))
+    for s, comp in [(s, c) for c in (False, True) for s in students]:
+        sup = Stepper(model_config(spec, s), tcfg, x, y, compile=comp)
+        dis = Stepper(model_config(spec, s), tcfg, x, y, teacher, dist, compile=comp)
+        t_sup, t_dis = float("inf"), float("inf")
+        for _ in range(rounds):
+            t_sup = min(t_sup, sup.block())
+            t_dis = min(t_dis, dis.block())
+        pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup.model.forward_flops_per_token())
+        ratio = t_dis / t_sup
+        print(
+            f"student L={s} teacher L={largest}{' torch.compile' if comp else ' eager'}: "
+            f"step {t_sup * 1e3:.1f} ms supervised, {t_dis * 1e3:.1f} ms "
+            f"distilled; ratio {ratio:.3f} vs FLOP prediction {pred:.3f} ({ratio / pred - 1:+.1%}); "
+            f"peak memory {peak_memory_mb():.0f} MiB"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ order = 2
 support = 3
 context_length = 16
 [train]
-batch_size = 8
+batch_size = 32
 eval_batches = 2
 lr = 1e-2
 [[family]]
@@ -118,8 +118,7 @@ def test_smoke_sanity_scaling_entropy_distillation(smoke):
     assert (dis.loss > dis.teacher_loss).all()
 
 
-MINI = TINY.replace("teacher_layers = [1]", "teacher_layers = [1, 2]").replace(
-    "student_tokens_per_param = [0.5]", "student_tokens_per_param = [1, 2, 4]")
+MINI = TINY.replace("student_tokens_per_param = [0.5]", "student_tokens_per_param = [1, 2, 3, 4, 5]")
 
 
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
@@ -219,7 +218,7 @@ def test_wsd_spec_groups_budgets_into_one_job(tmp_path):
         (("kind = \"fixed_teacher_fixed_student\"", "kind = \"nope\""), "kind.*nope"),
         (("vocab_size = 16", "vocab_size = 16\nsource = \"text\"\npaths = [\"/no/such/file\"]"),
          "data.paths.*/no/such/file"),
-        (("batch_size = 8", "batch_size = 0"), "batch_size"),
+        (("batch_size = 32", "batch_size = 0"), "batch_size"),
     ],
 )
 def test_bad_spec_is_value_error_naming_field(tmp_path, patch, message):

@@ -48,6 +48,7 @@ class TrainConfig:
     batch_size: int = 32
     eval_batches: int = 8
     seed: int = 0
+    compile: bool = False  # torch.compile the model for training (pays a warm-up; for long runs and GPUs)
     diverge_factor: float = 2.0  # loss above diverge_factor * ln(vocab) after warm-up counts as divergence
 
     def __post_init__(self) -> None:
@@ -185,9 +186,52 @@ def versions() -> dict[str, str]:
     }
 
 
-def run_job(
-    job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int | None = None
-) -> list[dict[str, Any]]:
+def make_optimizer(model: Transformer, tcfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with decoupled weight decay on matrices only (per-step decay weight_decay x lr / peak lr)."""
+    decay = [p for p in model.parameters() if p.dim() >= 2]
+    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    groups = [
+        {"params": decay, "weight_decay": tcfg.weight_decay / tcfg.lr},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), eps=1e-8, foreach=True)
+
+
+def train_step(
+    model: Transformer,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    tcfg: TrainConfig,
+    teacher: Transformer | None = None,
+    dist: DistillConfig | None = None,
+) -> tuple[float, float]:
+    """One optimiser step; returns (cross-entropy vs data, total loss), nats/token.
+
+    Supervised: CE + z-loss. Distilled: (1 - lam) CE + lam tau^2 KD + z-loss, teacher logits computed online."""
+    with _autocast(x.device):
+        logits = model(x)
+        t_logits = None
+        if teacher is not None:
+            with torch.no_grad():
+                t_logits = teacher(x)
+    lf = logits.float()
+    ce = F.cross_entropy(lf.flatten(0, 1), y.flatten())
+    loss = tcfg.z_loss * torch.logsumexp(lf, -1).pow(2).mean()
+    if dist is not None and t_logits is not None:
+        kd = kd_loss(lf, t_logits, dist.tau, dist.top_k)
+        loss = loss + (1.0 - dist.lam) * ce + dist.lam * dist.tau**2 * kd
+    else:
+        loss = loss + ce
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    if tcfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+    opt.step()
+    return ce.item(), loss.item()
+
+
+def run_job(job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int | None = None) -> list[dict[str, Any]]:
     """Train the model ``job`` describes and return one result row per budget (see ``sweep.expand``).
 
     Raises TrainingError on divergence; the orchestrator records it as a failed run.
@@ -204,18 +248,9 @@ def run_job(
     dist = DistillConfig(**job["distill"]) if job["teacher"] else None
     if job["teacher"]:
         teacher = load_checkpoint(out / "checkpoints" / f"{job['teacher']['run']}.safetensors", device)
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
-    opt = torch.optim.AdamW(
-        [
-            {"params": decay, "weight_decay": tcfg.weight_decay / tcfg.lr},
-            {"params": no_decay, "weight_decay": 0.0},
-        ],
-        lr=tcfg.lr,
-        betas=(tcfg.beta1, tcfg.beta2),
-        eps=1e-8,
-        foreach=True,
-    )
+    opt = make_optimizer(model, tcfg)
+    fwd = torch.compile(model) if tcfg.compile else model
+    t_fwd = torch.compile(teacher) if tcfg.compile and teacher is not None else teacher
     tokens_per_step = tcfg.batch_size * mcfg.context_length
     budgets = sorted(job["budgets"])
     steps = [max(1, math.ceil(d / tokens_per_step)) for d in budgets]
@@ -241,35 +276,12 @@ def run_job(
             lr = lr_at(step, total, tcfg, cooldown_start)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = (
-                t.to(device, non_blocking=True) for t in streams.batch(job["stream"], step, tcfg.batch_size)
-            )
-            with _autocast(device):
-                logits = model(x)
-                t_logits = None
-                if teacher is not None:
-                    with torch.no_grad():
-                        t_logits = teacher(x)
-            lf = logits.float()
-            ce = F.cross_entropy(lf.flatten(0, 1), y.flatten())
-            loss = tcfg.z_loss * torch.logsumexp(lf, -1).pow(2).mean()
-            if dist is not None and t_logits is not None:
-                kd = kd_loss(lf, t_logits, dist.tau, dist.top_k)
-                loss = loss + (1.0 - dist.lam) * ce + dist.lam * dist.tau**2 * kd
-            else:
-                loss = loss + ce
-            value = ce.item()
-            if not math.isfinite(value) or not math.isfinite(loss.item()):
+            x, y = (t.to(device, non_blocking=True) for t in streams.batch(job["stream"], step, tcfg.batch_size))
+            value, total_loss = train_step(fwd, opt, x, y, tcfg, t_fwd, dist)
+            if not math.isfinite(value) or not math.isfinite(total_loss):
                 raise TrainingError(f"non-finite loss at step {step}")
             if step > 0.5 * total and value > tcfg.diverge_factor * ln_v:
-                raise TrainingError(
-                    f"diverged: train CE {value:.3f} > {tcfg.diverge_factor} ln(V) at step {step}"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if tcfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
-            opt.step()
+                raise TrainingError(f"diverged: train CE {value:.3f} > {tcfg.diverge_factor} ln(V) at step {step}")
             done_steps += 1
             report()
 
@@ -329,9 +341,7 @@ def run_job(
                 "data_epochs": streams.epochs(job["stream"], n_steps * tcfg.batch_size),
                 "device": str(device),
                 "precision": "bf16-autocast" if device.type == "cuda" else "fp32",
-                "peak_memory_bytes": float(
-                    torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss()
-                ),
+                "peak_memory_bytes": float(torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss()),
                 "versions": json.dumps(versions(), sort_keys=True),
             }
         )
