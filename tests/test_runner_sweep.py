@@ -141,7 +141,10 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     done_before = {p.name: p.stat().st_mtime_ns for p in results.glob("*.json")}
     assert 3 <= len(done_before) < ref.sizes["run"]
     assert not (out / "runs.nc").exists()
+    stale = results / "deadbeef.json.tmp12345"  # what a kill during a write leaves behind
+    stale.write_text("{")
     resumed = run_sweep(spec, out, workers=2, progress=False)
+    assert not stale.exists()
     for name, mtime in done_before.items():  # nothing completed was redone
         assert (results / name).stat().st_mtime_ns == mtime
     assert len(list(results.glob("*.json"))) == 11

@@ -353,6 +353,9 @@ def run_sweep(
     out.mkdir(parents=True, exist_ok=True)
     rows, jobs = expand(spec)
     (out / "spec.json").write_text(json.dumps({"name": spec["name"], "spec": spec}, default=str, indent=1))
+    for sub in ("results", "checkpoints", "progress"):  # half-written files of a killed sweep
+        for tmp in (out / sub).glob("*.tmp*"):
+            tmp.unlink(missing_ok=True)
     results: dict[str, list[dict]] = {}
     for job in jobs:
         r = _read_result(out, job)
