@@ -105,3 +105,13 @@ def test_checkpoint_roundtrip_is_safetensors(tmp_path):
     x = torch.randint(0, 10, (1, 8))
     torch.testing.assert_close(loaded(x), model.eval()(x))
     assert not list(tmp_path.glob("*.tmp*"))
+
+
+def test_background_prefetch_changes_nothing(tmp_path, monkeypatch):
+    import bayes_distill.runner.train as train
+
+    job = {**_job(tmp_path, schedule="wsd"), "budgets": [8192.0, 16384.0], "row_ids": ["w0", "w1"]}
+    inline = [r["loss"] for r in run_job(job, tmp_path / "a", threads=1)]
+    monkeypatch.setattr(train, "PREFETCH_DEVICES", ("cpu", "cuda"))
+    prefetched = [r["loss"] for r in run_job(job, tmp_path / "b", threads=1)]
+    assert prefetched == inline

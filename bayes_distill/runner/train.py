@@ -13,6 +13,7 @@ import math
 import os
 import platform
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ from safetensors.torch import load_file, save_file
 
 from bayes_distill.runner.data import DataConfig, TokenStreams
 from bayes_distill.runner.model import ModelConfig, Transformer, count_forward_flops_per_token
+
+PREFETCH_DEVICES = ("cuda",)
+"""Device types on which the next batch is drawn on a background thread."""
 
 
 class TrainingError(RuntimeError):
@@ -270,13 +274,26 @@ def run_job(job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int |
             tmp.write_text(json.dumps({"done": done_steps, "total": total_steps}))
             os.replace(tmp, progress_file)
 
+    # On a GPU the next batch is drawn on a CPU thread while the current step runs (batches are indexed by
+    # step, so this changes no result); on CPU the cores are busy training and batches are drawn in line.
+    prefetch = ThreadPoolExecutor(1) if device.type in PREFETCH_DEVICES else None
+
+    def fetch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return streams.batch(job["stream"], step, tcfg.batch_size)
+
     def train_steps(first: int, last: int, total: int, cooldown_start: int | None) -> None:
         nonlocal done_steps
+        ahead = prefetch.submit(fetch, first) if prefetch and first < last else None
         for step in range(first, last):
             lr = lr_at(step, total, tcfg, cooldown_start)
             for g in opt.param_groups:
                 g["lr"] = lr
-            x, y = (t.to(device, non_blocking=True) for t in streams.batch(job["stream"], step, tcfg.batch_size))
+            if ahead is not None:
+                batch = ahead.result()
+                ahead = prefetch.submit(fetch, step + 1) if step + 1 < last else None
+            else:
+                batch = fetch(step)
+            x, y = (t.to(device, non_blocking=True) for t in batch)
             value, total_loss = train_step(fwd, opt, x, y, tcfg, t_fwd, dist)
             if not math.isfinite(value) or not math.isfinite(total_loss):
                 raise TrainingError(f"non-finite loss at step {step}")
@@ -349,6 +366,8 @@ def run_job(job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int |
             model.load_state_dict(snap[0])
             opt.load_state_dict(snap[1])
     report(force=True)
+    if prefetch is not None:
+        prefetch.shutdown()
     return rows
 
 
