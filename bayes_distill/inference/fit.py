@@ -18,13 +18,13 @@ import numpy as np
 import numpyro
 import xarray as xr
 from jax.flatten_util import ravel_pytree
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_value
-from numpyro.infer.util import initialize_model, log_likelihood
-from scipy.optimize import minimize
+from numpyro import handlers
+from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide, init_to_value
+from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, unconstrain_fn
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import FitWarning, diagnose
-from bayes_distill.inference.model import RunArrays, law_model
+from bayes_distill.inference.model import RunArrays, law_model, log_loss_location_scale
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.laws import COEFFICIENTS
 
@@ -43,55 +43,93 @@ def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
     return {k: float(v) for k, v in fix.items()}
 
 
-def _unconstrained_prior_draws(model_kwargs: dict, template: dict, rng: np.random.Generator, n: int) -> dict:
-    """``n`` draws of every site from its prior, mapped to the sampler's unconstrained space."""
-    from numpyro.distributions import HalfNormal
-    from numpyro.distributions.transforms import biject_to
+def _latent_prior_draws(model_kwargs: dict, key: jax.Array, n: int) -> dict[str, jax.Array]:
+    """``n`` joint draws of every latent site from the prior, mapped to the sampler's unconstrained space
+    (one compiled call; the model runs with ``observe=False`` so nothing is conditioned)."""
+    kwargs = {**model_kwargs, "observe": False}
 
-    from bayes_distill.inference.priors import NOISE_SCALE
+    def draw(k: jax.Array) -> dict[str, jax.Array]:
+        trace = handlers.trace(handlers.seed(law_model, k)).get_trace(**kwargs)
+        latent = {name: site["value"] for name, site in trace.items()
+                  if site["type"] == "sample" and name != "log_loss"}
+        return unconstrain_fn(law_model, (), model_kwargs, latent)
 
-    prior = model_kwargs["prior"]
-    sites = {p.site(name): p for name, p in prior.items()}
-    draws = {}
-    for site, value in template.items():
-        if site in sites:
-            distribution = sites[site].numpyro()
-            x = sites[site].sample(rng, n)
-            x = np.log(x) if sites[site].log else x
-        elif site.startswith("sigma_"):
-            distribution, x = HalfNormal(NOISE_SCALE), np.abs(rng.normal(0, NOISE_SCALE, n))
-        else:  # standardised offsets and scales start at their centre
-            draws[site] = jnp.zeros((n, *jnp.shape(value)))
-            continue
-        draws[site] = biject_to(distribution.support).inv(jnp.asarray(x))
-    return draws
+    return jax.jit(jax.vmap(draw))(jax.random.split(key, n))
+
+
+def _potential(model_kwargs: dict) -> Any:
+    """The negative log posterior density (nats) of unconstrained site values, Jacobians included."""
+    return lambda z: potential_energy(law_model, (), model_kwargs, z)
+
+
+def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int) -> dict[str, jax.Array]:
+    """Every latent and deterministic site (the coefficients among them) from unconstrained values with
+    ``batch_ndims`` leading sample dimensions."""
+    def one(z: dict) -> dict:
+        return constrain_fn(law_model, (), model_kwargs, z, return_deterministic=True)
+    for _ in range(batch_ndims):
+        one = jax.vmap(one)
+    return {k: v for k, v in jax.jit(one)(unconstrained).items() if k != "log_loss"}
+
+
+def _posterior_predictive(model_kwargs: dict, samples: dict, rng: np.random.Generator) -> np.ndarray:
+    """Replicated log losses of every run for every draw: the model's location and scale under the draw, with
+    Student-t noise from NumPy (JAX's Student-t sampler is a rejection loop, some 40 times slower on a CPU)."""
+    kwargs = {k: v for k, v in model_kwargs.items() if k in ("runs", "prior", "fix", "group_effects")}
+
+    def location_scale(draw: dict) -> tuple[jax.Array, jax.Array]:
+        return handlers.substitute(log_loss_location_scale, data=draw)(**kwargs)
+
+    mu, sigma = jax.jit(jax.vmap(jax.vmap(location_scale)))(samples)
+    return np.asarray(mu) + np.asarray(sigma) * rng.standard_t(model_kwargs["nu"], size=np.shape(mu))
+
+
+NEWTON_STEPS = 400
+"""Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
+
+
+def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
+    """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
+    energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
+    the mode it walks downhill like gradient descent and near it converges like Newton."""
+    value_and_gradient, hessian = jax.value_and_grad(energy), jax.hessian(energy)
+    identity = jnp.eye(x.size)
+
+    def step(carry: tuple, _: None) -> tuple[tuple, None]:
+        x, value, damping = carry
+        _, g = value_and_gradient(x)
+        trial = x - jnp.linalg.solve(hessian(x) + damping * identity, g)
+        trial_value = energy(trial)
+        better = jnp.isfinite(trial_value) & (trial_value < value)
+        return (jnp.where(better, trial, x), jnp.where(better, trial_value, value),
+                jnp.where(better, damping / 3.0, damping * 4.0)), None
+
+    (x, value, _), _ = jax.lax.scan(step, (x, energy(x), jnp.asarray(1.0)), None, length=steps)
+    return x, value
 
 
 def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    """The posterior mode from ``starts`` prior draws, each polished by L-BFGS in the unconstrained space
-    (SciPy on the host, with the potential and its gradient compiled once by JAX).
+    """The posterior mode from ``starts`` prior draws, each polished by Levenberg-Marquardt in the unconstrained space;
+    all starts run at once, vectorised and compiled by JAX.
 
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
-    info = initialize_model(jax.random.PRNGKey(seed), law_model, model_kwargs=model_kwargs)
-    _, unravel = ravel_pytree(info.param_info.z)
-    draws = _unconstrained_prior_draws(model_kwargs, info.param_info.z, np.random.default_rng(seed), starts)
-    starts_flat = jax.vmap(lambda z: ravel_pytree(z)[0])(draws)
+    draws = _latent_prior_draws(model_kwargs, jax.random.PRNGKey(seed), starts)
+    _, unravel = ravel_pytree(jax.tree.map(lambda v: v[0], draws))
+    potential = _potential(model_kwargs)
 
-    energy_and_gradient = jax.jit(jax.value_and_grad(lambda x: info.potential_fn(unravel(x))))
+    def energy(x: jax.Array) -> jax.Array:
+        value = potential(unravel(x))
+        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
 
-    def energy(x: np.ndarray) -> tuple[float, np.ndarray]:
-        value, gradient = energy_and_gradient(jnp.asarray(x))
-        if not np.isfinite(value):
-            return 1e300, np.zeros_like(x)
-        return float(value), np.asarray(gradient, dtype=float)
+    @jax.jit
+    def polish(x0: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return jax.vmap(lambda x: _levenberg_marquardt(energy, x, NEWTON_STEPS))(x0)
 
-    results = [minimize(energy, np.asarray(x0, dtype=float), jac=True, method="L-BFGS-B",
-                        options={"maxiter": 2000}) for x0 in starts_flat]
-    energies = np.array([r.fun if np.isfinite(r.fun) else np.inf for r in results])
-    best = int(np.argmin(energies))
-    return unravel(jnp.asarray(results[best].x)), energies
+    x, energies = polish(jax.vmap(lambda z: ravel_pytree(z)[0])(draws))
+    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
+    return unravel(x[int(np.argmin(energies))]), energies
 
 
 def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
@@ -172,46 +210,46 @@ def sample(
     if backend == "pymc":
         from bayes_distill.inference.pymc_model import sample_pymc
 
-        constrained = numpyro.infer.util.constrain_fn(law_model, (), model_kwargs, mode)
+        start = _constrained_sites(model_kwargs, mode, batch_ndims=0)  # coefficient names as PyMC's twin knows them
         tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains, draws=draws,
-                           warmup=warmup, seed=seed, initvals={k: float(v) for k, v in constrained.items()
+                           warmup=warmup, seed=seed, initvals={k: float(v) for k, v in start.items()
                                                                if np.ndim(v) == 0})
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
         return FitResult(tree, runs, model_kwargs, energies)
 
     if method == "nuts":
-        kernel = NUTS(law_model, dense_mass=True, target_accept_prob=0.9)
+        # The compiled potential goes to NUTS directly, so the model is traced once here, not again per chain.
+        kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=0.9)
         chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
                     progress_bar=False)
         jitter = jax.random.split(key, chains)
         init = jax.tree.map(lambda z: z + 0.01 * jax.random.normal(jitter[0], (chains, *jnp.shape(z))), mode)
-        mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"), **model_kwargs)
-        samples = mcmc.get_samples(group_by_chain=True)
+        mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"))
+        samples = _constrained_sites(model_kwargs, mcmc.get_samples(group_by_chain=True), batch_ndims=2)
         extra = mcmc.get_extra_fields(group_by_chain=True)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
-        constrained = numpyro.infer.util.constrain_fn(law_model, (), model_kwargs, mode)
         make_guide = {"full-rank": autoguide.AutoMultivariateNormal,
                       "low-rank": autoguide.AutoLowRankMultivariateNormal}
         if guide not in make_guide:
             raise ValueError(f"guide must be one of {list(make_guide)}; got {guide!r}")
-        q = make_guide[guide](law_model, init_loc_fn=init_to_value(values=constrained), init_scale=0.01)
+        start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
+        q = make_guide[guide](law_model, init_loc_fn=init_to_value(values=start), init_scale=0.01)
         svi = SVI(law_model, q, numpyro.optim.ClippedAdam(5e-3), Trace_ELBO())
         result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
         latent = q.sample_posterior(jax.random.PRNGKey(seed + 2), result.params, sample_shape=(chains * draws,))
-        derived = Predictive(law_model, posterior_samples=latent, return_sites=list(
-            {p.site(c): c for c, p in prior.items() if p.log}.values()))(jax.random.PRNGKey(seed + 2), **model_kwargs)
-        flat = {**latent, **{k: v for k, v in derived.items() if k not in latent}}
-        samples = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in flat.items() if k != "log_loss"}
+        latent = jax.jit(jax.vmap(lambda x: unconstrain_fn(law_model, (), model_kwargs, x)))(
+            {k: v for k, v in latent.items() if k != "log_loss"})
+        flat = _constrained_sites(model_kwargs, latent, batch_ndims=1)
+        samples = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in flat.items()}
         stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws))}
         attrs["svi_final_elbo_loss"] = float(result.losses[-1])
 
-    log_lik = log_likelihood(law_model, samples, batch_ndims=2, **model_kwargs)
-    predictive = Predictive(law_model, posterior_samples=samples, batch_ndims=2)(
-        jax.random.PRNGKey(seed + 3), **{**model_kwargs, "observe": False})
-    tree = _to_tree(samples, log_lik, {"log_loss": predictive["log_loss"]}, stats, runs, attrs)
+    log_lik = jax.jit(lambda s: log_likelihood(law_model, s, batch_ndims=2, parallel=True, **model_kwargs))(samples)
+    predictive = {"log_loss": _posterior_predictive(model_kwargs, samples, np.random.default_rng(seed + 3))}
+    tree = _to_tree(samples, log_lik, predictive, stats, runs, attrs)
     if method == "nuts":
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)

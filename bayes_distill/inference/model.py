@@ -4,6 +4,14 @@ Supervised runs follow Eq. 1; distilled runs follow Eq. 8, whose L~_S is compute
 coefficients, so their uncertainty reaches every distilled prediction. The likelihood is a Student-t on
 log loss (the Bayesian counterpart of the paper's Huber loss) with one noise scale per kind of run, and an
 optional non-centred offset per ``group`` for correlated checkpoints of one training run.
+
+Geometry: in the coefficients' own coordinates the posterior of (log A, alpha, gamma) is a narrow banana (the
+data fix A^gamma N^(-alpha gamma) near the runs, not A, alpha and gamma one by one), which costs NUTS 60-80
+leapfrog steps per draw. Each power-law term (A, alpha) of a law with curvature gamma is therefore sampled as
+the exponent the data see, ``alpha_gamma`` = alpha * gamma, and the term's log size at the runs' central
+size, ``log_A_term`` = gamma * log(A / N_ref^alpha). Both are affine in (log A, alpha) given gamma, so their
+priors are the coefficients' priors pushed through that map (Jacobian included): the posterior is the same
+distribution, only easier to sample. The coefficients stay in the trace as deterministic sites.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import xarray as xr
+from numpyro.distributions.transforms import AffineTransform
 
 from bayes_distill.inference.priors import NOISE_SCALE, Prior
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
@@ -36,6 +45,8 @@ class RunArrays(NamedTuple):
     distilled: np.ndarray  # row indices of distilled runs
     group: np.ndarray  # group index of each run
     n_groups: int
+    log_reference_size: float  # mean log N of the runs: the centre of the power-law terms' reparameterisation
+    log_reference_tokens: float  # mean log D of the runs
 
     @classmethod
     def from_runs(cls, runs: xr.Dataset) -> RunArrays:
@@ -47,6 +58,8 @@ class RunArrays(NamedTuple):
             teacher_loss=np.where(kind == "distilled", runs["teacher_loss"].values.astype(float), 1.0),
             supervised=np.flatnonzero(kind == "supervised"), distilled=np.flatnonzero(kind == "distilled"),
             group=group, n_groups=int(group.max()) + 1 if group.size else 0,
+            log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
+            log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )
 
 
@@ -55,25 +68,59 @@ def coefficients_to_fit(runs: RunArrays) -> tuple[str, ...]:
     return SUPERVISED_COEFFICIENTS + (DISTILLATION_COEFFICIENTS if runs.distilled.size else ())
 
 
-def law_model(
+POWER_LAW_TERMS = {"gamma": (("A", "alpha", "N"), ("B", "beta", "D")),
+                   "gamma_prime": (("A_prime", "alpha_prime", "N"), ("B_prime", "beta_prime", "D"))}
+"""Each law's curvature and its (scale, exponent, input) power-law terms, sampled in the term coordinates."""
+
+
+def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float]) -> jnp.ndarray:
+    """A coefficient held fixed, or sampled from its prior (on its log with a deterministic site, if ``log``)."""
+    if name in fix:
+        return jnp.asarray(fix[name], dtype=float)
+    p = prior[name]
+    x = numpyro.sample(p.site(name), p.numpyro())
+    return numpyro.deterministic(name, jnp.exp(x)) if p.log else x
+
+
+def _power_law_term(scale: str, exponent: str, curvature: jnp.ndarray, log_ref: float,
+                    prior: Mapping[str, Prior], fix: Mapping[str, float]) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """(scale, exponent) of one term X / x^exponent, sampled as exponent * curvature and
+    curvature * log(X / ref^exponent) (see the module docstring); plain when X is fixed or its prior not on log X."""
+    if scale in fix or not prior[scale].log:
+        return _coefficient(scale, prior, fix), _coefficient(exponent, prior, fix)
+    if exponent in fix:
+        effective = curvature * fix[exponent]
+        value = jnp.asarray(fix[exponent], dtype=float)
+    else:
+        effective = numpyro.sample(f"{exponent}_gamma", dist.TransformedDistribution(
+            prior[exponent].numpyro(), AffineTransform(0.0, curvature)))
+        value = numpyro.deterministic(exponent, effective / curvature)
+    term = numpyro.sample(f"log_{scale}_term", dist.TransformedDistribution(
+        prior[scale].numpyro(), AffineTransform(-effective * log_ref, curvature)))
+    log_scale = numpyro.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
+    return numpyro.deterministic(scale, jnp.exp(log_scale)), value
+
+
+def log_loss_location_scale(
     runs: RunArrays,
     prior: Mapping[str, Prior],
     fix: Mapping[str, float],
-    nu: float = 4.0,
     group_effects: bool = False,
-    observe: bool = True,
-) -> None:
-    """Sample sites: each free coefficient (or ``log_<name>`` for scale coefficients, with the coefficient as
-    a deterministic site), ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and
-    ``group_offset_raw``, and the observed ``log_loss`` over the ``run`` plate."""
+) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Every latent site of ``law_model``, and the location and scale of each run's log loss (log nats/token):
+    the law's value (plus the run's group offset) and its kind's noise scale."""
+    names = coefficients_to_fit(runs)
     values = {}
-    for name in coefficients_to_fit(runs):
-        if name in fix:
-            values[name] = jnp.asarray(fix[name], dtype=float)
-            continue
-        p = prior[name]
-        x = numpyro.sample(p.site(name), p.numpyro())
-        values[name] = numpyro.deterministic(name, jnp.exp(x)) if p.log else x
+    for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
+        if curvature in names:
+            values[curvature] = _coefficient(curvature, prior, fix)
+            for scale, exponent, size in terms:
+                log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
+                values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
+                                                                  prior, fix)
+    for name in names:
+        if name not in values:
+            values[name] = _coefficient(name, prior, fix)
     params = LawParams(**values)
 
     mu = jnp.zeros(runs.log_loss.shape[0])
@@ -91,5 +138,22 @@ def law_model(
         with numpyro.plate("group", runs.n_groups):
             raw = numpyro.sample("group_offset_raw", dist.Normal(0.0, 1.0))
         mu = mu + scale * raw[runs.group]
+    return mu, sigma
+
+
+def law_model(
+    runs: RunArrays,
+    prior: Mapping[str, Prior],
+    fix: Mapping[str, float],
+    nu: float = 4.0,
+    group_effects: bool = False,
+    observe: bool = True,
+) -> None:
+    """Sample sites: ``E``; per law its curvature (``gamma``, ``gamma_prime``) and, per power-law term,
+    ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
+    coefficients (``log_c1``, ``log_d1`` on the log scale); ``sigma_supervised``, ``sigma_distilled``,
+    ``group_scale`` and ``group_offset_raw``; and the observed ``log_loss`` (Student-t with ``nu`` degrees of
+    freedom) over the ``run`` plate."""
+    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)
