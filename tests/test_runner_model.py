@@ -64,3 +64,16 @@ def test_sequence_longer_than_context_rejected():
     model = Transformer(ModelConfig(n_layers=1, vocab_size=10, context_length=8))
     with pytest.raises(ValueError, match="context_length"):
         model(torch.zeros(1, 9, dtype=torch.long))
+
+
+def test_cpu_matmul_attention_matches_fused_kernel(monkeypatch):
+    from bayes_distill.runner.model import Attention
+
+    torch.manual_seed(0)
+    model = Transformer(ModelConfig(n_layers=4, vocab_size=50, context_length=16, group_size=2)).eval()
+    x = torch.randint(0, 50, (2, 16))
+    with torch.no_grad():
+        y = model(x)  # on CPU: batched matmuls with an additive causal mask
+        monkeypatch.setattr(Attention, "matmul_on_cpu", False)
+        y_sdpa = model(x)  # torch's scaled_dot_product_attention
+    torch.testing.assert_close(y, y_sdpa, rtol=1e-5, atol=1e-5)

@@ -9,9 +9,11 @@ import torch.nn.functional as F  # noqa: N812
 from bayes_distill.runner.data import DataConfig
 from bayes_distill.runner.model import ModelConfig, Transformer
 from bayes_distill.runner.train import (
+    StudentLoss,
     TrainConfig,
     TrainingError,
     kd_loss,
+    kd_targets,
     load_checkpoint,
     lr_at,
     run_job,
@@ -47,6 +49,24 @@ def test_kd_loss_is_cross_entropy_to_teacher():
     assert kd_loss(s, t, 2.0, 11).item() == pytest.approx(kd_loss(s, t, 2.0, 0).item(), rel=1e-5)
     ce_argmax = F.cross_entropy(s.flatten(0, 1), t.argmax(-1).flatten())
     assert kd_loss(s, t, 1.0, 1).item() == pytest.approx(ce_argmax.item(), rel=1e-5)
+
+
+@pytest.mark.parametrize(("lam", "tau", "top_k", "z"), [(0.0, 1.0, 0, 1e-4), (1.0, 1.0, 0, 1e-4),
+                                                     (0.3, 2.0, 0, 1e-3), (0.5, 1.0, 3, 0.0), (1.0, 0.5, 4, 1e-2)])
+def test_fused_student_loss_matches_autograd_of_plain_terms(lam, tau, top_k, z):
+    torch.manual_seed(0)
+    logits, teacher, y = torch.randn(50, 11, requires_grad=True), torch.randn(50, 11), torch.randint(0, 11, (50,))
+    supervised = lam == 0.0
+    p = None if supervised else kd_targets(teacher, tau, top_k)
+    w_ce, w_kd = (1.0, 0.0) if supervised else (1.0 - lam, lam * tau**2)
+    loss, ce = StudentLoss.apply(logits, y, p, w_ce, w_kd, tau, z)
+    (grad,) = torch.autograd.grad(1.7 * loss, logits)
+    ref_ce = F.cross_entropy(logits, y)
+    ref = z * torch.logsumexp(logits, -1).pow(2).mean()
+    ref = ref + (ref_ce if supervised else (1 - lam) * ref_ce + lam * tau**2 * kd_loss(logits, teacher, tau, top_k))
+    (ref_grad,) = torch.autograd.grad(1.7 * ref, logits)
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5) and ce.item() == pytest.approx(ref_ce.item(), rel=1e-6)
+    torch.testing.assert_close(grad, ref_grad, rtol=1e-5, atol=1e-7)
 
 
 def _job(tmp_path, **train):

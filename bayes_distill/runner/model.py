@@ -74,39 +74,44 @@ class ModelConfig:
         return asdict(self)
 
 
-def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate pairs (first half, second half) of the last dimension; x is (B, H, T, hd)."""
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+def _rope(x: torch.Tensor, rot: torch.Tensor) -> torch.Tensor:
+    """Rotate consecutive pairs (x[2i], x[2i+1]) of the last dimension by the angles of ``rot``.
+
+    x is (B, T, heads, hd) real; rot is (T, 1, hd/2) complex (unit phases). One complex multiply instead of the
+    half-split form's seven elementwise ops (the same rotary embedding with its pairs interleaved)."""
+    xc = torch.view_as_complex(x.float().unflatten(-1, (-1, 2)))  # no complex bf16: rotate in fp32
+    return torch.view_as_real(xc * rot).flatten(-2).type_as(x)
 
 
 class Attention(nn.Module):
-    explicit = False
+    explicit = False  # attention as plain matmuls on every device (for FlopCounterMode)
+    matmul_on_cpu = True  # on CPU plain matmuls are faster than the flash kernel at short contexts
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         d, hd = cfg.d_model, cfg.head_dim
         self.n_heads, self.n_kv, self.hd = cfg.n_heads, cfg.n_heads // cfg.group_size, hd
-        self.wq = nn.Linear(d, d, bias=False)
-        self.wk = nn.Linear(d, self.n_kv * hd, bias=False)
-        self.wv = nn.Linear(d, self.n_kv * hd, bias=False)
+        self.wqkv = nn.Linear(d, (self.n_heads + 2 * self.n_kv) * hd, bias=False)  # W_Q, W_K, W_V stacked
         self.wo = nn.Linear(d, d, bias=False)
-        self.q_norm = nn.RMSNorm(hd, eps=1e-6) if cfg.qk_norm else nn.Identity()
-        self.k_norm = nn.RMSNorm(hd, eps=1e-6) if cfg.qk_norm else nn.Identity()
+        self.q_norm = nn.RMSNorm(hd, eps=1e-6) if cfg.qk_norm else None
+        self.k_norm = nn.RMSNorm(hd, eps=1e-6) if cfg.qk_norm else None
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rot: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         B, T, _ = x.shape
-        q = self.q_norm(self.wq(x).view(B, T, self.n_heads, self.hd)).transpose(1, 2)
-        k = self.k_norm(self.wk(x).view(B, T, self.n_kv, self.hd)).transpose(1, 2)
-        v = self.wv(x).view(B, T, self.n_kv, self.hd).transpose(1, 2)
-        q, k = _rope(q, cos, sin), _rope(k, cos, sin)
-        if self.n_kv != self.n_heads:
-            rep = self.n_heads // self.n_kv
-            k, v = k.repeat_interleave(rep, dim=1), v.repeat_interleave(rep, dim=1)
-        if self.explicit:  # the same attention as plain matmuls, so that a FLOP counter sees them
-            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.hd)
-            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
-            y = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1) @ v
+        h, kv = self.n_heads, self.n_kv
+        qk, v = self.wqkv(x).view(B, T, h + 2 * kv, self.hd).split((h + kv, kv), dim=2)  # (B, T, heads, hd)
+        if self.q_norm is not None and self.k_norm is not None:  # QK-norm of all query and key heads at once
+            gain = torch.cat((self.q_norm.weight.expand(h, -1), self.k_norm.weight.expand(kv, -1)))
+            qk = F.rms_norm(qk, (self.hd,), eps=1e-6) * gain
+        q, k = _rope(qk, rot).transpose(1, 2).split((h, kv), dim=1)  # (B, heads, T, hd)
+        v = v.transpose(1, 2)
+        if kv != h:
+            k, v = k.repeat_interleave(h // kv, dim=1), v.repeat_interleave(h // kv, dim=1)
+        if self.explicit or (self.matmul_on_cpu and x.device.type == "cpu"):
+            # batched matmuls with an additive causal mask (a FLOP counter sees the full T x T square)
+            q, k, v = q.reshape(B * h, T, self.hd), k.reshape(B * h, T, self.hd), v.reshape(B * h, T, self.hd)
+            scores = torch.baddbmm(mask[:T, :T], q, k.transpose(1, 2), alpha=1.0 / math.sqrt(self.hd))
+            y = torch.bmm(scores.softmax(dim=-1), v).view(B, h, T, self.hd)
         else:
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         return self.wo(y.transpose(1, 2).reshape(B, T, -1))
@@ -131,8 +136,8 @@ class Block(nn.Module):
         self.mlp_norm = nn.RMSNorm(cfg.d_model, eps=1e-6)
         self.mlp = MLP(cfg)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.attn_norm(x), cos, sin)
+    def forward(self, x: torch.Tensor, rot: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.attn_norm(x), rot, mask)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -148,8 +153,10 @@ class Transformer(nn.Module):
         self.unembed = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
         inv = 1.0 / (10000.0 ** (torch.arange(0, cfg.head_dim, 2, dtype=torch.float64) / cfg.head_dim))
         angles = torch.outer(torch.arange(cfg.context_length, dtype=torch.float64), inv)
-        self.register_buffer("cos", angles.cos().float(), persistent=False)
-        self.register_buffer("sin", angles.sin().float(), persistent=False)
+        rot = torch.polar(torch.ones_like(angles), angles).to(torch.complex64)
+        self.register_buffer("rot", rot, persistent=False)  # (T, head_dim / 2) unit phases
+        mask = torch.full((cfg.context_length, cfg.context_length), float("-inf")).triu(1)
+        self.register_buffer("mask", mask, persistent=False)  # additive causal mask: -inf above the diagonal
         self.reset_parameters(None if seed is None else torch.Generator().manual_seed(seed))
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -169,10 +176,10 @@ class Transformer(nn.Module):
         T = idx.shape[1]
         if self.cfg.context_length < T:
             raise ValueError(f"sequence length {T} exceeds context_length={self.cfg.context_length}")
-        cos, sin = self.cos[:T], self.sin[:T]
+        rot = self.rot[:T].unsqueeze(1)
         x = self.embed(idx)
         for block in self.blocks:
-            x = block(x, cos, sin)
+            x = block(x, rot, self.mask)
         return self.unembed(self.norm(x))
 
     @property

@@ -122,6 +122,65 @@ def kd_loss(student: torch.Tensor, teacher: torch.Tensor, tau: float, top_k: int
     return -(F.softmax(teacher.float() / tau, dim=-1) * log_q).sum(-1).mean()
 
 
+def kd_targets(teacher_logits: torch.Tensor, tau: float, top_k: int) -> torch.Tensor:
+    """The teacher's distribution softmax(z_T / tau) over the vocabulary (probabilities, fp32); with top_k > 0
+    renormalised over its top-k logits and zero elsewhere (so KD against it equals ``kd_loss`` with top_k)."""
+    z = teacher_logits.float()
+    if not top_k:
+        return F.softmax(z / tau, dim=-1)
+    vals, idx = z.topk(top_k, dim=-1)
+    return torch.zeros_like(z).scatter_(-1, idx, F.softmax(vals / tau, dim=-1))
+
+
+class StudentLoss(torch.autograd.Function):
+    """w_ce CE(data) + w_kd KD(teacher) + z_loss mean(log Z^2) from (tokens, vocab) logits, gradient in closed form.
+
+    Forward: one log-softmax, shared by the three terms (KD at temperature tau; KD = -sum_v p_v log q_v with p
+    the teacher targets). Backward: d/dz = [w_ce (q - onehot(y)) + (w_kd / tau) (q_tau - p) + 2 z_loss log Z q]
+    / tokens, a handful of elementwise ops instead of autograd's graph through every term. Returns the total
+    loss and the data cross-entropy (nats/token; the latter is not differentiated)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        logits: torch.Tensor,
+        targets: torch.Tensor,
+        teacher_probs: torch.Tensor | None,
+        w_ce: float,
+        w_kd: float,
+        tau: float,
+        z_loss: float,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        z = logits.float()
+        log_z = torch.logsumexp(z, dim=-1, keepdim=True)
+        log_q = z - log_z
+        ce = -log_q.gather(-1, targets.unsqueeze(-1)).mean()
+        loss = w_ce * ce + z_loss * log_z.square().mean()
+        log_q_tau = log_q if tau == 1.0 else F.log_softmax(z / tau, dim=-1)
+        if teacher_probs is not None and w_kd:
+            loss = loss - (w_kd / z.shape[0]) * torch.vdot(teacher_probs.flatten(), log_q_tau.flatten())
+        ctx.save_for_backward(log_q, log_z, targets, log_q_tau, teacher_probs)
+        ctx.weights = (w_ce, w_kd, tau, z_loss, logits.dtype)
+        ctx.mark_non_differentiable(ce)
+        return loss, ce
+
+    @staticmethod
+    def backward(ctx: Any, grad_loss: torch.Tensor, _grad_ce: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        log_q, log_z, targets, log_q_tau, teacher_probs = ctx.saved_tensors
+        w_ce, w_kd, tau, z_loss, dtype = ctx.weights
+        kd = teacher_probs is not None and w_kd
+        q = log_q.exp()
+        coef = (2.0 * z_loss) * log_z + (w_ce + (w_kd if kd and tau == 1.0 else 0.0))
+        grad = q * coef
+        if kd and tau != 1.0:
+            grad.add_(log_q_tau.exp(), alpha=w_kd / tau)
+        if kd:
+            grad.add_(teacher_probs, alpha=-w_kd / tau)
+        grad.scatter_add_(-1, targets.unsqueeze(-1), torch.full_like(log_z, -w_ce))
+        grad.mul_(grad_loss / log_q.shape[0])
+        return grad.to(dtype), None, None, None, None, None, None
+
+
 def save_checkpoint(model: Transformer, path: Path, meta: dict[str, Any]) -> None:
     """safetensors, written to a temporary file and moved into place."""
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -137,8 +196,28 @@ def load_checkpoint(path: Path, device: torch.device) -> Transformer:
     with safe_open(str(path), framework="pt") as f:
         cfg = ModelConfig(**json.loads(f.metadata()["model"]))
     model = Transformer(cfg)
-    model.load_state_dict(load_file(str(path)))
+    model.load_state_dict(_upgrade_state_dict(load_file(str(path)), cfg))
     return model.to(device).eval()
+
+
+def _upgrade_state_dict(state: dict[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch.Tensor]:
+    """Checkpoints of the earlier layout (separate wq/wk/wv, half-split RoPE) in today's layout, exactly:
+    stack W_Q, W_K, W_V into wqkv and reorder each query/key head's dimensions (and QK-norm gains) from
+    (first half, second half) to interleaved pairs, the pairs today's RoPE rotates (scores are unchanged)."""
+    if "blocks.0.attn.wq.weight" not in state:
+        return state
+    hd = cfg.head_dim
+    perm = torch.arange(hd).view(2, hd // 2).t().flatten()  # 0, hd/2, 1, hd/2 + 1, ...
+    state = dict(state)
+    for i in range(cfg.n_layers):
+        a = f"blocks.{i}.attn."
+        wq, wk, wv = (state.pop(a + n + ".weight") for n in ("wq", "wk", "wv"))
+        wq, wk = (w.view(-1, hd, w.shape[1])[:, perm].flatten(0, 1) for w in (wq, wk))
+        state[a + "wqkv.weight"] = torch.cat((wq, wk, wv))
+        for n in ("q_norm", "k_norm"):
+            if a + n + ".weight" in state:
+                state[a + n + ".weight"] = state[a + n + ".weight"][perm]
+    return state
 
 
 @torch.no_grad()
@@ -191,14 +270,15 @@ def versions() -> dict[str, str]:
 
 
 def make_optimizer(model: Transformer, tcfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW with decoupled weight decay on matrices only (per-step decay weight_decay x lr / peak lr)."""
+    """AdamW with decoupled weight decay on matrices only (per-step decay weight_decay x lr / peak lr); the fused
+    kernel updates all parameters in one call (CPU and CUDA)."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     groups = [
         {"params": decay, "weight_decay": tcfg.weight_decay / tcfg.lr},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), eps=1e-8, foreach=True)
+    return torch.optim.AdamW(groups, lr=tcfg.lr, betas=(tcfg.beta1, tcfg.beta2), eps=1e-8, fused=True)
 
 
 def train_step(
@@ -212,25 +292,21 @@ def train_step(
 ) -> tuple[float, float]:
     """One optimiser step; returns (cross-entropy vs data, total loss), nats/token.
 
-    Supervised: CE + z-loss. Distilled: (1 - lam) CE + lam tau^2 KD + z-loss, teacher logits computed online."""
+    Supervised: CE + z-loss. Distilled: (1 - lam) CE + lam tau^2 KD + z-loss, teacher logits computed online
+    (forward only, no autograd graph). Clipping and AdamW act on all parameters at once (foreach / fused)."""
+    w_ce, w_kd, tau, p = 1.0, 0.0, 1.0, None
+    if teacher is not None and dist is not None:
+        w_ce, w_kd, tau = 1.0 - dist.lam, dist.lam * dist.tau**2, dist.tau
+        with torch.no_grad(), _autocast(x.device):
+            p = kd_targets(teacher(x).flatten(0, 1), tau, dist.top_k)
     with _autocast(x.device):
         logits = model(x)
-        t_logits = None
-        if teacher is not None:
-            with torch.no_grad():
-                t_logits = teacher(x)
-    lf = logits.float()
-    ce = F.cross_entropy(lf.flatten(0, 1), y.flatten())
-    loss = tcfg.z_loss * torch.logsumexp(lf, -1).pow(2).mean()
-    if dist is not None and t_logits is not None:
-        kd = kd_loss(lf, t_logits, dist.tau, dist.top_k)
-        loss = loss + (1.0 - dist.lam) * ce + dist.lam * dist.tau**2 * kd
-    else:
-        loss = loss + ce
+    loss, ce = StudentLoss.apply(logits.flatten(0, 1), y.flatten(), p, w_ce, w_kd, tau, tcfg.z_loss)
     opt.zero_grad(set_to_none=True)
     loss.backward()
     if tcfg.grad_clip:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+        params = [q for g in opt.param_groups for q in g["params"]]
+        torch.nn.utils.clip_grad_norm_(params, tcfg.grad_clip, foreach=True)
     opt.step()
     return ce.item(), loss.item()
 
