@@ -23,12 +23,15 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--warmup", type=int, default=0, help="default: as many as --draws")
+    ap.add_argument("--target-accept", type=float, default=0.9)
     args = ap.parse_args()
     runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=args.seed)
     t = time.time()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        post = fit(runs, chains=args.chains, draws=args.draws, warmup=args.draws, seed=args.seed)
+        post = fit(runs, chains=args.chains, draws=args.draws, warmup=args.warmup or args.draws, seed=args.seed,
+                   target_accept=args.target_accept)
     print(f"joint fit on {runs.sizes['run']} runs, {args.chains} x {args.draws} draws: {time.time() - t:.0f} s")
     summary = post.summary()
     divergences = int(post.tree["sample_stats"]["diverging"].values.sum())

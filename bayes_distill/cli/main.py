@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--draws", type=int, default=1000)
     fit.add_argument("--warmup", type=int, default=1000)
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--target-accept", type=float, default=0.9,
+                     help="NUTS target acceptance probability; raise it (e.g. 0.95) if transitions diverge")
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
 
@@ -94,7 +96,8 @@ def _fit(args: argparse.Namespace) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         posterior = fit(args.runs, backend=args.backend, method=args.method, prior=args.prior, fix=fix,
-                        chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed)
+                        chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
+                        target_accept=args.target_accept)
     posterior.save(args.out)
     print(posterior.summary().to_string())
     print(f"posterior written to {args.out}")

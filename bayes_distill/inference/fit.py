@@ -174,6 +174,7 @@ def sample(
     starts: int = 16,
     svi_steps: int = 4000,
     guide: str = "full-rank",
+    target_accept: float = 0.9,
 ) -> FitResult:
     """Fit the law model to ``runs`` (a path, DataFrame or ``load_runs`` Dataset); ``bayes_distill.fit`` wraps
     the result in a ``Posterior``.
@@ -182,6 +183,7 @@ def sample(
     fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
     (the paper's two-stage procedure). nu: Student-t degrees of freedom of the log-loss noise.
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
+    target_accept: NUTS's target acceptance probability; raise it (e.g. 0.95) when transitions diverge.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged.
     """
@@ -194,6 +196,8 @@ def sample(
     for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup), ("starts", starts)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
+    if not 0.0 < target_accept < 1.0:
+        raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}")
     runs = load_runs(runs)
     arrays = RunArrays.from_runs(runs)
     prior = resolve_prior(prior, float(runs["loss"].min()))
@@ -212,7 +216,8 @@ def sample(
 
         start = _constrained_sites(model_kwargs, mode, batch_ndims=0)  # coefficient names as PyMC's twin knows them
         tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains, draws=draws,
-                           warmup=warmup, seed=seed, initvals={k: float(v) for k, v in start.items()
+                           warmup=warmup, seed=seed, target_accept=target_accept,
+                           initvals={k: float(v) for k, v in start.items()
                                                                if np.ndim(v) == 0})
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
@@ -220,7 +225,7 @@ def sample(
 
     if method == "nuts":
         # The compiled potential goes to NUTS directly, so the model is traced once here, not again per chain.
-        kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=0.9)
+        kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=target_accept)
         chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
         mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
                     progress_bar=False)

@@ -87,8 +87,9 @@ def sample_pymc(
     initvals: dict[str, float] | None = None,
     cores: int = 1,
     progressbar: bool = False,
+    target_accept: float = 0.9,
 ) -> xr.DataTree:
-    """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (target_accept 0.9, dense mass matrix
+    """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (``target_accept``, dense mass matrix
     ``adapt_full``, as NumPyro's ``dense_mass=True``).
 
     ``initvals`` (sample-site or coefficient names, coefficient units) start every chain, e.g. at a multi-start
@@ -103,7 +104,7 @@ def sample_pymc(
     with model:
         tree = pm.sample(
             draws=draws, tune=warmup, chains=chains, cores=cores, random_seed=seed, nuts_sampler="pymc",
-            target_accept=0.9, initvals=start, init="adapt_full" if start else "jitter+adapt_full",
+            target_accept=target_accept, initvals=start, init="adapt_full" if start else "jitter+adapt_full",
             progressbar=progressbar, compute_convergence_checks=False,
         )
         tree = pm.compute_log_likelihood(tree, progressbar=False)
