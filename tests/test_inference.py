@@ -130,3 +130,25 @@ def test_cli_fit_then_plan_with_posterior(tmp_path, capsys):
     assert main(["plan", "--posterior", str(tmp_path / "p.nc"), "--student", "1e9", "--compute", "1e21"]) == 0
     out = capsys.readouterr().out
     assert "median [5%, 95%]" in out and "1e+09" in out
+
+
+def test_levenberg_marquardt_reaches_the_rosenbrock_minimum():
+    import jax.numpy as jnp
+
+    from bayes_distill.inference.fit import NEWTON_STEPS, _levenberg_marquardt
+
+    def rosenbrock(x):
+        return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
+
+    x, value = _levenberg_marquardt(rosenbrock, jnp.array([-1.5, 2.0]), NEWTON_STEPS)
+    np.testing.assert_allclose(np.asarray(x), [1.0, 1.0], atol=1e-6)
+    assert float(value) < 1e-12
+
+
+def test_reparameterised_sites_map_back_to_the_coefficients(supervised_posterior):
+    # log_A_term = gamma * (log A - alpha * log N_ref) and alpha_gamma = alpha * gamma, draw by draw
+    post = supervised_posterior.posterior
+    log_reference_size = np.mean(np.log(supervised_posterior.runs["N"].values))
+    np.testing.assert_allclose(post["alpha_gamma"], post["alpha"] * post["gamma"], rtol=1e-10)
+    np.testing.assert_allclose(post["log_A_term"],
+                               post["gamma"] * (np.log(post["A"]) - post["alpha"] * log_reference_size), rtol=1e-8)
