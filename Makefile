@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(BIN)/bayes-distill demo
+	$(BIN)/bayes-distill demo --out runs/cpu
 
 test: install
 	$(BIN)/ruff check bayes_distill tests benchmarks

@@ -152,3 +152,16 @@ def test_reparameterised_sites_map_back_to_the_coefficients(supervised_posterior
     np.testing.assert_allclose(post["alpha_gamma"], post["alpha"] * post["gamma"], rtol=1e-10)
     np.testing.assert_allclose(post["log_A_term"],
                                post["gamma"] * (np.log(post["A"]) - post["alpha"] * log_reference_size), rtol=1e-8)
+
+
+def test_demo_trains_fits_and_plans(tmp_path, capsys):
+    from pathlib import Path
+
+    smoke = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+    out = tmp_path / "demo"
+    assert main(["demo", "--spec", str(smoke), "--out", str(out), "--chains", "2", "--draws", "100"]) == 0
+    printed = capsys.readouterr().out
+    assert "L_S distilled" in printed and "eti90_lb" in printed and "diagnostics:" in printed
+    assert "Crossover (teacher-inference)" in printed
+    again = bd.load_posterior(out / "posterior.nc")
+    assert again.runs.sizes["run"] == bd.load_runs(out / "runs.nc").sizes["run"]

@@ -1,12 +1,16 @@
-"""``bayes-distill``: plan, crossover, demo (and, as the package grows, run and fit)."""
+"""``bayes-distill``: plan, crossover, fit, run, and demo (the main job)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
-from bayes_distill.cli.tables import allocation_table, crossover_table
+import numpy as np
+
+from bayes_distill.cli.tables import allocation_table, crossover_table, format_table
 from bayes_distill.laws import PAPER, SCENARIOS
 from bayes_distill.planner import DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, allocate, crossover
 
@@ -66,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: local process pool)")
     run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
 
-    sub.add_parser("demo", help="the main job: compute-optimal plans of a few students with the paper's law")
+    demo = sub.add_parser("demo", help="the main job: train the cpu grid, fit the laws to it, plan")
+    demo.add_argument("--spec", default="experiments/cpu.toml", help="the sweep to train")
+    demo.add_argument("--out", default="runs/cpu", help="output folder (runs table, checkpoints, posterior)")
+    demo.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    demo.add_argument("--chains", type=int, default=4)
+    demo.add_argument("--draws", type=int, default=500)
     return parser
 
 
-def _demo() -> str:
+def _paper_plans() -> str:
     students, budgets = [3e8, 1e9, 3e9], [1e21, 1e23]
     parts = ["Compute-optimal distillation with the paper's coefficients (Busbridge et al. 2025, Table 6)."]
     for scenario in ("best-case", "teacher-inference", "teacher-pretraining"):
@@ -78,6 +87,54 @@ def _demo() -> str:
     parts += ["\nCrossover (teacher-inference): budget above which supervised training wins",
               crossover_table(crossover(students, "teacher-inference", PAPER))]
     return "\n".join(parts)
+
+
+def _runs_report(table: Any) -> str:
+    """What the sweep measured: teacher losses by size, and distilled against supervised students of equal N, D."""
+    kind = table["kind"].values.astype(str)
+    floor = float(np.nanmin(table["entropy_rate"].values)) if "entropy_rate" in table else float("nan")
+    lines = [f"{table.sizes['run']} runs; the source's exact entropy rate (the floor E) is {floor:.3f} nats/token; "
+             f"lowest loss measured {float(table['loss'].min()):.3f}"]
+    rows = []
+    for i in np.flatnonzero(kind == "distilled"):
+        N, D = float(table["N"][i]), float(table["D"][i])
+        same = np.flatnonzero((kind == "supervised") & np.isclose(table["N"].values, N)
+                              & np.isclose(table["D"].values, D, rtol=0.02))
+        supervised = f"{float(table['loss'][same[0]]):.3f}" if same.size else "-"
+        rows.append([f"{N:.3g}", f"{D:.3g}", f"{float(table['teacher_N'][i]):.3g}",
+                     f"{float(table['teacher_loss'][i]):.3f}", f"{float(table['loss'][i]):.3f}", supervised])
+    lines.append(format_table(["N_S", "D_S", "N_T", "L_T", "L_S distilled", "L supervised"], rows))
+    return "\n".join(lines)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The main job: run the sweep (resuming what is done), fit both laws to it, report, then plan with the paper's
+    coefficients at the scale where they were measured."""
+    import warnings
+
+    from bayes_distill.inference import FitWarning
+    from bayes_distill.posterior import fit
+    from bayes_distill.runner import run_sweep
+
+    out = Path(args.out)
+    print(f"1. training the sweep {args.spec} into {out}/ (finished runs are kept)", flush=True)
+    table = run_sweep(args.spec, out, workers=args.workers)
+    print(_runs_report(table))
+    print(f"\n2. fitting the joint Bayesian model (NumPyro NUTS, {args.chains} x {args.draws} draws)", flush=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        posterior = fit(out / "runs.nc", chains=args.chains, draws=args.draws, warmup=args.draws,
+                        target_accept=0.95)
+    posterior.save(out / "posterior.nc")
+    print(posterior.summary().to_string())
+    problems = [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
+    for message in problems:
+        print(f"diagnostics: {message}")
+    if not problems:
+        print("diagnostics: R-hat <= 1.01, ESS >= 400, no divergences")
+    print(f"posterior written to {out / 'posterior.nc'}; query it with bayes-distill plan --posterior ...")
+    print("\n3. " + _paper_plans())
+    return 0
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -137,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ok = int((table["status"] == "ok").sum())
             print(f"{ok} of {table.sizes['run']} runs ok; table written to {args.out}/runs.nc and runs.csv")
         elif args.command == "demo":
-            print(_demo())
+            return _demo(args)
     except ValueError as error:
         print(f"bayes-distill {args.command}: error: {error}", file=sys.stderr)
         return 2
