@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from bayes_distill.runner import run_sweep
@@ -14,18 +15,24 @@ from bayes_distill.runner import run_sweep
 def summarize(ds) -> str:
     """Teacher/supervised loss vs N and D, the entropy floor, distilled vs supervised students (nats/token)."""
     df = ds.to_dataframe()
+    df["stream"] = [json.loads(c)["stream"] for c in df.config]
     ok = df[df.status == "ok"]
     lines = [f"{len(ok)}/{len(df)} runs ok; failed: {sorted(set(df[df.status != 'ok'].failure_reason))}"]
     h = float(df.entropy_rate.iloc[0])
     lines.append(f"entropy rate {h:.4f} nats/token, window floor {float(df.loss_floor.iloc[0]):.4f}; "
                  f"min loss {ok.loss.min():.4f}; below floor: {int((ok.loss < ok.loss_floor).sum())}")
-    lines.append("supervised runs on the teacher stream (role, layers, N, D, loss):")
-    sup = ok[(ok.kind == "supervised") & (ok.role != "supervised") | ok.families.str.contains("supervised_isoflop")]
+    tps = json.loads(df.config.iloc[0])["train"]["batch_size"] * json.loads(df.config.iloc[0])["data"][
+        "context_length"]
+    lines.append(f"fewest optimizer steps of any run: {int((df.D / tps).min())}; "
+                 f"sum of run wall times {ok.wall_time_s.sum():.0f} s")
+    lines.append("supervised runs (role, stream, layers, N, D, steps, loss):")
+    sup = ok[ok.kind == "supervised"]
     for _, r in sup.sort_values(["N", "D"]).iterrows():
-        lines.append(f"  {r.role:10s} L={int(r.n_layers)} N={r.N:9.0f} D={r.D:10.0f} loss={r.loss:.4f}")
+        lines.append(f"  {r.role:10s} {r.stream:7s} L={int(r.n_layers)} N={r.N:7.0f} D={r.D:9.0f} "
+                     f"steps={r.D / tps:6.0f} loss={r.loss:.4f}")
     lines.append("students (layers, D_S, teacher layers/loss -> distilled loss | supervised twin):")
     stu = ok[ok.kind == "distilled"]
-    twins = ok[(ok.kind == "supervised") & (ok.role == "supervised") & ~ok.families.str.fullmatch("supervised_isoflop")]
+    twins = sup[sup.stream == "student"]
     for (n, d), g in stu.groupby(["N", "D"]):
         twin = twins[twins.N.eq(n) & twins.D.eq(d)].loss
         tw = f"{twin.iloc[0]:.4f}" if len(twin) else "  -   "

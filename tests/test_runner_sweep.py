@@ -243,3 +243,24 @@ def test_execute_writes_result_atomically(tmp_path):
     assert json.loads(path.read_text())[0]["loss"] == out[0]["loss"]
     assert out[0]["status"] == "ok" and math.isfinite(out[0]["loss"])
     assert not list(path.parent.glob("*.tmp*"))
+
+
+def test_cpu_grid_design():
+    """The main job's grid: every run past the unigram plateau (>= 1000 steps, >= 1M tokens), a supervised law
+    identifiable (3 sizes, D over a factor >= 10), teachers weaker and stronger than the students, all four
+    paper families, and a cost that fits 15 minutes on 2 cores (training + teacher-logit FLOPs, as measured)."""
+    spec = load_spec(ROOT / "experiments" / "cpu.toml")
+    rows, jobs = expand(spec)
+    tokens_per_step = spec["train"]["batch_size"] * spec["data"]["context_length"]
+    assert min(r["D"] for r in rows) >= 1e6 and min(r["D"] for r in rows) / tokens_per_step >= 1000
+    sup = [r for r in rows if r["kind"] == "supervised"]
+    assert len({r["layers"] for r in sup}) >= 3
+    assert max(r["D"] for r in sup) / min(r["D"] for r in sup) >= 10
+    students = {r["layers"] for r in rows if r["kind"] == "distilled"}
+    teachers = {r["layers"] for r in rows if r["role"] == "teacher"}
+    assert len(students) >= 2 and min(teachers) <= min(students) and max(teachers) > max(students)
+    kinds = {f["kind"] for f in spec["family"]}
+    assert {"fixed_teacher_student_isoflop", "teacher_isoflop_fixed_student", "fixed_teacher_fixed_student",
+            "supervised_isoflop"} <= kinds
+    assert len(rows) <= 30
+    assert sum(j["cost"] for j in jobs) <= 4.5e13  # 4.0e13 as designed (about 10 min on 2 cores)
