@@ -165,3 +165,15 @@ def test_demo_trains_fits_and_plans(tmp_path, capsys):
     assert "Crossover (teacher-inference)" in printed
     again = bd.load_posterior(out / "posterior.nc")
     assert again.runs.sizes["run"] == bd.load_runs(out / "runs.nc").sizes["run"]
+
+
+def test_half_bounded_truncated_normal_prior_maps_to_finite_values():
+    # An infinite bound used to reach NumPyro as an interval (0, inf): the sampler's transform then gave NaN.
+    from numpyro.distributions.transforms import biject_to
+
+    from bayes_distill.inference.priors import Prior, paper_prior
+
+    for prior in (Prior("truncnormal", 1.0, 0.5, low=0.0), *paper_prior().values()):
+        d = prior.numpyro()
+        values = biject_to(d.support)(np.array([-3.0, 0.0, 3.0]))
+        assert np.all(np.isfinite(values)) and np.all(np.isfinite(d.log_prob(values))), prior

@@ -48,7 +48,8 @@ class Prior:
             return dist.Uniform(self.a, self.b)
         if self.family == "halfnormal":
             return dist.HalfNormal(self.a)
-        return dist.TruncatedNormal(self.a, self.b, low=self.low, high=self.high)
+        # An infinite bound must be no bound: an interval with an infinite end maps the sampler's space to NaN.
+        return dist.TruncatedNormal(self.a, self.b, low=self._bound(self.low), high=self._bound(self.high))
 
     def pymc(self, name: str) -> Any:
         import pymc as pm
@@ -59,7 +60,11 @@ class Prior:
             return pm.Uniform(name, self.a, self.b)
         if self.family == "halfnormal":
             return pm.HalfNormal(name, self.a)
-        return pm.TruncatedNormal(name, self.a, self.b, lower=self.low, upper=self.high)
+        return pm.TruncatedNormal(name, self.a, self.b, lower=self._bound(self.low), upper=self._bound(self.high))
+
+    @staticmethod
+    def _bound(value: float) -> float | None:
+        return float(value) if np.isfinite(value) else None
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws of the coefficient (exponentiated when ``log``)."""
