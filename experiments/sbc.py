@@ -24,6 +24,7 @@ import pandas as pd
 
 from bayes_distill import fit
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
+from bayes_distill.inference import FitWarning
 from bayes_distill.inference.priors import NOISE_SCALE, Prior, sample_prior
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams, log_supervised_loss
 
@@ -54,6 +55,7 @@ def main() -> None:
     ap.add_argument("--chains", type=int, default=2)
     ap.add_argument("--joint", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target-accept", type=float, default=0.9)
     ap.add_argument("--log", help="JSON-lines file of per-set results (default sbc_<kind>_<seed>.jsonl)")
     args = ap.parse_args()
     names = COEFFICIENTS if args.joint else SUPERVISED_COEFFICIENTS
@@ -63,12 +65,13 @@ def main() -> None:
     for i in range(len(done), args.sets):
         rng = np.random.default_rng([args.seed, i])
         runs, truth = joint_set(rng, i) if args.joint else supervised_set(rng, args.runs)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", FitWarning)
             post = fit(runs, prior="default" if args.joint else PRIOR, chains=args.chains, draws=args.draws,
-                       warmup=args.draws, seed=i)
+                       warmup=args.draws, seed=i, target_accept=args.target_accept)
         params = post.params()
-        record = {"set": i}
+        record = {"set": i, "diagnostics_ok": not any(issubclass(w.category, FitWarning) for w in caught),
+                  "divergences": int(post.tree["sample_stats"]["diverging"].values.sum())}
         for k in names:
             x = params[k].values.ravel()
             for level in (50, 90):
@@ -89,6 +92,16 @@ def main() -> None:
             p = float(np.mean(hits[level][k]))
             cells.append(f"{p:.2f} ({np.sqrt(p * (1 - p) / len(done)):.2f})")
         print(f"{k:>12} {cells[0]:>14} {cells[1]:>14}")
+    ok = [r for r in done if r.get("diagnostics_ok")]
+    if "diagnostics_ok" in done[0]:
+        print(f"\n{len(ok)} of {len(done)} fits passed the diagnostics (R-hat <= 1.01, ESS >= 400, no divergence); "
+              f"{sum(r['divergences'] > 0 for r in done)} had divergences. 90% coverage among those that passed / "
+              "failed (selecting on diagnostics is not exact SBC; it shows where the misses come from):")
+        for k in names:
+            passed = [r[f"{k}_90"] for r in ok]
+            failed = [r[f"{k}_90"] for r in done if not r.get("diagnostics_ok")]
+            print(f"{k:>12} {np.mean(passed) if passed else float('nan'):.2f} / "
+                  f"{np.mean(failed) if failed else float('nan'):.2f}")
 
 
 if __name__ == "__main__":
