@@ -1,9 +1,10 @@
 """Fitting the joint law model: NUTS (default) or SVI with NumPyro, or NUTS with PyMC.
 
 Robustness: the distillation law's coefficients trade off and a naive sampler finds distant modes of similar
-fit. Every fit therefore starts from the best of a multi-start optimisation of the posterior (BFGS from
-prior draws, vectorised), samples with a dense mass matrix, and then checks R-hat, ESS and divergences
-across chains: trouble is reported, never hidden.
+fit. Every fit therefore starts from the best of a multi-start optimisation of the posterior (Levenberg-Marquardt
+from prior draws, vectorised and compiled), samples with a dense mass matrix in coordinates that decorrelate the
+power-law terms (see ``model``), and then checks R-hat, ESS and divergences across chains: trouble is reported,
+never hidden.
 """
 
 from __future__ import annotations
