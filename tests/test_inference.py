@@ -162,6 +162,7 @@ def test_demo_trains_fits_and_plans(tmp_path, capsys):
     assert main(["demo", "--spec", str(smoke), "--out", str(out), "--chains", "2", "--draws", "100"]) == 0
     printed = capsys.readouterr().out
     assert "L_S distilled" in printed and "eti90_lb" in printed and "diagnostics:" in printed
+    assert "E held at the source's exact loss floor" in printed
     assert "Crossover (teacher-inference)" in printed
     again = bd.load_posterior(out / "posterior.nc")
     assert again.runs.sizes["run"] == bd.load_runs(out / "runs.nc").sizes["run"]
