@@ -73,10 +73,32 @@ def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int
     return {k: v for k, v in jax.jit(one)(unconstrained).items() if k != "log_loss"}
 
 
+def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:
+    """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
+    names = _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1)
+    return unconstrain_fn(law_model, (), model_kwargs, {k: constrained[k] for k in names})
+
+
+def _nuts(model_kwargs: dict, mode: dict, key: jax.Array, chains: int, warmup: int, draws: int,
+          target_accept: float) -> tuple[dict, dict]:
+    """NUTS with a dense mass matrix from (a jitter around) ``mode``; unconstrained draws by chain, and the
+    per-draw divergence flags, tree sizes and energies."""
+    # The compiled potential goes to NUTS directly, so the model is not traced again per chain.
+    kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=target_accept)
+    chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
+    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
+                progress_bar=False)
+    jitter = jax.random.split(key, chains)
+    init = jax.tree.map(lambda z: z + 0.01 * jax.random.normal(jitter[0], (chains, *jnp.shape(z))), mode)
+    mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"))
+    return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields(group_by_chain=True)
+
+
 def _posterior_predictive(model_kwargs: dict, samples: dict, rng: np.random.Generator) -> np.ndarray:
     """Replicated log losses of every run for every draw: the model's location and scale under the draw, with
     Student-t noise from NumPy (JAX's Student-t sampler is a rejection loop, some 40 times slower on a CPU)."""
-    kwargs = {k: v for k, v in model_kwargs.items() if k in ("runs", "prior", "fix", "group_effects")}
+    kwargs = {k: v for k, v in model_kwargs.items()
+              if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
 
     def location_scale(draw: dict) -> tuple[jax.Array, jax.Array]:
         return handlers.substitute(log_loss_location_scale, data=draw)(**kwargs)
@@ -205,7 +227,8 @@ def sample(
     fix = _checked_fix(fix)
     if group_effects == "auto":
         group_effects = bool(arrays.n_groups < arrays.log_loss.size)
-    model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects)}
+    model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects),
+                    "term_coordinates": True}
 
     mode, energies = multistart_map(model_kwargs, seed, starts)
     key = jax.random.PRNGKey(seed + 1)
@@ -225,16 +248,16 @@ def sample(
         return FitResult(tree, runs, model_kwargs, energies)
 
     if method == "nuts":
-        # The compiled potential goes to NUTS directly, so the model is traced once here, not again per chain.
-        kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=target_accept)
-        chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-        mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
-                    progress_bar=False)
-        jitter = jax.random.split(key, chains)
-        init = jax.tree.map(lambda z: z + 0.01 * jax.random.normal(jitter[0], (chains, *jnp.shape(z))), mode)
-        mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"))
-        samples = _constrained_sites(model_kwargs, mcmc.get_samples(group_by_chain=True), batch_ndims=2)
-        extra = mcmc.get_extra_fields(group_by_chain=True)
+        unconstrained, extra = _nuts(model_kwargs, mode, key, chains, warmup, draws, target_accept)
+        attrs["coordinates"] = "power-law terms"
+        divergent = int(np.sum(extra["diverging"]))
+        if divergent:  # the prior dominates somewhere: sample again in the coefficients' own coordinates
+            start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
+            model_kwargs = {**model_kwargs, "term_coordinates": False}
+            mode = _unconstrained_sites(model_kwargs, start)
+            unconstrained, extra = _nuts(model_kwargs, mode, key, chains, warmup, draws, target_accept)
+            attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
+        samples = _constrained_sites(model_kwargs, unconstrained, batch_ndims=2)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
         make_guide = {"full-rank": autoguide.AutoMultivariateNormal,

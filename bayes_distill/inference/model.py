@@ -12,6 +12,9 @@ the exponent the data see, ``alpha_gamma`` = alpha * gamma, and the term's log s
 size, ``log_A_term`` = gamma * log(A / N_ref^alpha). Both are affine in (log A, alpha) given gamma, so their
 priors are the coefficients' priors pushed through that map (Jacobian included): the posterior is the same
 distribution, only easier to sample. The coefficients stay in the trace as deterministic sites.
+When the data are weak the prior dominates, and the prior, independent in (log A, alpha), is a funnel in the term
+coordinates (its spread scales with gamma): NUTS then diverges, and ``fit`` samples again in the coefficients'
+own coordinates (``term_coordinates=False``).
 """
 
 from __future__ import annotations
@@ -106,15 +109,17 @@ def log_loss_location_scale(
     prior: Mapping[str, Prior],
     fix: Mapping[str, float],
     group_effects: bool = False,
+    term_coordinates: bool = True,
 ) -> tuple[jnp.ndarray, jnp.ndarray]:
     """Every latent site of ``law_model``, and the location and scale of each run's log loss (log nats/token):
-    the law's value (plus the run's group offset) and its kind's noise scale."""
+    the law's value (plus the run's group offset) and its kind's noise scale. ``term_coordinates=False`` samples
+    every coefficient in its own coordinates (better when the prior dominates: see the module docstring)."""
     names = coefficients_to_fit(runs)
     values = {}
     for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
         if curvature in names:
             values[curvature] = _coefficient(curvature, prior, fix)
-            for scale, exponent, size in terms:
+            for scale, exponent, size in terms if term_coordinates else ():
                 log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
                 values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
                                                                   prior, fix)
@@ -148,12 +153,13 @@ def law_model(
     nu: float = 4.0,
     group_effects: bool = False,
     observe: bool = True,
+    term_coordinates: bool = True,
 ) -> None:
     """Sample sites: ``E``; per law its curvature (``gamma``, ``gamma_prime``) and, per power-law term,
     ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
     coefficients (``log_c1``, ``log_d1`` on the log scale); ``sigma_supervised``, ``sigma_distilled``,
     ``group_scale`` and ``group_offset_raw``; and the observed ``log_loss`` (Student-t with ``nu`` degrees of
     freedom) over the ``run`` plate."""
-    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects)
+    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)
