@@ -73,6 +73,12 @@ def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int
     return {k: v for k, v in jax.jit(one)(unconstrained).items() if k != "log_loss"}
 
 
+FUNNEL_DIVERGENCES = 0.01
+"""Share of divergent draws in power-law term coordinates above which ``fit`` samples again in the coefficients'
+own coordinates: a prior-dominated posterior is a funnel there (hundreds of divergences), while a few stray
+divergences on informative data are only reported."""
+
+
 def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:
     """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
     names = _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1)
@@ -168,7 +174,9 @@ def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: 
         "sample_stats": {k: np.asarray(v) for k, v in stats.items()},
     }
     dims = {"log_loss": ["run"], "group_offset_raw": ["group"]}
-    return arviz_base.from_dict(data, coords={"run": run_ids, "group": groups}, dims=dims, attrs=attrs)
+    tree = arviz_base.from_dict(data, coords={"run": run_ids, "group": groups}, dims=dims)
+    tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit
+    return tree
 
 
 class FitResult(NamedTuple):
@@ -251,7 +259,7 @@ def sample(
         unconstrained, extra = _nuts(model_kwargs, mode, key, chains, warmup, draws, target_accept)
         attrs["coordinates"] = "power-law terms"
         divergent = int(np.sum(extra["diverging"]))
-        if divergent:  # the prior dominates somewhere: sample again in the coefficients' own coordinates
+        if divergent > FUNNEL_DIVERGENCES * chains * draws:  # the prior dominates: resample in plain coordinates
             start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
             model_kwargs = {**model_kwargs, "term_coordinates": False}
             mode = _unconstrained_sites(model_kwargs, start)
