@@ -81,7 +81,7 @@ divergences on informative data are only reported."""
 
 def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:
     """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
-    names = _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1)
+    names = jax.eval_shape(lambda: _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1))  # traced, not run
     return unconstrain_fn(law_model, (), model_kwargs, {k: constrained[k] for k in names})
 
 
@@ -94,8 +94,8 @@ def _nuts(model_kwargs: dict, mode: dict, key: jax.Array, chains: int, warmup: i
     chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
     mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
                 progress_bar=False)
-    jitter = jax.random.split(key, chains)
-    init = jax.tree.map(lambda z: z + 0.01 * jax.random.normal(jitter[0], (chains, *jnp.shape(z))), mode)
+    flat, unravel = ravel_pytree(mode)  # one independent jitter per chain and site
+    init = jax.vmap(unravel)(flat + 0.01 * jax.random.normal(jax.random.fold_in(key, 1), (chains, flat.size)))
     mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"))
     return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields(group_by_chain=True)
 
