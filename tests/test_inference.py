@@ -182,22 +182,41 @@ def test_half_bounded_truncated_normal_prior_maps_to_finite_values():
         assert np.all(np.isfinite(values)) and np.all(np.isfinite(d.log_prob(values))), prior
 
 
-def test_weak_data_falls_back_to_coefficient_coordinates():
-    # 40 runs with 8% noise under narrow priors: the prior dominates, a funnel in power-law term coordinates
-    # (hundreds of divergences there); fit must notice and sample in the coefficients' own coordinates.
-    from bayes_distill.inference.priors import Prior
+def test_term_coordinates_keep_the_exponent_priors_bounds():
+    # alpha_gamma = alpha * gamma once had an unbounded support: the sampler left alpha's prior bounds, where
+    # the uniform density stayed flat, and weak-data fits ran to alpha < low (SBC set 25: every draw diverged).
+    import jax
+    from numpyro.infer.util import constrain_fn
 
-    rng = np.random.default_rng(3)
-    N = np.exp(rng.uniform(np.log(1.4e8), np.log(1.3e10), 40))
-    D = N * np.exp(rng.uniform(np.log(5.0), np.log(400.0), 40))
-    loss = bd.supervised_loss(N, D, TRUTH) * np.exp(0.08 * rng.standard_t(4.0, 40))
-    prior = {"E": Prior("uniform", 0.8, 1.6), "A": Prior("normal", 8.1, 0.5, log=True),
-             "B": Prior("normal", 9.8, 0.5, log=True), "alpha": Prior("uniform", 0.25, 0.6),
-             "beta": Prior("uniform", 0.25, 0.6), "gamma": Prior("uniform", 0.3, 0.7)}
-    frame = pd.DataFrame({"run": [f"r{i}" for i in range(40)], "kind": "supervised", "N": N, "D": D, "loss": loss})
+    from bayes_distill.inference.model import RunArrays, law_model
+    from bayes_distill.inference.priors import Prior, resolve_prior
+
+    runs = bd.load_runs(simulated_runs(n_supervised=12))
+    prior = resolve_prior({"alpha": Prior("uniform", 0.25, 0.6)}, float(runs["loss"].min()))
+    kwargs = {"runs": RunArrays.from_runs(runs), "prior": prior, "fix": {}, "nu": 4.0}
+    for z in (-40.0, -3.0, 0.0, 3.0, 40.0):  # any point of the sampler's space
+        latent = {"E": 0.0, "gamma": 0.0, "alpha_gamma": z, "log_A_term": 0.0, "beta_gamma": z,
+                  "log_B_term": 0.0, "sigma_supervised": 0.0}
+        sites = constrain_fn(law_model, (), kwargs, jax.tree.map(np.asarray, latent), return_deterministic=True)
+        assert 0.25 <= float(sites["alpha"]) <= 0.6, (z, float(sites["alpha"]))
+        assert 0.0 <= float(sites["beta"]) <= 2.0, (z, float(sites["beta"]))
+
+
+def test_coefficient_coordinates_sample_the_same_posterior(monkeypatch):
+    # The fallback for a funnel in power-law term coordinates (more than 1% of draws diverge) samples the same
+    # posterior in the coefficients' own coordinates; forced here, both must agree within Monte Carlo error.
+    from bayes_distill.inference import fit as fit_module
+
+    frame = simulated_runs(n_supervised=150, noise=0.005, seed=3)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # R-hat/ESS may still warn at these short settings; divergences must not
-        post = bd.fit(frame, prior=prior, chains=2, draws=300, warmup=300, seed=0, target_accept=0.95)
-    assert post.tree.attrs["coordinates"].startswith("coefficients")
-    assert int(post.tree["sample_stats"]["diverging"].values.sum()) <= 0.01 * 600
-    assert "alpha_gamma" not in post.posterior.data_vars and "alpha" in post.posterior.data_vars
+        warnings.simplefilter("ignore")  # short chains may warn on ESS; agreement is what is tested
+        terms = bd.fit(frame, chains=2, draws=500, warmup=500, seed=0)
+        monkeypatch.setattr(fit_module, "FUNNEL_DIVERGENCES", -1.0)
+        plain = bd.fit(frame, chains=2, draws=500, warmup=500, seed=0)
+    assert terms.tree.attrs["coordinates"] == "power-law terms"
+    assert plain.tree.attrs["coordinates"].startswith("coefficients")
+    assert "alpha_gamma" not in plain.posterior.data_vars and "alpha" in plain.posterior.data_vars
+    for name in ("E", "alpha", "beta", "gamma"):
+        a, b = terms.posterior[name].values.ravel(), plain.posterior[name].values.ravel()
+        assert abs(a.mean() - b.mean()) < 0.3 * a.std(), (name, a.mean(), b.mean(), a.std())
+        assert 0.7 < b.std() / a.std() < 1.4, (name, a.std(), b.std())

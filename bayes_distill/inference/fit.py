@@ -75,8 +75,8 @@ def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int
 
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which ``fit`` samples again in the coefficients'
-own coordinates: a prior-dominated posterior is a funnel there (hundreds of divergences), while a few stray
-divergences on informative data are only reported."""
+own coordinates: a prior-dominated posterior can be a funnel there (its spread scales with gamma), while a few
+stray divergences on informative data are only reported."""
 
 
 def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:

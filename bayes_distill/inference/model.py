@@ -12,9 +12,10 @@ the exponent the data see, ``alpha_gamma`` = alpha * gamma, and the term's log s
 size, ``log_A_term`` = gamma * log(A / N_ref^alpha). Both are affine in (log A, alpha) given gamma, so their
 priors are the coefficients' priors pushed through that map (Jacobian included): the posterior is the same
 distribution, only easier to sample. The coefficients stay in the trace as deterministic sites.
-When the data are weak the prior dominates, and the prior, independent in (log A, alpha), is a funnel in the term
-coordinates (its spread scales with gamma): NUTS then diverges, and ``fit`` samples again in the coefficients'
-own coordinates (``term_coordinates=False``).
+The exponent's map keeps its prior's bounds (alpha * gamma lies in (gamma a, gamma b) for alpha in (a, b)), so
+the sampler never leaves the prior's support. When the data are weak the prior dominates, and the prior,
+independent in (log A, alpha), is a funnel in the term coordinates (its spread scales with gamma); should NUTS
+diverge there, ``fit`` samples again in the coefficients' own coordinates (``term_coordinates=False``).
 """
 
 from __future__ import annotations
@@ -95,8 +96,9 @@ def _power_law_term(scale: str, exponent: str, curvature: jnp.ndarray, log_ref: 
         effective = curvature * fix[exponent]
         value = jnp.asarray(fix[exponent], dtype=float)
     else:
+        base = prior[exponent].numpyro()  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
         effective = numpyro.sample(f"{exponent}_gamma", dist.TransformedDistribution(
-            prior[exponent].numpyro(), AffineTransform(0.0, curvature)))
+            base, AffineTransform(0.0, curvature, domain=base.support)))
         value = numpyro.deterministic(exponent, effective / curvature)
     term = numpyro.sample(f"log_{scale}_term", dist.TransformedDistribution(
         prior[scale].numpyro(), AffineTransform(-effective * log_ref, curvature)))
