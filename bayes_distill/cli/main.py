@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", default="runs/cpu", help="output folder (runs table, checkpoints, posterior)")
     demo.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
     demo.add_argument("--chains", type=int, default=4)
-    demo.add_argument("--draws", type=int, default=500)
+    demo.add_argument("--draws", type=int, default=1000, help="draws per chain (and as many warm-up steps)")
     return parser
 
 
