@@ -121,13 +121,17 @@ def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Arr
     """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
     energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
     the mode it walks downhill like gradient descent and near it converges like Newton."""
-    value_and_gradient, hessian = jax.value_and_grad(energy), jax.hessian(energy)
+    def gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        g = jax.grad(energy)(x)
+        return g, g
+
+    hessian_and_gradient = jax.jacfwd(gradient, has_aux=True)  # both from one trace of the model
     identity = jnp.eye(x.size)
 
     def step(carry: tuple, _: None) -> tuple[tuple, None]:
         x, value, damping = carry
-        _, g = value_and_gradient(x)
-        trial = x - jnp.linalg.solve(hessian(x) + damping * identity, g)
+        hessian, g = hessian_and_gradient(x)
+        trial = x - jnp.linalg.solve(hessian + damping * identity, g)
         trial_value = energy(trial)
         better = jnp.isfinite(trial_value) & (trial_value < value)
         return (jnp.where(better, trial, x), jnp.where(better, trial_value, value),
