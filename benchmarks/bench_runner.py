@@ -4,23 +4,31 @@
 2. Training throughput of the largest model of the cpu grid, one optimiser step at a time through the
    training loop's own ``train_step`` (forward, CE + z-loss, backward, clipping, AdamW): achieved FLOP/s
    = 3 F(N) x tokens/s with F from Eq. 69, and its ratio to (1).
-3. Distillation step time / supervised step time for each student size with the grid's largest teacher
-   (teacher logits online), against the FLOP-count prediction 1 + F(N_T) / (3 F(N_S)).
-Measurements alternate in short blocks and report the fastest block, so load from other processes on a
-shared machine biases all of them alike. Peak memory is the resident set (or the CUDA peak).
+3. Distillation step time / supervised step time with the grid's largest teacher (teacher logits online), against
+   the FLOP-count prediction 1 + F(N_T) / (3 F(N_S)): for each student size of the grid, and for a student as
+   large as the teacher. The latter isolates what distillation itself costs (teacher forward, KD targets); the
+   grid's smaller students also show that a tiny model (d_model 32-64) gets fewer FLOP/s than the teacher, which a
+   FLOP count cannot know. The "time prediction" 1 + t(teacher forward) / t(supervised step), both measured,
+   separates the two.
+Threads default to what a sweep gives each job (the local pool runs one job per core with cpu_count // workers
+threads each); the dense-matmul reference runs with the same threads. Measurements alternate in short blocks
+and report the fastest block, so load from other processes on a shared machine biases all of them alike. Peak
+memory is the resident set (or the CUDA peak).
 
-    python benchmarks/bench_runner.py [--spec experiments/cpu.toml] [--seconds 20] [--threads 2]
+    python benchmarks/bench_runner.py [--spec experiments/cpu.toml] [--seconds 20] [--threads 1]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 
 import torch
 
 from bayes_distill.runner.data import DataConfig, TokenStreams
+from bayes_distill.runner.executors import default_workers
 from bayes_distill.runner.model import ModelConfig, Transformer
 from bayes_distill.runner.sweep import expand, load_spec, model_config
 from bayes_distill.runner.train import DistillConfig, TrainConfig, make_optimizer, train_step
@@ -92,14 +100,15 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default="experiments/cpu.toml")
     ap.add_argument("--seconds", type=float, default=20.0, help="measuring time per comparison")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    job_threads = max(1, (os.cpu_count() or 1) // default_workers())  # what the local pool gives each job
+    ap.add_argument("--threads", type=int, default=job_threads, help="torch threads (default: a sweep job's)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     spec = load_spec(a.spec)
     rows, _ = expand(spec)
     largest = max(r["layers"] for r in rows)
-    students = sorted({r["layers"] for r in rows if r["kind"] == "distilled"})
+    students = sorted({r["layers"] for r in rows if r["kind"] == "distilled"} | {largest})
     tcfg = TrainConfig(**spec["train"])
     streams = TokenStreams(DataConfig(**{**spec["data"], "paths": tuple(spec["data"]["paths"])}))
     print(f"threads {a.threads}; device {device()}; spec {a.spec}")
@@ -132,11 +141,21 @@ def main() -> None:
             t_sup = min(t_sup, sup.block())
             t_dis = min(t_dis, dis.block())
         pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup.model.forward_flops_per_token())
+        t_teacher = float("inf")
+        with torch.no_grad():
+            for _ in range(rounds):
+                t, k = time.perf_counter(), 0
+                while time.perf_counter() - t < 0.5:
+                    teacher(x)
+                    k += 1
+                _sync()
+                t_teacher = min(t_teacher, (time.perf_counter() - t) / k)
         ratio = t_dis / t_sup
         print(
             f"student L={s} teacher L={largest}{' torch.compile' if comp else ' eager'}: "
             f"step {t_sup * 1e3:.1f} ms supervised, {t_dis * 1e3:.1f} ms "
-            f"distilled; ratio {ratio:.3f} vs FLOP prediction {pred:.3f} ({ratio / pred - 1:+.1%}); "
+            f"distilled; ratio {ratio:.3f} vs FLOP prediction {pred:.3f} ({ratio / pred - 1:+.1%}), "
+            f"time prediction {1 + t_teacher / t_sup:.3f} ({ratio / (1 + t_teacher / t_sup) - 1:+.1%}); "
             f"peak memory {peak_memory_mb():.0f} MiB"
         )
 
