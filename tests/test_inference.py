@@ -161,7 +161,8 @@ def test_demo_trains_fits_and_plans(tmp_path, capsys):
 
     smoke = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
     out = tmp_path / "demo"
-    assert main(["demo", "--spec", str(smoke), "--out", str(out), "--chains", "2", "--draws", "100"]) == 0
+    args = ["--spec", str(smoke), "--out", str(out), "--chains", "2", "--draws", "100", "--warmup", "100"]
+    assert main(["demo", *args]) == 0
     printed = capsys.readouterr().out
     assert "L_S distilled" in printed and "eti90_lb" in printed and "diagnostics:" in printed
     assert "E held at the source's exact loss floor" in printed
