@@ -221,3 +221,17 @@ def test_coefficient_coordinates_sample_the_same_posterior(monkeypatch):
         a, b = terms.posterior[name].values.ravel(), plain.posterior[name].values.ravel()
         assert abs(a.mean() - b.mean()) < 0.3 * a.std(), (name, a.mean(), b.mean(), a.std())
         assert 0.7 < b.std() / a.std() < 1.4, (name, a.std(), b.std())
+
+
+def test_supervised_twin_is_the_student_stream_run_of_equal_size_and_tokens():
+    table = xr.Dataset(
+        {"kind": ("run", ["supervised", "supervised", "supervised", "distilled", "distilled"]),
+         "role": ("run", ["teacher", "supervised", "supervised", "student", "student"]),
+         "status": ("run", ["ok", "ok", "ok", "ok", "ok"]),
+         "N": ("run", [1e5, 1e5, 1e5, 1e5, 1e5]), "D": ("run", [1e6, 1.01e6, 4e6, 1e6, 2e6]),
+         "loss": ("run", [2.9, 3.1, 2.7, 2.5, 2.4])},
+        coords={"run": ["t", "s1", "s4", "d1", "d2"]})
+    twins = bd.data.supervised_twin_loss(table)
+    assert list(twins["run"].values) == ["d1", "d2"]
+    assert float(twins.sel(run="d1")) == 3.1  # the student-stream run within 2% of D, not the teacher's 2.9
+    assert np.isnan(float(twins.sel(run="d2")))  # no supervised run at 2e6 tokens

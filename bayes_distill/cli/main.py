@@ -93,18 +93,19 @@ def _paper_plans() -> str:
 
 def _runs_report(table: Any) -> str:
     """What the sweep measured: teacher losses by size, and distilled against supervised students of equal N, D."""
-    kind = table["kind"].values.astype(str)
+    from bayes_distill.data import supervised_twin_loss
+
     floor = float(np.nanmin(table["entropy_rate"].values)) if "entropy_rate" in table else float("nan")
     lines = [f"{table.sizes['run']} runs; the source's exact entropy rate (the floor E) is {floor:.3f} nats/token; "
              f"lowest loss measured {float(table['loss'].min()):.3f}"]
+    twins = supervised_twin_loss(table)
+    students = table.sel(run=twins["run"])
     rows = []
-    for i in np.flatnonzero(kind == "distilled"):
-        N, D = float(table["N"][i]), float(table["D"][i])
-        same = np.flatnonzero((kind == "supervised") & np.isclose(table["N"].values, N)
-                              & np.isclose(table["D"].values, D, rtol=0.02))
-        supervised = f"{float(table['loss'][same[0]]):.3f}" if same.size else "-"
-        rows.append([f"{N:.3g}", f"{D:.3g}", f"{float(table['teacher_N'][i]):.3g}",
-                     f"{float(table['teacher_loss'][i]):.3f}", f"{float(table['loss'][i]):.3f}", supervised])
+    for i in range(twins.sizes["run"]):
+        twin = float(twins[i])
+        rows.append([f"{float(students['N'][i]):.3g}", f"{float(students['D'][i]):.3g}",
+                     f"{float(students['teacher_N'][i]):.3g}", f"{float(students['teacher_loss'][i]):.3f}",
+                     f"{float(students['loss'][i]):.3f}", f"{twin:.3f}" if np.isfinite(twin) else "-"])
     lines.append(format_table(["N_S", "D_S", "N_T", "L_T", "L_S distilled", "L supervised"], rows))
     return "\n".join(lines)
 

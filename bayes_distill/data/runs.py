@@ -107,3 +107,24 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     if len(frame) == 0:
         raise ValueError("runs table has no runs to fit" + (f" ({excluded} failed runs excluded)" if excluded else ""))
     return xr.Dataset(data, coords={"run": ("run", ids.astype(str))}, attrs={"excluded_failed_runs": excluded})
+
+
+def supervised_twin_loss(table: xr.Dataset, rtol: float = 0.02) -> xr.DataArray:
+    """For each distilled run, the loss (nats/token) of its supervised twin: a supervised run of the same N and
+    D (within ``rtol``) that succeeded; where the table has roles, a supervised student (role "supervised"), not a
+    teacher trained on the teacher's stream. NaN where there is no twin; dimension ``run`` of distilled runs."""
+    kind = table["kind"].values.astype(str)
+    candidate = kind == "supervised"
+    if "role" in table:
+        candidate &= table["role"].values.astype(str) == "supervised"
+    if "status" in table:
+        candidate &= table["status"].values.astype(str) == "ok"
+    N, D, loss = (table[k].values.astype(float) for k in ("N", "D", "loss"))
+    distilled = np.flatnonzero(kind == "distilled")
+    twin = np.full(distilled.size, np.nan)
+    for j, i in enumerate(distilled):
+        same = np.flatnonzero(candidate & np.isclose(N, N[i]) & np.isclose(D, D[i], rtol=rtol))
+        if same.size:
+            twin[j] = loss[same[0]]
+    return xr.DataArray(twin, coords={"run": table["run"].values[distilled]}, dims="run", name="supervised_twin_loss",
+                        attrs={"units": "nats/token"})
