@@ -24,6 +24,8 @@ import argparse
 import os
 import resource
 import time
+from collections.abc import Callable
+from functools import partial
 
 import torch
 
@@ -43,17 +45,22 @@ def _sync() -> None:
         torch.cuda.synchronize()
 
 
+def seconds_per_call(fn: Callable[[], object], seconds: float = 0.5) -> float:
+    """Mean wall time of ``fn()`` over one block of about ``seconds`` (device work included)."""
+    t, k = time.perf_counter(), 0
+    while time.perf_counter() - t < seconds:
+        fn()
+        k += 1
+    _sync()
+    return (time.perf_counter() - t) / k
+
+
 def matmul_block(n: int = 1024, seconds: float = 0.5) -> float:
     """FLOP/s of n x n fp32 matmuls (2 n^3 FLOPs each) over one block of about ``seconds``."""
     a, b = torch.randn(n, n, device=device()), torch.randn(n, n, device=device())
     a @ b
     _sync()
-    t, k = time.perf_counter(), 0
-    while time.perf_counter() - t < seconds:
-        a @ b
-        k += 1
-    _sync()
-    return 2.0 * n**3 * k / (time.perf_counter() - t)
+    return 2.0 * n**3 / seconds_per_call(lambda: a @ b, seconds)
 
 
 class Stepper:
@@ -82,12 +89,7 @@ class Stepper:
 
     def block(self, seconds: float = 0.5) -> float:
         """Seconds per step over one block."""
-        t, k = time.perf_counter(), 0
-        while time.perf_counter() - t < seconds:
-            self.step()
-            k += 1
-        _sync()
-        return (time.perf_counter() - t) / k
+        return seconds_per_call(self.step, seconds)
 
 
 def peak_memory_mb() -> float:
@@ -141,15 +143,8 @@ def main() -> None:
             t_sup = min(t_sup, sup.block())
             t_dis = min(t_dis, dis.block())
         pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup.model.forward_flops_per_token())
-        t_teacher = float("inf")
-        with torch.no_grad():
-            for _ in range(rounds):
-                t, k = time.perf_counter(), 0
-                while time.perf_counter() - t < 0.5:
-                    teacher(x)
-                    k += 1
-                _sync()
-                t_teacher = min(t_teacher, (time.perf_counter() - t) / k)
+        with torch.no_grad():  # the teacher as the distilled step runs it (compiled in the compile rows)
+            t_teacher = min(seconds_per_call(partial(dis.teacher, x)) for _ in range(rounds))
         ratio = t_dis / t_sup
         print(
             f"student L={s} teacher L={largest}{' torch.compile' if comp else ' eager'}: "
