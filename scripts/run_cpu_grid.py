@@ -9,6 +9,7 @@ import argparse
 import json
 import time
 
+from bayes_distill.data import supervised_twin_loss
 from bayes_distill.runner import run_sweep
 
 
@@ -16,6 +17,7 @@ def summarize(ds) -> str:
     """Teacher/supervised loss vs N and D, the entropy floor, distilled vs supervised students (nats/token)."""
     df = ds.to_dataframe()
     df["stream"] = [json.loads(c)["stream"] for c in df.config]
+    df["supervised_twin_loss"] = supervised_twin_loss(ds).to_series()
     ok = df[df.status == "ok"]
     lines = [f"{len(ok)}/{len(df)} runs ok; failed: {sorted(set(df[df.status != 'ok'].failure_reason))}"]
     h = float(df.entropy_rate.iloc[0])
@@ -32,10 +34,9 @@ def summarize(ds) -> str:
                      f"steps={r.D / tps:6.0f} loss={r.loss:.4f}")
     lines.append("students (layers, D_S, teacher layers/loss -> distilled loss | supervised twin):")
     stu = ok[ok.kind == "distilled"]
-    twins = sup[sup.stream == "student"]
-    for (n, d), g in stu.groupby(["N", "D"]):
-        twin = twins[twins.N.eq(n) & twins.D.eq(d)].loss
-        tw = f"{twin.iloc[0]:.4f}" if len(twin) else "  -   "
+    for (_, d), g in stu.groupby(["N", "D"]):
+        twin = g.supervised_twin_loss.iloc[0]
+        tw = f"{twin:.4f}" if twin == twin else "  -   "  # NaN: no twin
         items = []
         for _, r in g.sort_values("teacher_loss").iterrows():
             t_layers = int(df.loc[r.teacher_run, "n_layers"]) if r.teacher_run in df.index else -1
