@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import arviz_stats
 import numpy as np
 
 RHAT_MAX, ESS_MIN = 1.01, 400
@@ -15,8 +16,6 @@ class FitWarning(UserWarning):
 
 def diagnose(tree: Any) -> list[str]:
     """Messages for R-hat > 1.01, bulk or tail ESS < 400, and divergent transitions; empty when all is well."""
-    import arviz_stats
-
     posterior = tree["posterior"].to_dataset()
     names = [v for v in posterior.data_vars if not v.startswith("group_offset")]
     rhat = arviz_stats.rhat(posterior[names])

@@ -5,12 +5,18 @@ fit. Every fit therefore starts from the best of a multi-start optimisation of t
 from prior draws, vectorised and compiled), samples with a dense mass matrix in coordinates that decorrelate the
 power-law terms (see ``model``), and then checks R-hat, ESS and divergences across chains: trouble is reported,
 never hidden.
+
+Speed: compiling is most of a cold fit on a CPU. The three programs of a fit (the optimiser, the sampler, and the
+per-draw quantities) are traced up front and compiled one after another on a worker thread, in the order they are
+needed, so the sampler compiles while the optimiser runs; each traces the model once (one loop over warm-up and
+draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace).
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import jax
@@ -20,7 +26,8 @@ import numpyro
 import xarray as xr
 from jax.flatten_util import ravel_pytree
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Trace_ELBO, autoguide, init_to_value
+from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_value
+from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, unconstrain_fn
 
 from bayes_distill.data import load_runs
@@ -46,7 +53,7 @@ def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
 
 def _latent_prior_draws(model_kwargs: dict, key: jax.Array, n: int) -> dict[str, jax.Array]:
     """``n`` joint draws of every latent site from the prior, mapped to the sampler's unconstrained space
-    (one compiled call; the model runs with ``observe=False`` so nothing is conditioned)."""
+    (traceable; the model runs with ``observe=False`` so nothing is conditioned)."""
     kwargs = {**model_kwargs, "observe": False}
 
     def draw(k: jax.Array) -> dict[str, jax.Array]:
@@ -55,7 +62,7 @@ def _latent_prior_draws(model_kwargs: dict, key: jax.Array, n: int) -> dict[str,
                   if site["type"] == "sample" and name != "log_loss"}
         return unconstrain_fn(law_model, (), model_kwargs, latent)
 
-    return jax.jit(jax.vmap(draw))(jax.random.split(key, n))
+    return jax.vmap(draw)(jax.random.split(key, n))
 
 
 def _potential(model_kwargs: dict) -> Any:
@@ -79,38 +86,89 @@ own coordinates: a prior-dominated posterior can be a funnel there (its spread s
 stray divergences on informative data are only reported."""
 
 
+def _latent_shapes(model_kwargs: dict) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shape and dtype of every latent site in the sampler's space (traced, not run)."""
+    batch = jax.eval_shape(lambda: _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1))
+    return {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in batch.items()}
+
+
 def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:
     """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
-    names = jax.eval_shape(lambda: _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1))  # traced, not run
+    names = _latent_shapes(model_kwargs)
     return unconstrain_fn(law_model, (), model_kwargs, {k: constrained[k] for k in names})
 
 
-def _nuts(model_kwargs: dict, mode: dict, key: jax.Array, chains: int, warmup: int, draws: int,
-          target_accept: float) -> tuple[dict, dict]:
-    """NUTS with a dense mass matrix from (a jitter around) ``mode``; unconstrained draws by chain, and the
-    per-draw divergence flags, tree sizes and energies."""
-    # The compiled potential goes to NUTS directly, so the model is not traced again per chain.
-    kernel = NUTS(potential_fn=_potential(model_kwargs), dense_mass=True, target_accept_prob=target_accept)
-    chain_method = "parallel" if jax.local_device_count() >= chains else "vectorized"
-    mcmc = MCMC(kernel, num_warmup=warmup, num_samples=draws, num_chains=chains, chain_method=chain_method,
-                progress_bar=False)
-    flat, unravel = ravel_pytree(mode)  # one independent jitter per chain and site
-    init = jax.vmap(unravel)(flat + 0.01 * jax.random.normal(jax.random.fold_in(key, 1), (chains, flat.size)))
-    mcmc.run(key, init_params=init, extra_fields=("diverging", "num_steps", "energy"))
-    return mcmc.get_samples(group_by_chain=True), mcmc.get_extra_fields(group_by_chain=True)
+def _batched(shapes: Any, n: int) -> Any:
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((n, *s.shape), s.dtype), shapes)
 
 
-def _posterior_predictive(model_kwargs: dict, samples: dict, rng: np.random.Generator) -> np.ndarray:
-    """Replicated log losses of every run for every draw: the model's location and scale under the draw, with
-    Student-t noise from NumPy (JAX's Student-t sampler is a rejection loop, some 40 times slower on a CPU)."""
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayes-distill-xla")
+"""One worker: XLA already spreads one compilation over the cores, so two at once only slow the first."""
+
+
+def _compile_in_background(lowered: jax.stages.Lowered) -> Future:
+    """XLA compilation of a lowered program on the worker thread (it runs without the GIL, so this thread goes on
+    tracing and running). Tracing stays on the calling thread: NumPyro's effect handlers live on one global
+    stack, which two tracing threads would mix."""
+    return _COMPILER.submit(lowered.compile)
+
+
+def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, target_accept: float) -> Future:
+    """The compiled NUTS sampler (a Future of it): ``(initial points by chain, keys by chain)`` -> unconstrained
+    draws by chain and per-draw divergence flags, tree sizes and energies. Dense mass matrix and step size adapt
+    over ``warmup``; chains run in parallel over devices when there are enough, else vectorised on one."""
+    init_kernel, sample_kernel = hmc(potential_fn=_potential(model_kwargs), algo="NUTS")
+
+    def chain(z0: dict, key: jax.Array) -> tuple[dict, dict]:
+        state = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept, rng_key=key)
+
+        def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
+            s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
+            return s, (s.z, {"diverging": s.diverging, "num_steps": s.num_steps, "energy": s.energy})
+
+        # One loop over warm-up and draws, so the tree builder is compiled once, not twice.
+        _, trace = jax.lax.scan(transition, state, None, length=warmup + draws)
+        return jax.tree.map(lambda v: v[warmup:], trace)
+
+    program = jax.pmap(chain) if jax.local_device_count() >= chains else jax.jit(jax.vmap(chain))
+    keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
+    return _compile_in_background(program.lower(_batched(_latent_shapes(model_kwargs), chains), keys))
+
+
+def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
+    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``: unconstrained draws by chain, and the
+    sampler's per-draw statistics."""
+    flat, unravel = ravel_pytree(mode)
+    jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))  # one per chain and site
+    init = jax.vmap(unravel)(flat + jitter)
+    return program.result()(init, jax.random.split(jax.random.PRNGKey(seed), chains))
+
+
+def _draw_quantities_program(model_kwargs: dict, chains: int, draws: int) -> Future:
+    """Compiled (in the background): unconstrained draws by (chain, draw) -> every latent and deterministic site,
+    each run's log likelihood, and the location and scale of each run's log loss."""
     kwargs = {k: v for k, v in model_kwargs.items()
               if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
 
-    def location_scale(draw: dict) -> tuple[jax.Array, jax.Array]:
-        return handlers.substitute(log_loss_location_scale, data=draw)(**kwargs)
+    def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
+        sites = constrain_fn(law_model, (), model_kwargs, z, return_deterministic=True)
+        sites = {k: v for k, v in sites.items() if k != "log_loss"}
+        mu, sigma = handlers.substitute(log_loss_location_scale, data=sites)(**kwargs)
+        return sites, mu, sigma
 
-    mu, sigma = jax.jit(jax.vmap(jax.vmap(location_scale)))(samples)
-    return np.asarray(mu) + np.asarray(sigma) * rng.standard_t(model_kwargs["nu"], size=np.shape(mu))
+    def quantities(unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
+        samples, mu, sigma = jax.vmap(jax.vmap(one))(unconstrained)
+        log_lik = log_likelihood(law_model, samples, batch_ndims=2, parallel=True, **model_kwargs)
+        return samples, log_lik, mu, sigma
+
+    shapes = _batched(_batched(_latent_shapes(model_kwargs), draws), chains)
+    return _compile_in_background(jax.jit(quantities).lower(shapes))
+
+
+def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.random.Generator) -> np.ndarray:
+    """Replicated log losses: each draw's location and scale with Student-t noise from NumPy (JAX's Student-t
+    sampler is a rejection loop, some 40 times slower on a CPU)."""
+    return np.asarray(mu) + np.asarray(sigma) * rng.standard_t(nu, size=np.shape(mu))
 
 
 NEWTON_STEPS = 400
@@ -121,24 +179,56 @@ def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Arr
     """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
     energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
     the mode it walks downhill like gradient descent and near it converges like Newton."""
-    def gradient(x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        g = jax.grad(energy)(x)
-        return g, g
+    def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        value, g = jax.value_and_grad(energy)(x)
+        return g, (value, g)
 
-    hessian_and_gradient = jax.jacfwd(gradient, has_aux=True)  # both from one trace of the model
+    curvature = jax.jacfwd(gradient, has_aux=True)  # Hessian, value and gradient from one trace of the model
     identity = jnp.eye(x.size)
 
     def step(carry: tuple, _: None) -> tuple[tuple, None]:
-        x, value, damping = carry
-        hessian, g = hessian_and_gradient(x)
+        x, value, g, hessian, damping = carry
         trial = x - jnp.linalg.solve(hessian + damping * identity, g)
-        trial_value = energy(trial)
+        trial_hessian, (trial_value, trial_g) = curvature(trial)
         better = jnp.isfinite(trial_value) & (trial_value < value)
-        return (jnp.where(better, trial, x), jnp.where(better, trial_value, value),
-                jnp.where(better, damping / 3.0, damping * 4.0)), None
+        new = [jnp.where(better, a, b) for a, b in ((trial, x), (trial_value, value), (trial_g, g),
+                                                      (trial_hessian, hessian))]
+        return (*new, jnp.where(better, damping / 3.0, damping * 4.0)), None
 
-    (x, value, _), _ = jax.lax.scan(step, (x, energy(x), jnp.asarray(1.0)), None, length=steps)
+    # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
+    # (which halves the compile time).
+    start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
+    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
     return x, value
+
+
+class _Multistart(NamedTuple):
+    program: Future  # compiled: key -> (polished points, their potential energies)
+    unravel: Any  # flat point -> site values
+
+
+def _multistart_program(model_kwargs: dict, starts: int) -> _Multistart:
+    """The multi-start optimiser as one program (compiled in the background): ``starts`` prior draws from a key,
+    each polished by Levenberg-Marquardt in the unconstrained space, all at once."""
+    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, _latent_shapes(model_kwargs)))
+    potential = _potential(model_kwargs)
+
+    def energy(x: jax.Array) -> jax.Array:
+        value = potential(unravel(x))
+        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
+
+    def optimise(key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(_latent_prior_draws(model_kwargs, key, starts))
+        return jax.vmap(lambda x: _levenberg_marquardt(energy, x, NEWTON_STEPS))(x0)
+
+    key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
+    return _Multistart(_compile_in_background(jax.jit(optimise).lower(key)), unravel)
+
+
+def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
+    x, energies = multistart.program.result()(jax.random.PRNGKey(seed))
+    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
+    return multistart.unravel(x[int(np.argmin(energies))]), energies
 
 
 def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
@@ -148,21 +238,7 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
-    draws = _latent_prior_draws(model_kwargs, jax.random.PRNGKey(seed), starts)
-    _, unravel = ravel_pytree(jax.tree.map(lambda v: v[0], draws))
-    potential = _potential(model_kwargs)
-
-    def energy(x: jax.Array) -> jax.Array:
-        value = potential(unravel(x))
-        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
-
-    @jax.jit
-    def polish(x0: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return jax.vmap(lambda x: _levenberg_marquardt(energy, x, NEWTON_STEPS))(x0)
-
-    x, energies = polish(jax.vmap(lambda z: ravel_pytree(z)[0])(draws))
-    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
-    return unravel(x[int(np.argmin(energies))]), energies
+    return _best_start(_multistart_program(model_kwargs, starts), seed)
 
 
 def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
@@ -242,7 +318,12 @@ def sample(
     model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects),
                     "term_coordinates": True}
 
-    mode, energies = multistart_map(model_kwargs, seed, starts)
+    multistart = _multistart_program(model_kwargs, starts)  # the two compile side by side in the background
+    if backend == "numpyro" and method == "nuts":
+        sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
+    if backend == "numpyro":
+        draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
+    mode, energies = _best_start(multistart, seed)
     key = jax.random.PRNGKey(seed + 1)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
              "fix": repr(fix), "prior": repr(prior), "multistart_best_potential": float(np.min(energies))}
@@ -260,16 +341,17 @@ def sample(
         return FitResult(tree, runs, model_kwargs, energies)
 
     if method == "nuts":
-        unconstrained, extra = _nuts(model_kwargs, mode, key, chains, warmup, draws, target_accept)
+        unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
         attrs["coordinates"] = "power-law terms"
         divergent = int(np.sum(extra["diverging"]))
         if divergent > FUNNEL_DIVERGENCES * chains * draws:  # the prior dominates: resample in plain coordinates
             start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
             model_kwargs = {**model_kwargs, "term_coordinates": False}
             mode = _unconstrained_sites(model_kwargs, start)
-            unconstrained, extra = _nuts(model_kwargs, mode, key, chains, warmup, draws, target_accept)
+            sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
+            draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
+            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
             attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
-        samples = _constrained_sites(model_kwargs, unconstrained, batch_ndims=2)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
         make_guide = {"full-rank": autoguide.AutoMultivariateNormal,
@@ -282,14 +364,14 @@ def sample(
         result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
         latent = q.sample_posterior(jax.random.PRNGKey(seed + 2), result.params, sample_shape=(chains * draws,))
         latent = jax.jit(jax.vmap(lambda x: unconstrain_fn(law_model, (), model_kwargs, x)))(
-            {k: v for k, v in latent.items() if k != "log_loss"})
-        flat = _constrained_sites(model_kwargs, latent, batch_ndims=1)
-        samples = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in flat.items()}
+            {k: latent[k] for k in _latent_shapes(model_kwargs)})  # the guide's draws include deterministic sites
+        unconstrained = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
         stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws))}
         attrs["svi_final_elbo_loss"] = float(result.losses[-1])
 
-    log_lik = jax.jit(lambda s: log_likelihood(law_model, s, batch_ndims=2, parallel=True, **model_kwargs))(samples)
-    predictive = {"log_loss": _posterior_predictive(model_kwargs, samples, np.random.default_rng(seed + 3))}
+    unconstrained = jax.tree.map(np.asarray, unconstrained)  # gathered from the chains' devices
+    samples, log_lik, mu, sigma = draw_quantities.result()(unconstrained)
+    predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 3))}
     tree = _to_tree(samples, log_lik, predictive, stats, runs, attrs)
     if method == "nuts":
         for message in diagnose(tree):
