@@ -81,9 +81,10 @@ def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int
 
 
 FUNNEL_DIVERGENCES = 0.01
-"""Share of divergent draws in power-law term coordinates above which ``fit`` samples again in the coefficients'
-own coordinates: a prior-dominated posterior can be a funnel there (its spread scales with gamma), while a few
-stray divergences on informative data are only reported."""
+"""Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
+samples again in the coefficients' own coordinates: a prior-dominated posterior can be a funnel there (its spread
+scales with gamma) and every chain meets it. Divergences in one chain of an informative fit (a step size adapted
+a little too large) are only reported: coefficient coordinates would cost that fit twice the leapfrog steps."""
 
 
 def _latent_shapes(model_kwargs: dict) -> dict[str, jax.ShapeDtypeStruct]:
@@ -114,13 +115,15 @@ def _compile_in_background(lowered: jax.stages.Lowered) -> Future:
 
 
 def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, target_accept: float) -> Future:
-    """The compiled NUTS sampler (a Future of it): ``(initial points by chain, keys by chain)`` -> unconstrained
-    draws by chain and per-draw divergence flags, tree sizes and energies. Dense mass matrix and step size adapt
-    over ``warmup``; chains run in parallel over devices when there are enough, else vectorised on one."""
+    """The compiled NUTS sampler (a Future of it): ``(initial points, initial inverse mass matrices, keys)``, each
+    by chain -> unconstrained draws by chain and per-draw divergence flags, tree sizes and energies. The dense mass
+    matrix and the step size adapt over ``warmup``; chains run in parallel over devices when there are enough,
+    else vectorised on one."""
     init_kernel, sample_kernel = hmc(potential_fn=_potential(model_kwargs), algo="NUTS")
 
-    def chain(z0: dict, key: jax.Array) -> tuple[dict, dict]:
-        state = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept, rng_key=key)
+    def chain(z0: dict, inverse_mass_matrix: jax.Array, key: jax.Array) -> tuple[dict, dict]:
+        state = init_kernel(z0, warmup, inverse_mass_matrix=inverse_mass_matrix, dense_mass=True,
+                            target_accept_prob=target_accept, rng_key=key)
 
         def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
             s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
@@ -131,17 +134,21 @@ def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, targ
         return jax.tree.map(lambda v: v[warmup:], trace)
 
     program = jax.pmap(chain) if jax.local_device_count() >= chains else jax.jit(jax.vmap(chain))
+    shapes = _latent_shapes(model_kwargs)
+    size = sum(int(np.prod(s.shape)) for s in shapes.values())
+    mass = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compile_in_background(program.lower(_batched(_latent_shapes(model_kwargs), chains), keys))
+    return _compile_in_background(program.lower(_batched(shapes, chains), mass, keys))
 
 
-def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
-    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``: unconstrained draws by chain, and the
-    sampler's per-draw statistics."""
+def _nuts(program: Future, mode: dict, covariance: np.ndarray, seed: int, chains: int) -> tuple[dict, dict]:
+    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``, with ``covariance`` (flat order) as the
+    initial inverse mass matrix: unconstrained draws by chain, and the sampler's per-draw statistics."""
     flat, unravel = ravel_pytree(mode)
     jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))  # one per chain and site
     init = jax.vmap(unravel)(flat + jitter)
-    return program.result()(init, jax.random.split(jax.random.PRNGKey(seed), chains))
+    mass = np.broadcast_to(covariance, (chains, *covariance.shape))
+    return program.result()(init, mass, jax.random.split(jax.random.PRNGKey(seed), chains))
 
 
 def _draw_quantities_program(model_kwargs: dict, chains: int, draws: int) -> Future:
@@ -175,10 +182,11 @@ NEWTON_STEPS = 400
 """Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
 
 
-def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
+def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
     energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
-    the mode it walks downhill like gradient descent and near it converges like Newton."""
+    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point, its
+    energy and its Hessian."""
     def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         value, g = jax.value_and_grad(energy)(x)
         return g, (value, g)
@@ -198,12 +206,12 @@ def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Arr
     # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
     # (which halves the compile time).
     start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
-    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
-    return x, value
+    (x, value, _, hessian, _), _ = jax.lax.scan(step, start, None, length=steps + 1)
+    return x, value, hessian
 
 
 class _Multistart(NamedTuple):
-    program: Future  # compiled: key -> (polished points, their potential energies)
+    program: Future  # compiled: key -> (polished points, their potential energies, their Hessians)
     unravel: Any  # flat point -> site values
 
 
@@ -225,10 +233,24 @@ def _multistart_program(model_kwargs: dict, starts: int) -> _Multistart:
     return _Multistart(_compile_in_background(jax.jit(optimise).lower(key)), unravel)
 
 
-def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    x, energies = multistart.program.result()(jax.random.PRNGKey(seed))
+def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray, np.ndarray]:
+    """The best polished point (site values), every start's energy, and the Laplace covariance at the best
+    point (the inverse Hessian of the potential, in the flat order of ``ravel_pytree``)."""
+    x, energies, hessians = multistart.program.result()(jax.random.PRNGKey(seed))
     energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
-    return multistart.unravel(x[int(np.argmin(energies))]), energies
+    best = int(np.argmin(energies))
+    return multistart.unravel(x[best]), energies, _laplace_covariance(np.asarray(hessians[best]))
+
+
+MIN_CURVATURE = 1e-3
+"""Hessian eigenvalues below this are raised to it before inverting: a flat direction starts wide, not infinite."""
+
+
+def _laplace_covariance(hessian: np.ndarray) -> np.ndarray:
+    eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
+    if not np.all(np.isfinite(eigenvalues)):
+        return np.eye(len(hessian))
+    return (vectors / np.maximum(eigenvalues, MIN_CURVATURE)) @ vectors.T
 
 
 def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
@@ -238,7 +260,8 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
-    return _best_start(_multistart_program(model_kwargs, starts), seed)
+    mode, energies, _ = _best_start(_multistart_program(model_kwargs, starts), seed)
+    return mode, energies
 
 
 def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
@@ -323,7 +346,7 @@ def sample(
         sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
     if backend == "numpyro":
         draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
-    mode, energies = _best_start(multistart, seed)
+    mode, energies, covariance = _best_start(multistart, seed)
     key = jax.random.PRNGKey(seed + 1)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
              "fix": repr(fix), "prior": repr(prior), "multistart_best_potential": float(np.min(energies))}
@@ -341,16 +364,17 @@ def sample(
         return FitResult(tree, runs, model_kwargs, energies)
 
     if method == "nuts":
-        unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
+        unconstrained, extra = _nuts(sampler, mode, covariance, seed + 1, chains)
         attrs["coordinates"] = "power-law terms"
         divergent = int(np.sum(extra["diverging"]))
-        if divergent > FUNNEL_DIVERGENCES * chains * draws:  # the prior dominates: resample in plain coordinates
+        funnel = np.mean(np.asarray(extra["diverging"]), axis=1) > FUNNEL_DIVERGENCES
+        if 2 * np.sum(funnel) >= chains:  # the prior dominates: sample again in the coefficients' coordinates
             start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
             model_kwargs = {**model_kwargs, "term_coordinates": False}
             mode = _unconstrained_sites(model_kwargs, start)
             sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
             draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
-            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
+            unconstrained, extra = _nuts(sampler, mode, np.eye(len(covariance)), seed + 1, chains)
             attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
