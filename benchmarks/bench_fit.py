@@ -3,7 +3,7 @@
 1. NumPyro NUTS, supervised law, 250 simulated runs, 4 chains x 1000 draws (1000 warm-up).
 2. The same data with the PyMC backend (PyMC's own NUTS).
 3. The paper's procedure (``paper_fit``: full supervised grid, 4096 bootstrap resamples) on the same data.
-4. NumPyro NUTS, joint model on the paper design (71 + 715 runs, truth PAPER with B' = 2e6), target_accept 0.95.
+4. NumPyro NUTS, joint model on the paper design (71 + 715 runs, truth PAPER with B' = 2e6), target_accept 0.99.
 Prints each and the ratios against (1). Usage: python benchmarks/bench_fit.py [--draws 1000] [--skip-joint]
 Wall times include compilation; bayes_distill keeps a persistent JAX compilation cache, so run with
 BAYES_DISTILL_JAX_CACHE= (empty) for cold numbers, or twice for warm ones.
@@ -58,7 +58,7 @@ def main() -> None:
               f"paper_fit wall x{paper_wall / numpyro_sup['wall_s']:.2f}")
     if not args.skip_joint:
         joint = timed_fit("numpyro joint (786)", simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0), **kw,
-                         target_accept=0.95)
+                         target_accept=0.99)
         print(f"joint / supervised wall x{joint['wall_s'] / numpyro_sup['wall_s']:.2f}")
 
 
