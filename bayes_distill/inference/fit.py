@@ -70,14 +70,12 @@ def _potential(model_kwargs: dict) -> Any:
     return lambda z: potential_energy(law_model, (), model_kwargs, z)
 
 
-def _constrained_sites(model_kwargs: dict, unconstrained: dict, batch_ndims: int) -> dict[str, jax.Array]:
-    """Every latent and deterministic site (the coefficients among them) from unconstrained values with
-    ``batch_ndims`` leading sample dimensions."""
-    def one(z: dict) -> dict:
+def _constrained_sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
+    """Every latent and deterministic site (the coefficients among them) of one point of the sampler's space."""
+    def constrain(z: dict) -> dict:
         return constrain_fn(law_model, (), model_kwargs, z, return_deterministic=True)
-    for _ in range(batch_ndims):
-        one = jax.vmap(one)
-    return {k: v for k, v in jax.jit(one)(unconstrained).items() if k != "log_loss"}
+
+    return {k: v for k, v in jax.jit(constrain)(unconstrained).items() if k != "log_loss"}
 
 
 FUNNEL_DIVERGENCES = 0.01
@@ -354,7 +352,7 @@ def sample(
     if backend == "pymc":
         from bayes_distill.inference.pymc_model import sample_pymc
 
-        start = _constrained_sites(model_kwargs, mode, batch_ndims=0)  # coefficient names as PyMC's twin knows them
+        start = _constrained_sites(model_kwargs, mode)  # coefficient names as PyMC's twin knows them
         tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains, draws=draws,
                            warmup=warmup, seed=seed, target_accept=target_accept,
                            initvals={k: float(v) for k, v in start.items()
@@ -369,7 +367,7 @@ def sample(
         divergent = int(np.sum(extra["diverging"]))
         funnel = np.mean(np.asarray(extra["diverging"]), axis=1) > FUNNEL_DIVERGENCES
         if 2 * np.sum(funnel) >= chains:  # the prior dominates: sample again in the coefficients' coordinates
-            start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
+            start = _constrained_sites(model_kwargs, mode)
             model_kwargs = {**model_kwargs, "term_coordinates": False}
             mode = _unconstrained_sites(model_kwargs, start)
             sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
@@ -382,7 +380,7 @@ def sample(
                       "low-rank": autoguide.AutoLowRankMultivariateNormal}
         if guide not in make_guide:
             raise ValueError(f"guide must be one of {list(make_guide)}; got {guide!r}")
-        start = _constrained_sites(model_kwargs, mode, batch_ndims=0)
+        start = _constrained_sites(model_kwargs, mode)
         q = make_guide[guide](law_model, init_loc_fn=init_to_value(values=start), init_scale=0.01)
         svi = SVI(law_model, q, numpyro.optim.ClippedAdam(5e-3), Trace_ELBO())
         result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
