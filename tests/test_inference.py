@@ -142,10 +142,9 @@ def test_levenberg_marquardt_reaches_the_rosenbrock_minimum():
     def rosenbrock(x):
         return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
 
-    x, value, hessian = _levenberg_marquardt(rosenbrock, jnp.array([-1.5, 2.0]), NEWTON_STEPS)
+    x, value = _levenberg_marquardt(rosenbrock, jnp.array([-1.5, 2.0]), NEWTON_STEPS)
     np.testing.assert_allclose(np.asarray(x), [1.0, 1.0], atol=1e-6)
     assert float(value) < 1e-12
-    np.testing.assert_allclose(np.asarray(hessian), [[802.0, -400.0], [-400.0, 200.0]], rtol=1e-6)  # at (1, 1)
 
 
 def test_reparameterised_sites_map_back_to_the_coefficients(supervised_posterior):

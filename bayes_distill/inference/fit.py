@@ -113,15 +113,14 @@ def _compile_in_background(lowered: jax.stages.Lowered) -> Future:
 
 
 def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, target_accept: float) -> Future:
-    """The compiled NUTS sampler (a Future of it): ``(initial points, initial inverse mass matrices, keys)``, each
-    by chain -> unconstrained draws by chain and per-draw divergence flags, tree sizes and energies. The dense mass
-    matrix and the step size adapt over ``warmup``; chains run in parallel over devices when there are enough,
-    else vectorised on one."""
+    """The compiled NUTS sampler (a Future of it): ``(initial points, keys)``, each by chain -> unconstrained draws
+    by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity) and
+    the step size adapt over ``warmup``; chains run in parallel over devices when there are enough, else
+    vectorised on one."""
     init_kernel, sample_kernel = hmc(potential_fn=_potential(model_kwargs), algo="NUTS")
 
-    def chain(z0: dict, inverse_mass_matrix: jax.Array, key: jax.Array) -> tuple[dict, dict]:
-        state = init_kernel(z0, warmup, inverse_mass_matrix=inverse_mass_matrix, dense_mass=True,
-                            target_accept_prob=target_accept, rng_key=key)
+    def chain(z0: dict, key: jax.Array) -> tuple[dict, dict]:
+        state = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept, rng_key=key)
 
         def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
             s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
@@ -132,21 +131,17 @@ def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, targ
         return jax.tree.map(lambda v: v[warmup:], trace)
 
     program = jax.pmap(chain) if jax.local_device_count() >= chains else jax.jit(jax.vmap(chain))
-    shapes = _latent_shapes(model_kwargs)
-    size = sum(int(np.prod(s.shape)) for s in shapes.values())
-    mass = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compile_in_background(program.lower(_batched(shapes, chains), mass, keys))
+    return _compile_in_background(program.lower(_batched(_latent_shapes(model_kwargs), chains), keys))
 
 
-def _nuts(program: Future, mode: dict, covariance: np.ndarray, seed: int, chains: int) -> tuple[dict, dict]:
-    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``, with ``covariance`` (flat order) as the
-    initial inverse mass matrix: unconstrained draws by chain, and the sampler's per-draw statistics."""
+def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
+    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``: unconstrained draws by chain, and the
+    sampler's per-draw statistics."""
     flat, unravel = ravel_pytree(mode)
     jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))  # one per chain and site
     init = jax.vmap(unravel)(flat + jitter)
-    mass = np.broadcast_to(covariance, (chains, *covariance.shape))
-    return program.result()(init, mass, jax.random.split(jax.random.PRNGKey(seed), chains))
+    return program.result()(init, jax.random.split(jax.random.PRNGKey(seed), chains))
 
 
 def _draw_quantities_program(model_kwargs: dict, chains: int, draws: int) -> Future:
@@ -180,11 +175,11 @@ NEWTON_STEPS = 400
 """Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
 
 
-def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
     """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
     energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
-    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point, its
-    energy and its Hessian."""
+    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point and its
+    energy."""
     def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
         value, g = jax.value_and_grad(energy)(x)
         return g, (value, g)
@@ -204,12 +199,12 @@ def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Arr
     # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
     # (which halves the compile time).
     start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
-    (x, value, _, hessian, _), _ = jax.lax.scan(step, start, None, length=steps + 1)
-    return x, value, hessian
+    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
+    return x, value
 
 
 class _Multistart(NamedTuple):
-    program: Future  # compiled: key -> (polished points, their potential energies, their Hessians)
+    program: Future  # compiled: key -> (polished points, their potential energies)
     unravel: Any  # flat point -> site values
 
 
@@ -231,24 +226,11 @@ def _multistart_program(model_kwargs: dict, starts: int) -> _Multistart:
     return _Multistart(_compile_in_background(jax.jit(optimise).lower(key)), unravel)
 
 
-def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray, np.ndarray]:
-    """The best polished point (site values), every start's energy, and the Laplace covariance at the best
-    point (the inverse Hessian of the potential, in the flat order of ``ravel_pytree``)."""
-    x, energies, hessians = multistart.program.result()(jax.random.PRNGKey(seed))
+def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
+    """The best polished point (site values) and every start's energy."""
+    x, energies = multistart.program.result()(jax.random.PRNGKey(seed))
     energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
-    best = int(np.argmin(energies))
-    return multistart.unravel(x[best]), energies, _laplace_covariance(np.asarray(hessians[best]))
-
-
-MIN_CURVATURE = 1e-3
-"""Hessian eigenvalues below this are raised to it before inverting: a flat direction starts wide, not infinite."""
-
-
-def _laplace_covariance(hessian: np.ndarray) -> np.ndarray:
-    eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
-    if not np.all(np.isfinite(eigenvalues)):
-        return np.eye(len(hessian))
-    return (vectors / np.maximum(eigenvalues, MIN_CURVATURE)) @ vectors.T
+    return multistart.unravel(x[int(np.argmin(energies))]), energies
 
 
 def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
@@ -258,8 +240,7 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
-    mode, energies, _ = _best_start(_multistart_program(model_kwargs, starts), seed)
-    return mode, energies
+    return _best_start(_multistart_program(model_kwargs, starts), seed)
 
 
 def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
@@ -344,7 +325,7 @@ def sample(
         sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
     if backend == "numpyro":
         draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
-    mode, energies, covariance = _best_start(multistart, seed)
+    mode, energies = _best_start(multistart, seed)
     key = jax.random.PRNGKey(seed + 1)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
              "fix": repr(fix), "prior": repr(prior), "multistart_best_potential": float(np.min(energies))}
@@ -362,7 +343,7 @@ def sample(
         return FitResult(tree, runs, model_kwargs, energies)
 
     if method == "nuts":
-        unconstrained, extra = _nuts(sampler, mode, covariance, seed + 1, chains)
+        unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
         attrs["coordinates"] = "power-law terms"
         divergent = int(np.sum(extra["diverging"]))
         funnel = np.mean(np.asarray(extra["diverging"]), axis=1) > FUNNEL_DIVERGENCES
@@ -372,7 +353,7 @@ def sample(
             mode = _unconstrained_sites(model_kwargs, start)
             sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
             draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
-            unconstrained, extra = _nuts(sampler, mode, np.eye(len(covariance)), seed + 1, chains)
+            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
             attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
