@@ -6,7 +6,7 @@ HalfNormal(0.05)), then ``--runs`` runs (N 1.4e8..1.3e10 parameters, 5..400 toke
 noise on log loss, exactly the model. ``--joint``: the paper design (786 runs) drawn around PAPER with B' = 2e6
 (coefficients jittered by 2%; normal noise 0.01), fitted with the default prior: a coverage study, not exact SBC.
 Prints per-coefficient coverage with its binomial standard error. Not CI: 100 sets at the defaults (4 chains x
-1000 draws, target_accept 0.95) take about 20 min on 2 cores.
+1000 draws, target_accept 0.95) take about 14 min on 2 cores.
 Each set's hits are appended to ``--log`` (JSON lines) as it finishes, and sets already there are skipped, so
 an interrupted study resumes where it stopped; set i always draws from the generator seeded (seed, i).
 """
