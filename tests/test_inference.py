@@ -236,3 +236,17 @@ def test_supervised_twin_is_the_student_stream_run_of_equal_size_and_tokens():
     assert list(twins["run"].values) == ["d1", "d2"]
     assert float(twins.sel(run="d1")) == 3.1  # the student-stream run within 2% of D, not the teacher's 2.9
     assert np.isnan(float(twins.sel(run="d2")))  # no supervised run at 2e6 tokens
+
+
+def test_a_funnel_diverges_in_half_the_chains_not_in_one():
+    from bayes_distill.inference.fit import _is_funnel
+
+    diverging = np.zeros((4, 1000), dtype=bool)
+    assert not _is_funnel(diverging)
+    diverging[1, :46] = True  # one chain's step size (the paper-design joint fit, seed 0): reported, no fallback
+    assert not _is_funnel(diverging)
+    diverging[3, :11] = True  # a second chain past 1%: half the chains meet it
+    assert _is_funnel(diverging)
+    diverging[3, :11] = False
+    diverging[3, :10] = True  # exactly 1% is not more than 1%
+    assert not _is_funnel(diverging)

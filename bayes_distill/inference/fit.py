@@ -70,12 +70,15 @@ def _potential(model_kwargs: dict) -> Any:
     return lambda z: potential_energy(law_model, (), model_kwargs, z)
 
 
-def _constrained_sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
+def _sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
     """Every latent and deterministic site (the coefficients among them) of one point of the sampler's space."""
-    def constrain(z: dict) -> dict:
-        return constrain_fn(law_model, (), model_kwargs, z, return_deterministic=True)
+    sites = constrain_fn(law_model, (), model_kwargs, unconstrained, return_deterministic=True)
+    return {k: v for k, v in sites.items() if k != "log_loss"}
 
-    return {k: v for k, v in jax.jit(constrain)(unconstrained).items() if k != "log_loss"}
+
+def _constrained_sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
+    """``_sites`` of one point, compiled."""
+    return jax.jit(lambda z: _sites(model_kwargs, z))(unconstrained)
 
 
 FUNNEL_DIVERGENCES = 0.01
@@ -83,6 +86,13 @@ FUNNEL_DIVERGENCES = 0.01
 samples again in the coefficients' own coordinates: a prior-dominated posterior can be a funnel there (its spread
 scales with gamma) and every chain meets it. Divergences in one chain of an informative fit (a step size adapted
 a little too large) are only reported: coefficient coordinates would cost that fit twice the leapfrog steps."""
+
+
+def _is_funnel(diverging: np.ndarray) -> bool:
+    """Whether divergence flags by (chain, draw) show a funnel: more than ``FUNNEL_DIVERGENCES`` of the draws
+    diverged in at least half the chains."""
+    per_chain = np.mean(np.asarray(diverging), axis=1) > FUNNEL_DIVERGENCES
+    return bool(2 * np.sum(per_chain) >= per_chain.size)
 
 
 def _latent_shapes(model_kwargs: dict) -> dict[str, jax.ShapeDtypeStruct]:
@@ -112,7 +122,8 @@ def _compile_in_background(lowered: jax.stages.Lowered) -> Future:
     return _COMPILER.submit(lowered.compile)
 
 
-def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, target_accept: float) -> Future:
+def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, draws: int,
+                  target_accept: float) -> Future:
     """The compiled NUTS sampler (a Future of it): ``(initial points, keys)``, each by chain -> unconstrained draws
     by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity) and
     the step size adapt over ``warmup``; chains run in parallel over devices when there are enough, else
@@ -132,7 +143,7 @@ def _nuts_program(model_kwargs: dict, chains: int, warmup: int, draws: int, targ
 
     program = jax.pmap(chain) if jax.local_device_count() >= chains else jax.jit(jax.vmap(chain))
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compile_in_background(program.lower(_batched(_latent_shapes(model_kwargs), chains), keys))
+    return _compile_in_background(program.lower(_batched(shapes, chains), keys))
 
 
 def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
@@ -144,15 +155,14 @@ def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, di
     return program.result()(init, jax.random.split(jax.random.PRNGKey(seed), chains))
 
 
-def _draw_quantities_program(model_kwargs: dict, chains: int, draws: int) -> Future:
+def _draw_quantities_program(model_kwargs: dict, shapes: dict, chains: int, draws: int) -> Future:
     """Compiled (in the background): unconstrained draws by (chain, draw) -> every latent and deterministic site,
     each run's log likelihood, and the location and scale of each run's log loss."""
     kwargs = {k: v for k, v in model_kwargs.items()
               if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
 
     def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
-        sites = constrain_fn(law_model, (), model_kwargs, z, return_deterministic=True)
-        sites = {k: v for k, v in sites.items() if k != "log_loss"}
+        sites = _sites(model_kwargs, z)
         mu, sigma = handlers.substitute(log_loss_location_scale, data=sites)(**kwargs)
         return sites, mu, sigma
 
@@ -161,8 +171,7 @@ def _draw_quantities_program(model_kwargs: dict, chains: int, draws: int) -> Fut
         log_lik = log_likelihood(law_model, samples, batch_ndims=2, parallel=True, **model_kwargs)
         return samples, log_lik, mu, sigma
 
-    shapes = _batched(_batched(_latent_shapes(model_kwargs), draws), chains)
-    return _compile_in_background(jax.jit(quantities).lower(shapes))
+    return _compile_in_background(jax.jit(quantities).lower(_batched(_batched(shapes, draws), chains)))
 
 
 def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.random.Generator) -> np.ndarray:
@@ -208,10 +217,10 @@ class _Multistart(NamedTuple):
     unravel: Any  # flat point -> site values
 
 
-def _multistart_program(model_kwargs: dict, starts: int) -> _Multistart:
+def _multistart_program(model_kwargs: dict, shapes: dict, starts: int) -> _Multistart:
     """The multi-start optimiser as one program (compiled in the background): ``starts`` prior draws from a key,
     each polished by Levenberg-Marquardt in the unconstrained space, all at once."""
-    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, _latent_shapes(model_kwargs)))
+    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, shapes))
     potential = _potential(model_kwargs)
 
     def energy(x: jax.Array) -> jax.Array:
@@ -240,7 +249,7 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
-    return _best_start(_multistart_program(model_kwargs, starts), seed)
+    return _best_start(_multistart_program(model_kwargs, _latent_shapes(model_kwargs), starts), seed)
 
 
 def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
@@ -320,11 +329,13 @@ def sample(
     model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects),
                     "term_coordinates": True}
 
-    multistart = _multistart_program(model_kwargs, starts)  # the two compile side by side in the background
+    # Traced here, compiled one after another in the background, in the order they are needed.
+    shapes = _latent_shapes(model_kwargs)
+    multistart = _multistart_program(model_kwargs, shapes, starts)
     if backend == "numpyro" and method == "nuts":
-        sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
+        sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept)
     if backend == "numpyro":
-        draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
+        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
     key = jax.random.PRNGKey(seed + 1)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
@@ -346,13 +357,13 @@ def sample(
         unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
         attrs["coordinates"] = "power-law terms"
         divergent = int(np.sum(extra["diverging"]))
-        funnel = np.mean(np.asarray(extra["diverging"]), axis=1) > FUNNEL_DIVERGENCES
-        if 2 * np.sum(funnel) >= chains:  # the prior dominates: sample again in the coefficients' coordinates
+        if _is_funnel(extra["diverging"]):  # the prior dominates: sample again in the coefficients' coordinates
             start = _constrained_sites(model_kwargs, mode)
             model_kwargs = {**model_kwargs, "term_coordinates": False}
+            shapes = _latent_shapes(model_kwargs)  # other sites in these coordinates
             mode = _unconstrained_sites(model_kwargs, start)
-            sampler = _nuts_program(model_kwargs, chains, warmup, draws, target_accept)
-            draw_quantities = _draw_quantities_program(model_kwargs, chains, draws)
+            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept)
+            draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
             unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
             attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
@@ -367,7 +378,7 @@ def sample(
         result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
         latent = q.sample_posterior(jax.random.PRNGKey(seed + 2), result.params, sample_shape=(chains * draws,))
         latent = jax.jit(jax.vmap(lambda x: unconstrain_fn(law_model, (), model_kwargs, x)))(
-            {k: latent[k] for k in _latent_shapes(model_kwargs)})  # the guide's draws include deterministic sites
+            {k: latent[k] for k in shapes})  # the guide's draws include deterministic sites
         unconstrained = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
         stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws))}
         attrs["svi_final_elbo_loss"] = float(result.losses[-1])
