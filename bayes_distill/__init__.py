@@ -8,7 +8,7 @@ Two more JAX settings, each left alone when the user has made their own:
   rather than vectorised on one; it takes effect only if JAX has not started its backend yet;
 - compiled programs are kept in a persistent cache (``BAYES_DISTILL_JAX_CACHE``, default
   ``~/.cache/bayes_distill/jax``; set it to an empty string to turn the cache off), so that a second fit of data of
-  the same shape skips compilation: a cold supervised fit spends most of its time compiling.
+  the same design skips compilation: a cold supervised fit spends most of its time compiling.
 """
 
 import os

@@ -250,3 +250,52 @@ def test_a_funnel_diverges_in_half_the_chains_not_in_one():
     diverging[3, :11] = False
     diverging[3, :10] = True  # exactly 1% is not more than 1%
     assert not _is_funnel(diverging)
+
+
+def test_a_compiled_fit_serves_new_data_and_priors_of_the_same_design():
+    # The runs' values and the prior's numbers are the compiled programs' arguments, not constants: a second table
+    # of the same design (and another prior of the same form) reuses the programs and gets exactly the posterior
+    # that programs compiled for it afresh give; a stale constant would return the first table's posterior.
+    from bayes_distill.inference import fit as fit_module
+    from bayes_distill.inference.priors import Prior
+
+    first, second = simulated_runs(n_supervised=40, seed=1), simulated_runs(n_supervised=40, seed=2)
+    kw = {"chains": 2, "draws": 150, "warmup": 150, "seed": 0}
+    prior = {"alpha": Prior("uniform", 0.1, 0.9), "E": Prior("uniform", 0.5, 1.8)}  # the default's form
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains; equality is what is tested
+        bd.fit(first, **kw)
+        programs = dict(fit_module._PROGRAMS)
+        reused = bd.fit(second, **kw)
+        assert programs == fit_module._PROGRAMS  # no new program for the second table
+        reused_prior = bd.fit(second, prior=prior, **kw)
+        assert programs == fit_module._PROGRAMS
+        fit_module._PROGRAMS.clear()
+        fresh = bd.fit(second, **kw)
+        fresh_prior = bd.fit(second, prior=prior, **kw)
+    for a, b in ((reused, fresh), (reused_prior, fresh_prior)):
+        for name in ("E", "A", "alpha", "gamma", "sigma_supervised"):
+            np.testing.assert_array_equal(a.posterior[name].values, b.posterior[name].values)
+        np.testing.assert_array_equal(a.tree["log_likelihood"]["log_loss"].values,
+                                      b.tree["log_likelihood"]["log_loss"].values)
+    assert not np.allclose(reused.posterior["E"].values, reused_prior.posterior["E"].values)
+    assert len(fit_module._PROGRAMS) == 3  # optimiser, sampler, per-draw quantities: shared by both priors
+
+
+def test_priors_and_run_tables_are_pytrees_of_their_numbers():
+    import jax
+
+    from bayes_distill.inference.model import RunArrays
+    from bayes_distill.inference.priors import Prior
+
+    prior = Prior("truncnormal", 1.0, 0.5, low=0.0, high=np.inf)
+    assert prior.high is None  # an infinite bound is no bound
+    leaves, structure = jax.tree.flatten(prior)
+    assert leaves == [1.0, 0.5, 0.0]
+    assert jax.tree.unflatten(structure, [2.0, 0.1, -1.0]) == Prior("truncnormal", 2.0, 0.1, low=-1.0)
+    arrays = RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=5, n_distilled=3)))
+    leaves, structure = jax.tree.flatten(arrays)
+    assert len(leaves) == 6  # N, D, log loss, teacher loss, and the two reference sizes
+    again = jax.tree.unflatten(structure, leaves)
+    np.testing.assert_array_equal(again.distilled, [5, 6, 7])  # the design travels in the structure
+    assert jax.tree.structure(RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=8)))) != structure

@@ -9,14 +9,17 @@ never hidden.
 Speed: compiling is most of a cold fit on a CPU. The three programs of a fit (the optimiser, the sampler, and the
 per-draw quantities) are traced up front and compiled one after another on a worker thread, in the order they are
 needed, so the sampler compiles while the optimiser runs; each traces the model once (one loop over warm-up and
-draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace).
+draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace). The programs take the runs' values
+and the prior's numbers as arguments, so new data of the same design reuse them (see ``_compiled``).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -114,23 +117,51 @@ def _batched(shapes: Any, n: int) -> Any:
 _COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayes-distill-xla")
 """One worker: XLA already spreads one compilation over the cores, so two at once only slow the first."""
 
+OPTIONS = ("group_effects", "term_coordinates")
+"""The model arguments that shape a compiled program. The others (the runs table, the prior, fixed values, nu) are
+its arguments, so one program, and the persistent cache's copy of it, serves every table and prior of one form."""
 
-def _compile_in_background(lowered: jax.stages.Lowered) -> Future:
-    """XLA compilation of a lowered program on the worker thread (it runs without the GIL, so this thread goes on
-    tracing and running). Tracing stays on the calling thread: NumPyro's effect handlers live on one global
-    stack, which two tracing threads would mix."""
-    return _COMPILER.submit(lowered.compile)
+
+PROGRAMS_KEPT = 16
+"""Compiled programs kept in memory, so that fitting new data of one design again skips tracing as well."""
+
+_PROGRAMS: OrderedDict[tuple, Future] = OrderedDict()
+
+
+def _compiled(name: tuple, fn: Callable[..., Any], model_kwargs: dict, *example_args: Any,
+              transform: Callable[[Callable], Any] = jax.jit) -> Callable[..., Any]:
+    """``fn(model_kwargs, *args)`` compiled with the model's data as an argument; returns ``run(*args)``, which
+    waits for the compilation and runs it on this fit's data.
+
+    ``name`` must tell apart everything ``fn`` closes over. A program of the same name, options, data structure
+    and shapes compiled earlier in this process is reused; otherwise ``fn`` is traced now and compiled on the
+    worker thread (XLA compiles without the GIL, so this thread goes on tracing and running). Tracing stays on the
+    calling thread: NumPyro's effect handlers live on one global stack, which two tracing threads would mix."""
+    data = {k: v for k, v in model_kwargs.items() if k not in OPTIONS}
+    options = {k: v for k, v in model_kwargs.items() if k in OPTIONS}
+    leaves, structure = jax.tree.flatten((data, example_args))
+    key = (name, tuple(sorted(options.items())), structure,
+           tuple((np.shape(x), str(getattr(x, "dtype", np.result_type(x)))) for x in leaves))
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+    else:
+        lowered = transform(lambda data, *args: fn({**data, **options}, *args)).lower(data, *example_args)
+        _PROGRAMS[key] = _COMPILER.submit(lowered.compile)
+        if len(_PROGRAMS) > PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    program = _PROGRAMS[key]
+    return lambda *args: program.result()(data, *args)
 
 
 def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, draws: int,
-                  target_accept: float) -> Future:
-    """The compiled NUTS sampler (a Future of it): ``(initial points, keys)``, each by chain -> unconstrained draws
-    by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity) and
-    the step size adapt over ``warmup``; chains run in parallel over devices when there are enough, else
+                  target_accept: float) -> Callable[..., tuple[dict, dict]]:
+    """The NUTS sampler, compiling in the background: ``(initial points, keys)``, each by chain -> unconstrained
+    draws by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity)
+    and the step size adapt over ``warmup``; chains run in parallel over devices when there are enough, else
     vectorised on one."""
-    init_kernel, sample_kernel = hmc(potential_fn=_potential(model_kwargs), algo="NUTS")
 
-    def chain(z0: dict, key: jax.Array) -> tuple[dict, dict]:
+    def chain(kwargs: dict, z0: dict, key: jax.Array) -> tuple[dict, dict]:
+        init_kernel, sample_kernel = hmc(potential_fn=_potential(kwargs), algo="NUTS")
         state = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept, rng_key=key)
 
         def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
@@ -141,37 +172,45 @@ def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, dr
         _, trace = jax.lax.scan(transition, state, None, length=warmup + draws)
         return jax.tree.map(lambda v: v[warmup:], trace)
 
-    program = jax.pmap(chain) if jax.local_device_count() >= chains else jax.jit(jax.vmap(chain))
+    by_chain = (None, 0, 0)  # the data are shared; starts and keys are per chain
+    if jax.local_device_count() >= chains:
+        transform = partial(jax.pmap, in_axes=by_chain)
+    else:
+        def transform(f: Callable) -> Any:
+            return jax.jit(jax.vmap(f, in_axes=by_chain))
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compile_in_background(program.lower(_batched(shapes, chains), keys))
+    return _compiled(("nuts", chains, warmup, draws, target_accept), chain, model_kwargs, _batched(shapes, chains),
+                     keys, transform=transform)
 
 
-def _nuts(program: Future, mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
+def _nuts(program: Callable[..., tuple[dict, dict]], mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
     """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``: unconstrained draws by chain, and the
     sampler's per-draw statistics."""
     flat, unravel = ravel_pytree(mode)
     jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))  # one per chain and site
     init = jax.vmap(unravel)(flat + jitter)
-    return program.result()(init, jax.random.split(jax.random.PRNGKey(seed), chains))
+    return program(init, jax.random.split(jax.random.PRNGKey(seed), chains))
 
 
-def _draw_quantities_program(model_kwargs: dict, shapes: dict, chains: int, draws: int) -> Future:
-    """Compiled (in the background): unconstrained draws by (chain, draw) -> every latent and deterministic site,
+def _draw_quantities_program(model_kwargs: dict, shapes: dict, chains: int,
+                             draws: int) -> Callable[[dict], tuple[dict, dict, jax.Array, jax.Array]]:
+    """Compiling in the background: unconstrained draws by (chain, draw) -> every latent and deterministic site,
     each run's log likelihood, and the location and scale of each run's log loss."""
-    kwargs = {k: v for k, v in model_kwargs.items()
-              if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
 
-    def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
-        sites = _sites(model_kwargs, z)
-        mu, sigma = handlers.substitute(log_loss_location_scale, data=sites)(**kwargs)
-        return sites, mu, sigma
+    def quantities(kwargs: dict, unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
+        arguments = {k: v for k, v in kwargs.items()
+                     if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
 
-    def quantities(unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
+        def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
+            sites = _sites(kwargs, z)
+            mu, sigma = handlers.substitute(log_loss_location_scale, data=sites)(**arguments)
+            return sites, mu, sigma
+
         samples, mu, sigma = jax.vmap(jax.vmap(one))(unconstrained)
-        log_lik = log_likelihood(law_model, samples, batch_ndims=2, parallel=True, **model_kwargs)
+        log_lik = log_likelihood(law_model, samples, batch_ndims=2, parallel=True, **kwargs)
         return samples, log_lik, mu, sigma
 
-    return _compile_in_background(jax.jit(quantities).lower(_batched(_batched(shapes, draws), chains)))
+    return _compiled(("draw quantities",), quantities, model_kwargs, _batched(_batched(shapes, draws), chains))
 
 
 def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.random.Generator) -> np.ndarray:
@@ -213,31 +252,32 @@ def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Arr
 
 
 class _Multistart(NamedTuple):
-    program: Future  # compiled: key -> (polished points, their potential energies)
+    program: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # key -> (polished points, potential energies)
     unravel: Any  # flat point -> site values
 
 
 def _multistart_program(model_kwargs: dict, shapes: dict, starts: int) -> _Multistart:
-    """The multi-start optimiser as one program (compiled in the background): ``starts`` prior draws from a key,
+    """The multi-start optimiser as one program (compiling in the background): ``starts`` prior draws from a key,
     each polished by Levenberg-Marquardt in the unconstrained space, all at once."""
     _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, shapes))
-    potential = _potential(model_kwargs)
 
-    def energy(x: jax.Array) -> jax.Array:
-        value = potential(unravel(x))
-        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
+    def optimise(kwargs: dict, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+        potential = _potential(kwargs)
 
-    def optimise(key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(_latent_prior_draws(model_kwargs, key, starts))
+        def energy(x: jax.Array) -> jax.Array:
+            value = potential(unravel(x))
+            return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
+
+        x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(_latent_prior_draws(kwargs, key, starts))
         return jax.vmap(lambda x: _levenberg_marquardt(energy, x, NEWTON_STEPS))(x0)
 
     key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
-    return _Multistart(_compile_in_background(jax.jit(optimise).lower(key)), unravel)
+    return _Multistart(_compiled(("multistart", starts, NEWTON_STEPS), optimise, model_kwargs, key), unravel)
 
 
 def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
     """The best polished point (site values) and every start's energy."""
-    x, energies = multistart.program.result()(jax.random.PRNGKey(seed))
+    x, energies = multistart.program(jax.random.PRNGKey(seed))
     energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
     return multistart.unravel(x[int(np.argmin(energies))]), energies
 
@@ -384,7 +424,7 @@ def sample(
         attrs["svi_final_elbo_loss"] = float(result.losses[-1])
 
     unconstrained = jax.tree.map(np.asarray, unconstrained)  # gathered from the chains' devices
-    samples, log_lik, mu, sigma = draw_quantities.result()(unconstrained)
+    samples, log_lik, mu, sigma = draw_quantities(unconstrained)
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 3))}
     tree = _to_tree(samples, log_lik, predictive, stats, runs, attrs)
     if method == "nuts":

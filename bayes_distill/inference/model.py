@@ -21,8 +21,9 @@ diverge there, ``fit`` samples again in the coefficients' own coordinates (``ter
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -38,8 +39,12 @@ GROUP_SCALE = 0.02
 """Half-normal scale of the per-group offsets on log loss."""
 
 
-class RunArrays(NamedTuple):
-    """The runs table as arrays for the model: supervised and distilled rows by index into ``run``."""
+@dataclass(frozen=True)
+class RunArrays:
+    """The runs table as arrays for the model: supervised and distilled rows by index into ``run``.
+
+    A JAX pytree: its values (N, D, losses, the reference sizes) are leaves, its design (the row indices of each
+    kind, the groups) is structure."""
 
     N: np.ndarray
     D: np.ndarray
@@ -65,6 +70,26 @@ class RunArrays(NamedTuple):
             log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
             log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )
+
+    def _flatten(self) -> tuple[tuple, tuple]:
+        values = (self.N, self.D, self.log_loss, self.teacher_loss, self.log_reference_size,
+                  self.log_reference_tokens)
+        design = (tuple(self.supervised.tolist()), tuple(self.distilled.tolist()), tuple(self.group.tolist()),
+                  self.n_groups)
+        return values, design
+
+    @classmethod
+    def _unflatten(cls, design: tuple, values: tuple) -> RunArrays:
+        N, D, log_loss, teacher_loss, log_reference_size, log_reference_tokens = values  # noqa: N806
+        supervised, distilled, group = (np.asarray(rows, dtype=np.int64) for rows in design[:3])
+        return cls(N, D, log_loss, teacher_loss, supervised, distilled, group, design[3], log_reference_size,
+                   log_reference_tokens)
+
+
+# The values are leaves and the design (which rows are of which kind and group) is structure: a compiled fit takes
+# the values as arguments and serves every table of the same design, while the design's row indices stay
+# constants that XLA compiles into slices rather than a scatter (a fifth of the compile time).
+jax.tree_util.register_pytree_node(RunArrays, RunArrays._flatten, RunArrays._unflatten)
 
 
 def coefficients_to_fit(runs: RunArrays) -> tuple[str, ...]:
@@ -106,6 +131,14 @@ def _power_law_term(scale: str, exponent: str, curvature: jnp.ndarray, log_ref: 
     return numpyro.deterministic(scale, jnp.exp(log_scale)), value
 
 
+def _rows(rows: np.ndarray) -> np.ndarray | slice:
+    """An index for the runs ``rows``: a slice when they are contiguous (always, for a table of one kind), so that
+    XLA slices the runs' values rather than gathering them, which takes a fifth off a supervised fit's compile."""
+    if rows.size and rows[-1] - rows[0] + 1 == rows.size and np.all(np.diff(rows) == 1):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
+
+
 def log_loss_location_scale(
     runs: RunArrays,
     prior: Mapping[str, Prior],
@@ -133,11 +166,11 @@ def log_loss_location_scale(
     mu = jnp.zeros(runs.log_loss.shape[0])
     sigma = jnp.zeros(runs.log_loss.shape[0])
     if runs.supervised.size:
-        i = runs.supervised
+        i = _rows(runs.supervised)
         mu = mu.at[i].set(log_supervised_loss(runs.N[i], runs.D[i], params))
         sigma = sigma.at[i].set(numpyro.sample("sigma_supervised", dist.HalfNormal(NOISE_SCALE)))
     if runs.distilled.size:
-        i = runs.distilled
+        i = _rows(runs.distilled)
         mu = mu.at[i].set(log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
         sigma = sigma.at[i].set(numpyro.sample("sigma_distilled", dist.HalfNormal(NOISE_SCALE)))
     if group_effects:

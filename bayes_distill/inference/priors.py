@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import numpy as np
 
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, PAPER, PAPER_INTERVALS
@@ -21,19 +22,27 @@ FAMILIES = ("normal", "uniform", "halfnormal", "truncnormal")
 @dataclass(frozen=True)
 class Prior:
     """``family`` with parameters (a, b): normal(loc, scale), uniform(low, high), halfnormal(scale, -),
-    truncnormal(loc, scale) truncated to (low, high). ``log=True`` puts it on log(coefficient).
+    truncnormal(loc, scale) truncated to (low, high), where a bound of None (or an infinite one) is no bound.
+    ``log=True`` puts it on log(coefficient).
+
+    A JAX pytree whose numbers are its leaves (family, log and which bounds exist are its structure), so that
+    compiled fits take priors as arguments: one compiled program serves every prior of the same form.
     """
 
     family: str
     a: float
     b: float = np.nan
     log: bool = False
-    low: float = -np.inf
-    high: float = np.inf
+    low: float | None = None
+    high: float | None = None
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:
             raise ValueError(f"prior family must be one of {FAMILIES}; got {self.family!r}")
+        for name in ("low", "high"):  # an infinite bound is no bound (numbers only: inside JAX they are traced)
+            value = getattr(self, name)
+            if isinstance(value, int | float) and np.isinf(value):
+                object.__setattr__(self, name, None)
 
     def site(self, name: str) -> str:
         """The sample-site name: the coefficient, or ``log_<coefficient>``."""
@@ -49,7 +58,7 @@ class Prior:
         if self.family == "halfnormal":
             return dist.HalfNormal(self.a)
         # An infinite bound must be no bound: an interval with an infinite end maps the sampler's space to NaN.
-        return dist.TruncatedNormal(self.a, self.b, low=self._bound(self.low), high=self._bound(self.high))
+        return dist.TruncatedNormal(self.a, self.b, low=self.low, high=self.high)
 
     def pymc(self, name: str) -> Any:
         import pymc as pm
@@ -60,11 +69,7 @@ class Prior:
             return pm.Uniform(name, self.a, self.b)
         if self.family == "halfnormal":
             return pm.HalfNormal(name, self.a)
-        return pm.TruncatedNormal(name, self.a, self.b, lower=self._bound(self.low), upper=self._bound(self.high))
-
-    @staticmethod
-    def _bound(value: float) -> float | None:
-        return float(value) if np.isfinite(value) else None
+        return pm.TruncatedNormal(name, self.a, self.b, lower=self.low, upper=self.high)
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws of the coefficient (exponentiated when ``log``)."""
@@ -78,10 +83,13 @@ class Prior:
             x = np.empty(0)
             while x.size < size:
                 y = rng.normal(self.a, self.b, 4 * size)
-                x = np.concatenate([x, y[(y > self.low) & (y < self.high)]])
+                low, high = (-np.inf if self.low is None else self.low), (np.inf if self.high is None else self.high)
+                x = np.concatenate([x, y[(y > low) & (y < high)]])
             x = x[:size]
         return np.exp(x) if self.log else x
 
+
+jax.tree_util.register_dataclass(Prior, data_fields=["a", "b", "low", "high"], meta_fields=["family", "log"])
 
 EXPONENT = Prior("uniform", 0.0, 2.0)
 NOISE_SCALE = 0.05
@@ -124,9 +132,8 @@ def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
         sd = max(widen * (hi_ - lo_) / (2 * 1.645), 0.02 * abs(centre) if not log else 0.05)
         if name == "c1":
             sd = 1.0
-        bounds = (-np.inf, np.inf) if log else (0.0, np.inf if name not in ("E",) else np.inf)
-        prior[name] = Prior("truncnormal" if not log else "normal", float(centre), float(sd), log=log,
-                            low=bounds[0], high=bounds[1])
+        prior[name] = Prior("normal", float(centre), float(sd), log=True) if log else Prior(
+            "truncnormal", float(centre), float(sd), low=0.0)
     return prior
 
 
