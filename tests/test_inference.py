@@ -299,3 +299,25 @@ def test_priors_and_run_tables_are_pytrees_of_their_numbers():
     again = jax.tree.unflatten(structure, leaves)
     np.testing.assert_array_equal(again.distilled, [5, 6, 7])  # the design travels in the structure
     assert jax.tree.structure(RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=8)))) != structure
+
+
+def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefully(monkeypatch):
+    # With target_accept=None a fit whose transitions diverge samples again towards 0.99 (one more sampler
+    # compiled); a target given explicitly is kept. An acceptance target of 0.3 makes
+    # steps long enough to diverge on these runs.
+    from bayes_distill.inference import fit as fit_module
+
+    monkeypatch.setattr(fit_module, "TARGET_ACCEPT", 0.3)
+    frame = simulated_runs(n_supervised=40, seed=4)
+    kw = {"chains": 2, "draws": 200, "warmup": 200, "seed": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        given = bd.fit(frame, target_accept=0.3, **kw)
+        programs = len(fit_module._PROGRAMS)
+        auto = bd.fit(frame, **kw)
+    diverged = int(given.tree["sample_stats"]["diverging"].sum())
+    assert diverged > 0 and given.tree.attrs["target_accept"] == 0.3 and "target_accept_raised" not in given.tree.attrs
+    assert auto.tree.attrs["target_accept"] == 0.99
+    assert auto.tree.attrs["target_accept_raised"] == f"from 0.3 after {diverged} divergent transitions"
+    assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
+    assert len(fit_module._PROGRAMS) == programs + 1  # the sampler for 0.99

@@ -59,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--draws", type=int, default=1000)
     fit.add_argument("--warmup", type=int, default=1000)
     fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--target-accept", type=float, default=0.9,
-                     help="NUTS target acceptance probability; raise it (e.g. 0.95) if transitions diverge")
+    fit.add_argument("--target-accept", type=float, default=None,
+                     help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
 

@@ -36,7 +36,7 @@ def diagnose(tree: Any) -> list[str]:
         divergent = int(np.sum(tree["sample_stats"]["diverging"].values))
         if divergent:
             messages.append(f"{divergent} divergent transitions: the posterior has regions NUTS cannot follow; "
-                            "raise target_accept (e.g. 0.95), tighten the prior or fix poorly identified coefficients")
+                            "raise target_accept (e.g. 0.99), tighten the prior or fix poorly identified coefficients")
     return messages
 
 

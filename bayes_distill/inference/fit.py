@@ -153,12 +153,22 @@ def _compiled(name: tuple, fn: Callable[..., Any], model_kwargs: dict, *example_
     return lambda *args: program.result()(data, *args)
 
 
+TARGET_ACCEPT = 0.9
+CAREFUL_TARGET_ACCEPT = 0.99
+"""With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, if any
+transition diverges, samples again towards ``CAREFUL_TARGET_ACCEPT``: smaller steps, about twice the leapfrog steps
+per draw. Measured on 20 simulated supervised tables of 250 runs (4 x 1000 draws): 7 fits had divergences at 0.9
+(1-6 each, and one chain with 109), 6 at 0.95 and none at 0.99 (R-hat <= 1.007, bulk ESS >= 609). The divergences
+sit in the tail of low E, where the reducible loss must grow and the exponents shrink to fit the same runs."""
+
+
 def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, draws: int,
                   target_accept: float) -> Callable[..., tuple[dict, dict]]:
     """The NUTS sampler, compiling in the background: ``(initial points, keys)``, each by chain -> unconstrained
     draws by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity)
-    and the step size adapt over ``warmup``; chains run in parallel over devices when there are enough, else
-    vectorised on one."""
+    and the step size adapt over ``warmup`` towards an acceptance of ``target_accept`` (a constant of the program:
+    as an argument it took 0.3-0.5 s more to compile); chains run in parallel over devices when there are enough,
+    else vectorised on one."""
 
     def chain(kwargs: dict, z0: dict, key: jax.Array) -> tuple[dict, dict]:
         init_kernel, sample_kernel = hmc(potential_fn=_potential(kwargs), algo="NUTS")
@@ -336,7 +346,7 @@ def sample(
     starts: int = 16,
     svi_steps: int = 4000,
     guide: str = "full-rank",
-    target_accept: float = 0.9,
+    target_accept: float | None = None,
 ) -> FitResult:
     """Fit the law model to ``runs`` (a path, DataFrame or ``load_runs`` Dataset); ``bayes_distill.fit`` wraps
     the result in a ``Posterior``.
@@ -345,7 +355,8 @@ def sample(
     fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
     (the paper's two-stage procedure). nu: Student-t degrees of freedom of the log-loss noise.
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
-    target_accept: NUTS's target acceptance probability; raise it (e.g. 0.95) when transitions diverge.
+    target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
+    fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged.
     """
@@ -358,7 +369,7 @@ def sample(
     for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup), ("starts", starts)):
         if int(value) != value or value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    if not 0.0 < target_accept < 1.0:
+    if target_accept is not None and not 0.0 < target_accept < 1.0:
         raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}")
     runs = load_runs(runs)
     arrays = RunArrays.from_runs(runs)
@@ -369,11 +380,13 @@ def sample(
     model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects),
                     "term_coordinates": True}
 
+    target = target_accept or TARGET_ACCEPT
+
     # Traced here, compiled one after another in the background, in the order they are needed.
     shapes = _latent_shapes(model_kwargs)
     multistart = _multistart_program(model_kwargs, shapes, starts)
     if backend == "numpyro" and method == "nuts":
-        sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept)
+        sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
     if backend == "numpyro":
         draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
@@ -386,7 +399,7 @@ def sample(
 
         start = _constrained_sites(model_kwargs, mode)  # coefficient names as PyMC's twin knows them
         tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains, draws=draws,
-                           warmup=warmup, seed=seed, target_accept=target_accept,
+                           warmup=warmup, seed=seed, target_accept=target,
                            initvals={k: float(v) for k, v in start.items()
                                                                if np.ndim(v) == 0})
         for message in diagnose(tree):
@@ -402,10 +415,17 @@ def sample(
             model_kwargs = {**model_kwargs, "term_coordinates": False}
             shapes = _latent_shapes(model_kwargs)  # other sites in these coordinates
             mode = _unconstrained_sites(model_kwargs, start)
-            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept)
+            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
             draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
             unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
             attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
+        if target_accept is None and np.any(extra["diverging"]):  # smaller steps: a sampler compiled for them
+            divergent = int(np.sum(extra["diverging"]))
+            target = CAREFUL_TARGET_ACCEPT
+            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
+            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
+            attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {divergent} divergent transitions"
+        attrs["target_accept"] = target
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
         make_guide = {"full-rank": autoguide.AutoMultivariateNormal,
