@@ -26,6 +26,7 @@ if _cache and jax.config.jax_compilation_cache_dir is None:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.05)
 
 from bayes_distill.data import load_runs  # noqa: E402
+from bayes_distill.inference import prior_predictive  # noqa: E402
 from bayes_distill.laws import (  # noqa: E402
     PAPER,
     PAPER_ARCHITECTURE,
@@ -45,6 +46,6 @@ from bayes_distill.posterior import Posterior, fit, load_posterior  # noqa: E402
 __all__ = [
     "PAPER", "PAPER_ARCHITECTURE", "PAPER_INTERVALS", "SCENARIOS", "Architecture", "LawParams", "Posterior",
     "Scenario", "allocate", "crossover", "distilled_loss", "fit", "forward_flops", "load_posterior", "load_runs",
-    "supervised_loss", "total_flops",
+    "prior_predictive", "supervised_loss", "total_flops",
 ]
 __version__ = "0.1.0"

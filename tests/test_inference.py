@@ -321,3 +321,25 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
     assert auto.tree.attrs["target_accept_raised"] == f"from 0.3 after {diverged} divergent transitions"
     assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
     assert len(fit_module._PROGRAMS) == programs + 1  # the sampler for 0.99
+
+
+def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():
+    from scipy import stats
+
+    from bayes_distill.laws import LawParams, log_supervised_loss
+
+    frame = simulated_runs(n_supervised=30, seed=5)
+    tree = bd.prior_predictive(frame, draws=400, seed=0)
+    prior, replicated = tree["prior"], tree["prior_predictive"]["log_loss"]
+    assert dict(replicated.sizes) == {"chain": 1, "draw": 400, "run": 30}
+    assert list(tree["observed_data"]["run"].values) == list(frame["run"])
+    smallest = float(frame["loss"].min())  # the default prior keeps E below the smallest observed loss
+    assert float(prior["E"].min()) > 0.0 and float(prior["E"].max()) < smallest
+    assert float(prior["gamma"].min()) > 0.05 and float(prior["gamma"].max()) < 2.0
+    # Each draw's replicated log losses are the law at that draw's coefficients plus Student-t(4) noise of its scale.
+    law = LawParams.from_mapping({k: prior[k].values.ravel() for k in ("E", "A", "B", "alpha", "beta", "gamma")})
+    z = (replicated.values[0] - log_supervised_loss(frame["N"].values, frame["D"].values, law)) / prior[
+        "sigma_supervised"].values.reshape(-1, 1)
+    assert stats.kstest(z.ravel(), stats.t(4.0).cdf).pvalue > 0.01
+    fixed = bd.prior_predictive(frame, fix={"gamma": 1.0}, draws=10)
+    assert "gamma" not in fixed["prior"].data_vars

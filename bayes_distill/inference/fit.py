@@ -302,22 +302,61 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     return _best_start(_multistart_program(model_kwargs, _latent_shapes(model_kwargs), starts), seed)
 
 
-def _to_tree(samples: dict, log_lik: dict, predictive: dict, stats: dict, runs: xr.Dataset, attrs: dict) -> Any:
+def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
+    """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
+    with dimensions ``run`` and ``group``."""
     import arviz_base
 
-    run_ids = runs["run"].values
-    groups = np.unique(runs["group"].values.astype(str))
-    data = {
-        "posterior": {k: np.asarray(v) for k, v in samples.items()},
-        "log_likelihood": {k: np.asarray(v) for k, v in log_lik.items()},
-        "posterior_predictive": {k: np.asarray(v) for k, v in predictive.items()},
-        "observed_data": {"log_loss": np.log(runs["loss"].values)},
-        "sample_stats": {k: np.asarray(v) for k, v in stats.items()},
-    }
-    dims = {"log_loss": ["run"], "group_offset_raw": ["group"]}
-    tree = arviz_base.from_dict(data, coords={"run": run_ids, "group": groups}, dims=dims)
+    data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
+    data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
+    coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str))}
+    tree = arviz_base.from_dict(data, coords=coords, dims={"log_loss": ["run"], "group_offset_raw": ["group"]})
     tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit
     return tree
+
+
+def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[str, float] | None, nu: float,
+                     group_effects: bool | str) -> tuple[xr.Dataset, dict]:
+    """The validated runs table and ``law_model``'s arguments (in power-law term coordinates)."""
+    if not nu > 0:
+        raise ValueError(f"nu must be > 0; got {nu!r}")
+    if group_effects not in (True, False, "auto"):
+        raise ValueError(f"group_effects must be True, False or 'auto'; got {group_effects!r}")
+    runs = load_runs(runs)
+    arrays = RunArrays.from_runs(runs)
+    if group_effects == "auto":
+        group_effects = bool(arrays.n_groups < arrays.log_loss.size)
+    return runs, {"runs": arrays, "prior": resolve_prior(prior, float(runs["loss"].min())), "fix": _checked_fix(fix),
+                  "nu": nu, "group_effects": bool(group_effects), "term_coordinates": True}
+
+
+def prior_predictive(
+    runs: Any,
+    prior: str | Mapping[str, Prior] = "default",
+    fix: Mapping[str, float] | None = None,
+    *,
+    draws: int = 1000,
+    seed: int = 0,
+    nu: float = 4.0,
+    group_effects: bool | str = "auto",
+) -> Any:
+    """Prior predictive draws for the runs of ``runs`` (their N, D and teacher losses; their losses are only shown
+    as observed data): an ArviZ DataTree with groups ``prior`` (every coefficient and noise scale, by chain and
+    draw, one chain), ``prior_predictive`` (``log_loss``: log nats/token by chain, draw and run) and
+    ``observed_data``. Arguments as for ``sample``; the programs are the fit's own, so it is quick after a fit."""
+    if int(draws) != draws or draws < 1:
+        raise ValueError(f"draws must be a positive integer; got {draws!r}")
+    runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
+    shapes = _latent_shapes(model_kwargs)
+    prior_draws = _compiled(("prior draws", draws), lambda kwargs, key: _latent_prior_draws(kwargs, key, draws),
+                            model_kwargs, jax.eval_shape(lambda: jax.random.PRNGKey(0)))
+    quantities = _draw_quantities_program(model_kwargs, shapes, 1, draws)
+    latent = prior_draws(jax.random.PRNGKey(seed))
+    samples, _, mu, sigma = quantities(jax.tree.map(lambda v: np.asarray(v)[None], latent))
+    predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 1))}
+    attrs = {"nu": nu, "group_effects": int(model_kwargs["group_effects"]), "fix": repr(model_kwargs["fix"]),
+             "prior": repr(model_kwargs["prior"])}
+    return _to_tree({"prior": samples, "prior_predictive": predictive}, runs, attrs)
 
 
 class FitResult(NamedTuple):
@@ -371,14 +410,8 @@ def sample(
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     if target_accept is not None and not 0.0 < target_accept < 1.0:
         raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}")
-    runs = load_runs(runs)
-    arrays = RunArrays.from_runs(runs)
-    prior = resolve_prior(prior, float(runs["loss"].min()))
-    fix = _checked_fix(fix)
-    if group_effects == "auto":
-        group_effects = bool(arrays.n_groups < arrays.log_loss.size)
-    model_kwargs = {"runs": arrays, "prior": prior, "fix": fix, "nu": nu, "group_effects": bool(group_effects),
-                    "term_coordinates": True}
+    runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
+    arrays, prior, fix, group_effects = (model_kwargs[k] for k in ("runs", "prior", "fix", "group_effects"))
 
     target = target_accept or TARGET_ACCEPT
 
@@ -446,7 +479,8 @@ def sample(
     unconstrained = jax.tree.map(np.asarray, unconstrained)  # gathered from the chains' devices
     samples, log_lik, mu, sigma = draw_quantities(unconstrained)
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 3))}
-    tree = _to_tree(samples, log_lik, predictive, stats, runs, attrs)
+    tree = _to_tree({"posterior": samples, "log_likelihood": log_lik, "posterior_predictive": predictive,
+                     "sample_stats": stats}, runs, attrs)
     if method == "nuts":
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
