@@ -343,3 +343,17 @@ def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():
     assert stats.kstest(z.ravel(), stats.t(4.0).cdf).pvalue > 0.01
     fixed = bd.prior_predictive(frame, fix={"gamma": 1.0}, draws=10)
     assert "gamma" not in fixed["prior"].data_vars
+
+
+def test_sampler_coordinates_keep_every_coefficients_prior():
+    # The sampler's coordinates (power-law terms, the transition's onset) carry the coefficients' priors through
+    # their maps, Jacobians included: prior draws in them give each coefficient its own prior back.
+    from scipy import stats
+
+    tree = bd.prior_predictive(simulated_runs(n_supervised=10, n_distilled=10), draws=4000, seed=0)
+    prior = tree["prior"]
+    assert {"log_d1_onset", "alpha_gamma", "log_B_prime_term"} <= set(prior.data_vars)
+    for name, law in (("log_d1", stats.norm(0.0, 0.5)), ("log_c1", stats.norm(4.0, 2.0)),
+                      ("f1", stats.uniform(0.01, 1.99)), ("alpha", stats.uniform(0.0, 2.0)),
+                      ("log_B_prime", stats.norm(9.0, 4.0)), ("beta_prime", stats.uniform(0.0, 2.0))):
+        assert stats.kstest(prior[name].values.ravel(), law.cdf).pvalue > 0.01, name
