@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import warnings
 
-import numpy as np
 import pandas as pd
 
 from bayes_distill import fit
-from bayes_distill.laws import LawParams, log_supervised_loss
 
 CSV = "/work/shared/data/gadre2024/gadre2024_104_models_val_losses.csv"
 C4 = "loss__c4_val__shard-{0000000..0000010}.tar"
@@ -37,18 +35,15 @@ def main() -> None:
         post = fit(runs, backend=args.backend, chains=args.chains, draws=args.draws, warmup=args.draws, seed=0)
     print(f"fit on {len(runs)} rpj runs (N <= 411.6M); {args.backend}")
     print(post.summary())
-    params = post.params()
-    p = LawParams.from_mapping({k: params[k].values.ravel() for k in params})
-    sigma = post.tree["posterior"]["sigma_supervised"].values.ravel()
-    rng = np.random.default_rng(0)
+    test = test.sort_values("params")
+    predicted = post.predict(N=test["params_no_embed"].values, D=test["tokens"].values, noise=True, seed=0)
+    lo, med, hi = predicted.quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values
     print(f"{'model':>24} {'N':>9} {'M':>5} {'true':>7} {'median':>7} {'90% PI':>17} {'rel.err':>8} covered")
-    for _, row in test.sort_values("params").iterrows():
-        mu = log_supervised_loss(float(row["params_no_embed"]), float(row["tokens"]), p)
-        pred = np.exp(mu + sigma * rng.standard_t(4.0, mu.shape))
-        lo, med, hi = np.quantile(pred, [0.05, 0.5, 0.95])
+    for i, (_, row) in enumerate(test.iterrows()):
         true = float(row[C4])
         print(f"{row['name'][-24:]:>24} {row['params_no_embed'] / 1e9:8.2f}B {row['chinchilla_multiplier'] * 20:5.0f} "
-              f"{true:7.4f} {med:7.4f} [{lo:7.4f}, {hi:7.4f}] {(med - true) / true:+8.2%} {lo <= true <= hi}")
+              f"{true:7.4f} {med[i]:7.4f} [{lo[i]:7.4f}, {hi[i]:7.4f}] {(med[i] - true) / true:+8.2%} "
+              f"{lo[i] <= true <= hi[i]}")
 
 
 if __name__ == "__main__":
