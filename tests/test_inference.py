@@ -343,6 +343,10 @@ def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():
     assert stats.kstest(z.ravel(), stats.t(4.0).cdf).pvalue > 0.01
     fixed = bd.prior_predictive(frame, fix={"gamma": 1.0}, draws=10)
     assert "gamma" not in fixed["prior"].data_vars
+    for bad, message in (({"draws": 0}, "draws must be a positive integer; got 0"), ({"nu": -1.0}, "nu must be > 0"),
+                         ({"group_effects": "yes"}, "group_effects must be True, False or 'auto'")):
+        with pytest.raises(ValueError, match=message):
+            bd.prior_predictive(frame, **bad)
 
 
 def test_sampler_coordinates_keep_every_coefficients_prior():
