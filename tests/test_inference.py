@@ -361,3 +361,24 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
                       ("f1", stats.uniform(0.01, 1.99)), ("alpha", stats.uniform(0.0, 2.0)),
                       ("log_B_prime", stats.norm(9.0, 4.0)), ("beta_prime", stats.uniform(0.0, 2.0))):
         assert stats.kstest(prior[name].values.ravel(), law.cdf).pvalue > 0.01, name
+
+
+def test_group_offsets_recover_the_spread_of_correlated_checkpoints():
+    # Three runs per group share one offset on log loss (checkpoints of one training run): the fit adds per-group
+    # offsets by itself ("auto") and their scale's 90% interval holds the offsets' spread.
+    rng = np.random.default_rng(0)
+    n_groups, per = 25, 3
+    N = np.repeat(np.exp(rng.uniform(np.log(3e7), np.log(3e9), n_groups)), per)
+    D = N * np.exp(rng.uniform(np.log(5), np.log(300), n_groups * per))
+    offset = np.repeat(rng.normal(0.0, 0.03, n_groups), per)
+    frame = pd.DataFrame({"run": [f"r{i}" for i in range(n_groups * per)], "kind": "supervised", "N": N, "D": D,
+                          "loss": bd.supervised_loss(N, D, TRUTH) * np.exp(offset + rng.normal(0, 0.005, N.size)),
+                          "group": np.repeat([f"g{i}" for i in range(n_groups)], per)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains
+        post = bd.fit(frame, chains=4, draws=500, warmup=500, seed=0)
+    assert post.posterior["group_offset_raw"].dims == ("chain", "draw", "group")
+    assert post.posterior.sizes["group"] == n_groups
+    lo, hi = np.quantile(post.posterior["group_scale"].values, [0.05, 0.95])
+    assert lo < offset[::per].std() < hi, (lo, offset[::per].std(), hi)
+    assert float(post.posterior["sigma_supervised"].median()) < 0.01  # the offsets are not taken for noise
