@@ -80,8 +80,8 @@ def _sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
 
 
 def _constrained_sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
-    """``_sites`` of one point, compiled."""
-    return jax.jit(lambda z: _sites(model_kwargs, z))(unconstrained)
+    """``_sites`` of one point, compiled (once per design, like the fit's other programs)."""
+    return _compiled(("sites",), _sites, model_kwargs, jax.eval_shape(lambda: unconstrained))(unconstrained)
 
 
 FUNNEL_DIVERGENCES = 0.01
@@ -208,8 +208,7 @@ def _draw_quantities_program(model_kwargs: dict, shapes: dict, chains: int,
     each run's log likelihood, and the location and scale of each run's log loss."""
 
     def quantities(kwargs: dict, unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
-        arguments = {k: v for k, v in kwargs.items()
-                     if k in ("runs", "prior", "fix", "group_effects", "term_coordinates")}
+        arguments = {k: v for k, v in kwargs.items() if k != "nu"}  # the likelihood's nu is not the law's
 
         def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
             sites = _sites(kwargs, z)
