@@ -6,6 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import bayes_distill as bd
 from bayes_distill.cli import main
@@ -323,6 +325,27 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
     assert len(fit_module._PROGRAMS) == programs + 1  # the sampler for 0.99
 
 
+def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
+    # PyMC's twin: the same rule as NumPyro's (sample again at 0.99 after divergences when no target is given),
+    # recorded in the same attributes, and the same sampling coordinates as NumPyro's trace.
+    pytest.importorskip("pymc")
+    from bayes_distill.inference import fit as fit_module
+
+    monkeypatch.setattr(fit_module, "TARGET_ACCEPT", 0.1)  # PyMC diverges here at 0.1, not at 0.3
+    frame = simulated_runs(n_supervised=40, seed=4)
+    kw = {"backend": "pymc", "chains": 2, "draws": 200, "warmup": 200, "seed": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        given = bd.fit(frame, target_accept=0.1, **kw)
+        auto = bd.fit(frame, **kw)
+    diverged = int(given.tree["sample_stats"]["diverging"].sum())
+    assert diverged > 0 and given.tree.attrs["target_accept"] == 0.1 and "target_accept_raised" not in given.tree.attrs
+    assert auto.tree.attrs["target_accept"] == 0.99 and auto.tree.attrs["backend"] == "pymc"
+    assert auto.tree.attrs["target_accept_raised"] == f"from 0.1 after {diverged} divergent transitions"
+    assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
+    assert {"alpha_gamma", "log_A_term", "log_B_term", "A", "alpha"} <= set(auto.tree["posterior"].data_vars)
+
+
 def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():
     from scipy import stats
 
@@ -361,6 +384,28 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
                       ("f1", stats.uniform(0.01, 1.99)), ("alpha", stats.uniform(0.0, 2.0)),
                       ("log_B_prime", stats.norm(9.0, 4.0)), ("beta_prime", stats.uniform(0.0, 2.0))):
         assert stats.kstest(prior[name].values.ravel(), law.cdf).pvalue > 0.01, name
+
+
+@settings(max_examples=60, deadline=None)
+@given(family=st.sampled_from(["normal", "uniform", "halfnormal", "truncnormal"]),
+       shift=st.floats(-20.0, 20.0), scale=st.floats(0.05, 5.0), negate=st.booleans(),
+       x=st.floats(0.01, 0.99))
+def test_an_affine_prior_is_the_density_of_the_moved_coefficient(family, shift, scale, negate, x):
+    # Both backends' sampling coordinates are Prior.affine maps: the moved prior's density at y = shift +- scale x
+    # must be the original's at x over the map's |Jacobian| = scale, and y must lie in its support.
+    from bayes_distill.inference.priors import Prior
+
+    prior = {"normal": Prior("normal", 0.3, 0.7), "uniform": Prior("uniform", 0.0, 1.0),
+             "halfnormal": Prior("halfnormal", 0.5), "truncnormal": Prior("truncnormal", 0.2, 0.4, low=0.0, high=1.0)}
+    base = prior[family]
+    moved = base.affine(shift, scale, negate=negate)
+    y = shift - scale * x if negate else shift + scale * x
+    expected = float(base.numpyro().log_prob(x)) - np.log(scale)
+    assert float(moved.numpyro().log_prob(y)) == pytest.approx(expected, rel=1e-9, abs=1e-9)
+    assert bool(moved.numpyro().support.check(y))
+    outside = shift + (scale * 1.5 if negate else -scale * 1.5)  # the image of x = -1.5, outside every support here
+    if family != "normal":
+        assert not bool(moved.numpyro().support.check(outside))
 
 
 def test_group_offsets_recover_the_spread_of_correlated_checkpoints():

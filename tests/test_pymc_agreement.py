@@ -1,10 +1,11 @@
 """NumPyro and PyMC sample the same posterior: the two backends' model code agrees.
 
 Data: 60 simulated supervised runs over a wide design (N 1e7..3e10 parameters, 2..2000 tokens per parameter,
-1% noise) with normal priors of sd 0.5 on log A and log B, so the posterior is well identified and both
-samplers reach a bulk ESS of about 3000+ with 4 x 2000 draws. The Monte Carlo standard error of a difference
-of means is then about sd * sqrt(1/3000 + 1/3000) = 0.026 sd, so the 0.1-sd tolerance is ~4 standard errors;
-the relative error of an sd estimate is about 1/sqrt(2 ESS) ~ 1.3%, so 10% is ~5 standard errors of the difference.
+1% noise) with the default prior; both backends sample in the same coordinates (``law_coefficients``) from the
+same multi-start MAP and reach a bulk ESS of 3000-10000 with 4 x 2000 draws. The Monte Carlo standard error of a
+difference of means is then at most about sd * sqrt(2 / 3000) = 0.026 sd, so the 0.1-sd tolerance is ~4 standard
+errors. The posterior of log A is heavy-tailed, so its sd estimate varies more than 1/sqrt(2 ESS): about 4% between
+seeds of one backend (0.81-0.85 for NumPyro and PyMC alike), so the 10% tolerance on sds is ~2.5 of those.
 """
 
 from __future__ import annotations
@@ -19,34 +20,29 @@ import arviz_stats as azs  # noqa: E402
 
 from bayes_distill.data.simulate import simulate_supervised  # noqa: E402
 from bayes_distill.inference.fit import sample  # noqa: E402
-from bayes_distill.inference.model import RunArrays  # noqa: E402
-from bayes_distill.inference.priors import Prior, default_prior  # noqa: E402
-from bayes_distill.inference.pymc_model import sample_pymc  # noqa: E402
+from bayes_distill.inference.priors import default_prior  # noqa: E402
 
 SITES = ("E", "log_A", "log_B", "alpha", "beta", "gamma", "sigma_supervised")
-INIT = {"E": 1.2, "log_A": 8.1, "log_B": 9.8, "alpha": 0.41, "beta": 0.43, "gamma": 0.45, "sigma_supervised": 0.01}
 CHAINS, DRAWS, WARMUP = 4, 2000, 1000
 
 
 @pytest.fixture(scope="module")
 def posteriors():
     runs = simulate_supervised(60, seed=1, N_range=(1e7, 3e10), M_range=(2.0, 2000.0))
-    arrays = RunArrays.from_runs(runs)
-    prior = {**default_prior(float(runs["loss"].min())),
-             "A": Prior("normal", 8.1, 0.5, log=True), "B": Prior("normal", 9.8, 0.5, log=True)}
-    # NumPyro as fit() runs it (reparameterised power-law terms, multi-start MAP); PyMC's twin as written.
+    prior = default_prior(float(runs["loss"].min()))
+    # Both as fit() runs them: the same sampling coordinates, started from the same multi-start MAP.
     numpyro_tree = sample(runs, prior=prior, chains=CHAINS, draws=DRAWS, warmup=WARMUP, seed=0).tree
     numpyro_draws = {k: v.values for k, v in numpyro_tree["posterior"].data_vars.items()}
-    tree = sample_pymc(arrays, prior, {}, nu=4.0, group_effects=False, chains=CHAINS, draws=DRAWS, warmup=WARMUP,
-                       seed=0, initvals=INIT, cores=2)
+    tree = sample(runs, backend="pymc", prior=prior, chains=CHAINS, draws=DRAWS, warmup=WARMUP, seed=0).tree
     return numpyro_draws, tree
 
 
 def test_pymc_tree_has_numpyro_names(posteriors):
     numpyro_draws, tree = posteriors
     names = set(tree["posterior"].data_vars)
-    assert names == set(SITES) | {"A", "B"}
-    assert names <= set(numpyro_draws)  # NumPyro also keeps its sampling coordinates (alpha_gamma, log_A_term, ...)
+    # the same sampling coordinates and the coefficients under their own names
+    assert names == set(numpyro_draws) == set(SITES) | {"A", "B", "alpha_gamma", "beta_gamma", "log_A_term",
+                                                        "log_B_term"}
     assert {"posterior", "sample_stats", "log_likelihood", "observed_data"} <= set(tree.children)
     assert tree["log_likelihood"]["log_loss"].shape == (CHAINS, DRAWS, 60)
 

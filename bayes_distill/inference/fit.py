@@ -429,11 +429,17 @@ def sample(
     if backend == "pymc":
         from bayes_distill.inference.pymc_model import sample_pymc
 
-        start = _constrained_sites(model_kwargs, mode)  # coefficient names as PyMC's twin knows them
-        tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains, draws=draws,
-                           warmup=warmup, seed=seed, target_accept=target,
-                           initvals={k: float(v) for k, v in start.items()
-                                                               if np.ndim(v) == 0})
+        start = _constrained_sites(model_kwargs, mode)  # PyMC's twin has the same latent sites (and deterministics)
+        initvals = {k: float(v) for k, v in start.items() if k in shapes and np.ndim(v) == 0}
+        twin = partial(sample_pymc, arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
+                       draws=draws, warmup=warmup, seed=seed, initvals=initvals)
+        tree = twin(target_accept=target)
+        divergent = int(tree["sample_stats"]["diverging"].values.sum())
+        if target_accept is None and divergent:  # the same rule as NumPyro's: again, with smaller steps
+            target = CAREFUL_TARGET_ACCEPT
+            tree = twin(target_accept=target)
+            attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {divergent} divergent transitions"
+        tree.attrs = {**tree.attrs, **attrs, "target_accept": target}
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
         return FitResult(tree, runs, model_kwargs, energies)

@@ -23,8 +23,9 @@ log c1 + log f1 - log(d1) / f1, not c1 and d1 one by one, so d1 is sampled as f1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,10 +33,10 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import xarray as xr
-from numpyro.distributions.transforms import AffineTransform
 
 from bayes_distill.inference.priors import NOISE_SCALE, Prior
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
+from bayes_distill.laws._namespace import namespace
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 
 GROUP_SCALE = 0.02
@@ -105,37 +106,48 @@ POWER_LAW_TERMS = {"gamma": (("A", "alpha", "N"), ("B", "beta", "D")),
 """Each law's curvature and its (scale, exponent, input) power-law terms, sampled in the term coordinates."""
 
 
-def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float]) -> jnp.ndarray:
+@dataclass(frozen=True)
+class Sites:
+    """How a backend makes the model's sites, so that the coefficients' coordinates are written once for NumPyro and
+    PyMC: ``sample(name, prior)`` draws a latent site from a ``Prior``, ``deterministic(name, value)`` records a
+    derived quantity in the trace, ``constant(value)`` holds a fixed coefficient."""
+
+    sample: Callable[[str, Prior], Any]
+    deterministic: Callable[[str, Any], Any]
+    constant: Callable[[float], Any]
+
+
+NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
+                      constant=lambda value: jnp.asarray(value, dtype=float))
+
+
+def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites) -> Any:
     """A coefficient held fixed, or sampled from its prior (on its log with a deterministic site, if ``log``)."""
     if name in fix:
-        return jnp.asarray(fix[name], dtype=float)
+        return sites.constant(fix[name])
     p = prior[name]
-    x = numpyro.sample(p.site(name), p.numpyro())
-    return numpyro.deterministic(name, jnp.exp(x)) if p.log else x
+    x = sites.sample(p.site(name), p)
+    return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
 
 
-def _power_law_term(scale: str, exponent: str, curvature: jnp.ndarray, log_ref: float,
-                    prior: Mapping[str, Prior], fix: Mapping[str, float]) -> tuple[jnp.ndarray, jnp.ndarray]:
+def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, prior: Mapping[str, Prior],
+                    fix: Mapping[str, float], sites: Sites) -> tuple[Any, Any]:
     """(scale, exponent) of one term X / x^exponent, sampled as exponent * curvature and
     curvature * log(X / ref^exponent) (see the module docstring); plain when X is fixed or its prior not on log X."""
     if scale in fix or not prior[scale].log:
-        return _coefficient(scale, prior, fix), _coefficient(exponent, prior, fix)
+        return _coefficient(scale, prior, fix, sites), _coefficient(exponent, prior, fix, sites)
     if exponent in fix:
         effective = curvature * fix[exponent]
-        value = jnp.asarray(fix[exponent], dtype=float)
-    else:
-        base = prior[exponent].numpyro()  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
-        effective = numpyro.sample(f"{exponent}_gamma", dist.TransformedDistribution(
-            base, AffineTransform(0.0, curvature, domain=base.support)))
-        value = numpyro.deterministic(exponent, effective / curvature)
-    term = numpyro.sample(f"log_{scale}_term", dist.TransformedDistribution(
-        prior[scale].numpyro(), AffineTransform(-effective * log_ref, curvature)))
-    log_scale = numpyro.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
-    return numpyro.deterministic(scale, jnp.exp(log_scale)), value
+        value = sites.constant(fix[exponent])
+    else:  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
+        effective = sites.sample(f"{exponent}_gamma", prior[exponent].affine(0.0, curvature))
+        value = sites.deterministic(exponent, effective / curvature)
+    term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * log_ref, curvature))
+    log_scale = sites.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
+    return sites.deterministic(scale, namespace(log_scale).exp(log_scale)), value
 
 
-def _transition_break(c1: jnp.ndarray, f1: jnp.ndarray, prior: Mapping[str, Prior],
-                      fix: Mapping[str, float]) -> jnp.ndarray:
+def _transition_break(c1: Any, f1: Any, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites) -> Any:
     """d1, the teacher-to-student loss ratio at the distillation law's break, sampled as ``log_d1_onset`` =
     f1 (log c1 + log f1) - log d1. Below the break the transition term c1 f1 softplus((log(L_T / L~_S) - log d1) /
     f1) is about exp(log c1 + log f1 + (log(L_T / L~_S) - log d1) / f1), so runs there fix f1 times its log, which is
@@ -143,12 +155,35 @@ def _transition_break(c1: jnp.ndarray, f1: jnp.ndarray, prior: Mapping[str, Prio
     log d1 correlate at 0.99 on the paper's design). Scaled by f1 rather than divided by it, so that a weakly
     identified f1 leaves no funnel. A shift of log d1 given (c1, f1): its prior is d1's, moved."""
     if "d1" in fix or not prior["d1"].log:
-        return _coefficient("d1", prior, fix)
-    loc = f1 * (jnp.log(c1) + jnp.log(f1))
-    onset = numpyro.sample("log_d1_onset", dist.TransformedDistribution(
-        prior["d1"].numpyro(), AffineTransform(loc, -1.0)))
-    log_d1 = numpyro.deterministic("log_d1", loc - onset)
-    return numpyro.deterministic("d1", jnp.exp(log_d1))
+        return _coefficient("d1", prior, fix, sites)
+    xp = namespace(c1, f1)
+    loc = f1 * (xp.log(c1) + xp.log(f1))
+    onset = sites.sample("log_d1_onset", prior["d1"].affine(loc, 1.0, negate=True))
+    log_d1 = sites.deterministic("log_d1", loc - onset)
+    return sites.deterministic("d1", xp.exp(log_d1))
+
+
+def law_coefficients(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites,
+                     term_coordinates: bool = True) -> LawParams:
+    """The laws' coefficients for ``runs`` as ``sites`` makes them (NumPyro's or PyMC's): fixed ones as constants,
+    the others sampled, in the power-law terms' coordinates unless ``term_coordinates=False`` (see the module
+    docstring), with every coefficient in the trace under its own name."""
+    names = coefficients_to_fit(runs)
+    values = {}
+    for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
+        if curvature in names:
+            values[curvature] = _coefficient(curvature, prior, fix, sites)
+            for scale, exponent, size in terms if term_coordinates else ():
+                log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
+                values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
+                                                                  prior, fix, sites)
+    for name in names:
+        if name not in values:
+            if name == "d1" and term_coordinates:  # after c1 and f1 (the coefficients' order), whose values it needs
+                values[name] = _transition_break(values["c1"], values["f1"], prior, fix, sites)
+            else:
+                values[name] = _coefficient(name, prior, fix, sites)
+    return LawParams(**values)
 
 
 def _rows(rows: np.ndarray) -> np.ndarray | slice:
@@ -169,22 +204,7 @@ def log_loss_location_scale(
     """Every latent site of ``law_model``, and the location and scale of each run's log loss (log nats/token):
     the law's value (plus the run's group offset) and its kind's noise scale. ``term_coordinates=False`` samples
     every coefficient in its own coordinates (better when the prior dominates: see the module docstring)."""
-    names = coefficients_to_fit(runs)
-    values = {}
-    for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
-        if curvature in names:
-            values[curvature] = _coefficient(curvature, prior, fix)
-            for scale, exponent, size in terms if term_coordinates else ():
-                log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
-                values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
-                                                                  prior, fix)
-    for name in names:
-        if name not in values:
-            if name == "d1" and term_coordinates:  # after c1 and f1 (the coefficients' order), whose values it needs
-                values[name] = _transition_break(values["c1"], values["f1"], prior, fix)
-            else:
-                values[name] = _coefficient(name, prior, fix)
-    params = LawParams(**values)
+    params = law_coefficients(runs, prior, fix, NUMPYRO_SITES, term_coordinates)
 
     mu = jnp.zeros(runs.log_loss.shape[0])
     sigma = jnp.zeros(runs.log_loss.shape[0])

@@ -71,6 +71,27 @@ class Prior:
             return pm.HalfNormal(name, self.a)
         return pm.TruncatedNormal(name, self.a, self.b, lower=self.low, upper=self.high)
 
+    def affine(self, shift: Any, scale: Any, negate: bool = False) -> Prior:
+        """The prior of ``shift + scale * x`` (``shift - scale * x`` if ``negate``) for x drawn from this prior on its
+        site (the coefficient, or its log), ``scale`` > 0: the same family, moved and stretched, so the density
+        includes the map's Jacobian. The numbers may be JAX or PyTensor values: the models' sampling coordinates are
+        such maps of the coefficients' priors, with a shift and scale that depend on other coefficients. A half-normal
+        moved by ``shift`` is no half-normal, so it becomes the truncated normal it equals."""
+        family, a, b, low, high = self.family, self.a, self.b, self.low, self.high
+        if family == "halfnormal":
+            family, a, b, low, high = "truncnormal", 0.0, self.a, 0.0, None
+        sign = -1.0 if negate else 1.0
+
+        def move(x: Any) -> Any:
+            return None if x is None else shift + sign * scale * x
+
+        if family == "uniform":
+            a, b = (move(b), move(a)) if negate else (move(a), move(b))
+            return Prior("uniform", a, b)
+        if negate:
+            low, high = high, low
+        return Prior(family, move(a), scale * b, low=move(low), high=move(high))
+
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """Draws of the coefficient (exponentiated when ``log``)."""
         if self.family == "normal":

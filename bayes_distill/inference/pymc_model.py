@@ -1,6 +1,7 @@
 """The PyMC twin of ``law_model``: the same sites, deterministics, priors and likelihood, sampled with PyMC's NUTS.
 
-Sites: each free coefficient (or ``log_<name>`` with the coefficient as a ``pm.Deterministic``),
+Sites: the coefficients as ``law_coefficients`` makes them for both backends, in the same sampling coordinates
+(``alpha_gamma``, ``log_A_term``, ``log_d1_onset``, ...; every coefficient a ``pm.Deterministic`` under its own name),
 ``sigma_supervised`` / ``sigma_distilled`` ~ HalfNormal(NOISE_SCALE) on log loss, optional ``group_scale`` ~
 HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, and the observed ``log_loss`` (Student-t with
 ``nu`` degrees of freedom on log nats/token) over dimension ``run``. The laws are the shared
@@ -14,14 +15,13 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from bayes_distill.inference.model import GROUP_SCALE, RunArrays, coefficients_to_fit
+from bayes_distill.inference.model import GROUP_SCALE, RunArrays, Sites, law_coefficients
 from bayes_distill.inference.priors import NOISE_SCALE, Prior
-from bayes_distill.laws import LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
-                     group_effects: bool = False):  # noqa: ANN201 (pm.Model; pymc imported lazily)
+                     group_effects: bool = False, term_coordinates: bool = True):  # noqa: ANN201 (pm.Model, lazy)
     """The PyMC model of ``law_model`` for ``runs`` (see the module docstring for its sites)."""
     import pymc as pm
     import pytensor.tensor as pt
@@ -31,15 +31,9 @@ def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
     if group_effects:
         coords["group"] = np.arange(runs.n_groups)
     with pm.Model(coords=coords) as model:
-        values = {}
-        for name in coefficients_to_fit(runs):
-            if name in fix:
-                values[name] = pt.as_tensor_variable(np.float64(fix[name]))
-                continue
-            p = prior[name]
-            x = p.pymc(p.site(name))
-            values[name] = pm.Deterministic(name, pt.exp(x)) if p.log else x
-        params = LawParams(**values)
+        sites = Sites(sample=lambda name, p: p.pymc(name), deterministic=pm.Deterministic,
+                      constant=lambda value: pt.as_tensor_variable(np.float64(value)))
+        params = law_coefficients(runs, prior, fix, sites, term_coordinates)
 
         mu = pt.zeros(n, dtype="float64")
         sigma = pt.zeros(n, dtype="float64")
@@ -60,16 +54,22 @@ def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
 
 
 def _initvals(model, prior: Mapping[str, Prior], initvals: Mapping[str, float]) -> dict[str, np.ndarray]:  # noqa: ANN001
-    """Initial values by free-variable name; a coefficient given by name is moved to its ``log_`` site if needed."""
+    """Initial values by free-variable name; a coefficient sampled on its log may be given by name (moved to its
+    ``log_`` site). A name that is no free variable, or a value that is not finite, is an error, not skipped."""
     free = {rv.name for rv in model.free_RVs}
-    out = {}
+    out, unknown = {}, []
     for key, value in initvals.items():
         p = prior.get(key)
         site, v = key, float(value)
-        if p is not None and p.log and key not in free:
+        if key not in free and p is not None and p.log:
             site, v = p.site(key), float(np.log(value))
-        if site in free and np.isfinite(v):
-            out[site] = np.asarray(v, dtype=float)
+        if site not in free or not np.isfinite(v):
+            unknown.append(f"{key}={value!r}")
+            continue
+        out[site] = np.asarray(v, dtype=float)
+    if unknown:
+        raise ValueError(f"initvals: {', '.join(unknown)} name no free variable of the model or are not finite; "
+                         f"free variables: {sorted(free)}")
     return out
 
 
