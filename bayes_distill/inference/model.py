@@ -19,6 +19,8 @@ diverge there, ``fit`` samples again in the coefficients' own coordinates (``ter
 The same holds for the distillation law's break: runs below it fix the log size of the transition term there,
 log c1 + log f1 - log(d1) / f1, not c1 and d1 one by one, so d1 is sampled as f1 times that sum
 (``log_d1_onset``): on the paper's design this halves the leapfrog steps of a joint fit (210 to 114 per draw).
+``law_coefficients`` makes these coordinates for both backends (``Sites``: NumPyro's here, PyMC's in its twin),
+each map a ``Prior.affine`` of the coefficient's prior.
 """
 
 from __future__ import annotations
