@@ -327,7 +327,7 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
 
 def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     # PyMC's twin: the same rule as NumPyro's (sample again at 0.99 after divergences when no target is given),
-    # recorded in the same attributes, and the same sampling coordinates as NumPyro's trace.
+    # recorded in the same attributes.
     pytest.importorskip("pymc")
     from bayes_distill.inference import fit as fit_module
 
@@ -343,7 +343,23 @@ def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     assert auto.tree.attrs["target_accept"] == 0.99 and auto.tree.attrs["backend"] == "pymc"
     assert auto.tree.attrs["target_accept_raised"] == f"from 0.1 after {diverged} divergent transitions"
     assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
-    assert {"alpha_gamma", "log_A_term", "log_B_term", "A", "alpha"} <= set(auto.tree["posterior"].data_vars)
+
+
+def test_the_pymc_twin_leaves_a_funnel_for_the_coefficients_coordinates(monkeypatch):
+    # As NumPyro's fit: divergences in half the chains or more send the twin to the coefficients' own coordinates.
+    pytest.importorskip("pymc")
+    from bayes_distill.inference import fit as fit_module
+
+    calls = []
+    monkeypatch.setattr(fit_module, "_is_funnel", lambda diverging: not calls.append(np.shape(diverging)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bd.fit(simulated_runs(n_supervised=40, seed=4), backend="pymc", chains=2, draws=100, warmup=100,
+                      seed=0, target_accept=0.9)
+    assert calls == [(2, 100)]
+    assert post.tree.attrs["coordinates"].startswith("coefficients (in power-law term coordinates")
+    names = set(post.tree["posterior"].data_vars)
+    assert {"log_A", "alpha", "gamma"} <= names and not {"alpha_gamma", "log_A_term"} & names
 
 
 def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():

@@ -430,19 +430,31 @@ def sample(
         from bayes_distill.inference.pymc_model import sample_pymc
 
         start = _constrained_sites(model_kwargs, mode)  # PyMC's twin has the same latent sites (and deterministics)
-        initvals = {k: float(v) for k, v in start.items() if k in shapes and np.ndim(v) == 0}
-        twin = partial(sample_pymc, arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
-                       draws=draws, warmup=warmup, seed=seed, initvals=initvals)
-        tree = twin(target_accept=target)
+
+        def twin(term_coordinates: bool, target_accept: float) -> Any:
+            latent = shapes if term_coordinates else _latent_shapes({**model_kwargs, "term_coordinates": False})
+            initvals = {k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0}
+            return sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
+                               draws=draws, warmup=warmup, seed=seed, initvals=initvals,
+                               term_coordinates=term_coordinates, target_accept=target_accept)
+
+        term_coordinates = True
+        tree = twin(term_coordinates, target)
+        attrs["coordinates"] = "power-law terms"
         divergent = int(tree["sample_stats"]["diverging"].values.sum())
+        if _is_funnel(tree["sample_stats"]["diverging"].values):  # as NumPyro's: the prior dominates
+            term_coordinates = False
+            tree = twin(term_coordinates, target)
+            attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
+            divergent = int(tree["sample_stats"]["diverging"].values.sum())
         if target_accept is None and divergent:  # the same rule as NumPyro's: again, with smaller steps
             target = CAREFUL_TARGET_ACCEPT
-            tree = twin(target_accept=target)
+            tree = twin(term_coordinates, target)
             attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {divergent} divergent transitions"
         tree.attrs = {**tree.attrs, **attrs, "target_accept": target}
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
-        return FitResult(tree, runs, model_kwargs, energies)
+        return FitResult(tree, runs, {**model_kwargs, "term_coordinates": term_coordinates}, energies)
 
     if method == "nuts":
         unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)

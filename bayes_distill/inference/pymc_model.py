@@ -88,6 +88,7 @@ def sample_pymc(
     cores: int = 1,
     progressbar: bool = False,
     target_accept: float = 0.9,
+    term_coordinates: bool = True,
 ) -> xr.DataTree:
     """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (``target_accept``, dense mass matrix
     ``adapt_full``, as NumPyro's ``dense_mass=True``).
@@ -99,7 +100,7 @@ def sample_pymc(
     """
     import pymc as pm
 
-    model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects)
+    model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects, term_coordinates=term_coordinates)
     start = _initvals(model, prior, initvals) if initvals else None
     with model:
         tree = pm.sample(
