@@ -98,6 +98,28 @@ def _is_funnel(diverging: np.ndarray) -> bool:
     return bool(2 * np.sum(per_chain) >= per_chain.size)
 
 
+def _nuts_by_the_rules(sample_once: Callable[[bool, float], tuple[Any, np.ndarray]], target_accept: float | None,
+                       attrs: dict) -> tuple[Any, bool]:
+    """NUTS as every fit runs it, whichever the backend. ``sample_once(term_coordinates, target)`` samples once and
+    returns (its result, divergence flags by chain and draw). A funnel in the power-law terms' coordinates sends the
+    fit to the coefficients' own (see ``law_model``); with ``target_accept=None`` divergences make it sample again
+    towards ``CAREFUL_TARGET_ACCEPT``. Records both in ``attrs``; returns the last result and its coordinates."""
+    target = target_accept or TARGET_ACCEPT
+    term_coordinates = True
+    result, diverging = sample_once(term_coordinates, target)
+    attrs["coordinates"] = "power-law terms"
+    if _is_funnel(diverging):  # the prior dominates: sample again in the coefficients' coordinates
+        term_coordinates, divergent = False, int(np.sum(diverging))
+        attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
+        result, diverging = sample_once(term_coordinates, target)
+    if target_accept is None and np.any(diverging):  # smaller steps
+        attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {int(np.sum(diverging))} divergent transitions"
+        target = CAREFUL_TARGET_ACCEPT
+        result, diverging = sample_once(term_coordinates, target)
+    attrs["target_accept"] = target
+    return result, term_coordinates
+
+
 def _latent_shapes(model_kwargs: dict) -> dict[str, jax.ShapeDtypeStruct]:
     """Shape and dtype of every latent site in the sampler's space (traced, not run)."""
     batch = jax.eval_shape(lambda: _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1))
@@ -412,13 +434,11 @@ def sample(
     runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
     arrays, prior, fix, group_effects = (model_kwargs[k] for k in ("runs", "prior", "fix", "group_effects"))
 
-    target = target_accept or TARGET_ACCEPT
-
     # Traced here, compiled one after another in the background, in the order they are needed.
     shapes = _latent_shapes(model_kwargs)
     multistart = _multistart_program(model_kwargs, shapes, starts)
-    if backend == "numpyro" and method == "nuts":
-        sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
+    if backend == "numpyro" and method == "nuts":  # traced now so that it compiles while the optimiser runs
+        _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept or TARGET_ACCEPT)
     if backend == "numpyro":
         draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
@@ -431,51 +451,31 @@ def sample(
 
         start = _constrained_sites(model_kwargs, mode)  # PyMC's twin has the same latent sites (and deterministics)
 
-        def twin(term_coordinates: bool, target_accept: float) -> Any:
+        def pymc_nuts(term_coordinates: bool, target: float) -> tuple[Any, np.ndarray]:
             latent = shapes if term_coordinates else _latent_shapes({**model_kwargs, "term_coordinates": False})
-            initvals = {k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0}
-            return sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
-                               draws=draws, warmup=warmup, seed=seed, initvals=initvals,
-                               term_coordinates=term_coordinates, target_accept=target_accept)
+            tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
+                               draws=draws, warmup=warmup, seed=seed, target_accept=target,
+                               initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
+                               term_coordinates=term_coordinates)
+            return tree, tree["sample_stats"]["diverging"].values
 
-        term_coordinates = True
-        tree = twin(term_coordinates, target)
-        attrs["coordinates"] = "power-law terms"
-        divergent = int(tree["sample_stats"]["diverging"].values.sum())
-        if _is_funnel(tree["sample_stats"]["diverging"].values):  # as NumPyro's: the prior dominates
-            term_coordinates = False
-            tree = twin(term_coordinates, target)
-            attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
-            divergent = int(tree["sample_stats"]["diverging"].values.sum())
-        if target_accept is None and divergent:  # the same rule as NumPyro's: again, with smaller steps
-            target = CAREFUL_TARGET_ACCEPT
-            tree = twin(term_coordinates, target)
-            attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {divergent} divergent transitions"
-        tree.attrs = {**tree.attrs, **attrs, "target_accept": target}
+        tree, term_coordinates = _nuts_by_the_rules(pymc_nuts, target_accept, attrs)
+        tree.attrs = {**tree.attrs, **attrs}
         for message in diagnose(tree):
             warnings.warn(message, FitWarning, stacklevel=2)
         return FitResult(tree, runs, {**model_kwargs, "term_coordinates": term_coordinates}, energies)
 
     if method == "nuts":
-        unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
-        attrs["coordinates"] = "power-law terms"
-        divergent = int(np.sum(extra["diverging"]))
-        if _is_funnel(extra["diverging"]):  # the prior dominates: sample again in the coefficients' coordinates
-            start = _constrained_sites(model_kwargs, mode)
-            model_kwargs = {**model_kwargs, "term_coordinates": False}
-            shapes = _latent_shapes(model_kwargs)  # other sites in these coordinates
-            mode = _unconstrained_sites(model_kwargs, start)
-            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
-            draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
-            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
-            attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
-        if target_accept is None and np.any(extra["diverging"]):  # smaller steps: a sampler compiled for them
-            divergent = int(np.sum(extra["diverging"]))
-            target = CAREFUL_TARGET_ACCEPT
-            sampler = _nuts_program(model_kwargs, shapes, chains, warmup, draws, target)
-            unconstrained, extra = _nuts(sampler, mode, seed + 1, chains)
-            attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {divergent} divergent transitions"
-        attrs["target_accept"] = target
+        def numpyro_nuts(term_coordinates: bool, target: float) -> tuple[Any, np.ndarray]:
+            kwargs = model_kwargs if term_coordinates else {**model_kwargs, "term_coordinates": False}
+            latent = shapes if term_coordinates else _latent_shapes(kwargs)  # other sites in these coordinates
+            start = mode if term_coordinates else _unconstrained_sites(kwargs, _constrained_sites(model_kwargs, mode))
+            sampler = _nuts_program(kwargs, latent, chains, warmup, draws, target)  # compiled once per target
+            unconstrained, extra = _nuts(sampler, start, seed + 1, chains)
+            return (unconstrained, extra, kwargs, latent), extra["diverging"]
+
+        (unconstrained, extra, model_kwargs, shapes), _ = _nuts_by_the_rules(numpyro_nuts, target_accept, attrs)
+        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
         make_guide = {"full-rank": autoguide.AutoMultivariateNormal,
