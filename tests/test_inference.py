@@ -362,6 +362,27 @@ def test_the_pymc_twin_leaves_a_funnel_for_the_coefficients_coordinates(monkeypa
     assert {"log_A", "alpha", "gamma"} <= names and not {"alpha_gamma", "log_A_term"} & names
 
 
+def test_chains_vectorised_on_one_device_sample_the_posterior_of_pmapped_chains(monkeypatch):
+    # On a GPU (one device) the chains run vectorised; here JAX sees four host devices and the chains run pmapped.
+    # Both run the same per-chain program (rounding differs, so the draws do): the posteriors must agree.
+    import jax
+
+    from bayes_distill.inference import fit as fit_module
+
+    frame = simulated_runs(n_supervised=30, seed=5)
+    kw = {"chains": 4, "draws": 400, "warmup": 400, "seed": 0, "target_accept": 0.9}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pmapped = bd.fit(frame, **kw).tree["posterior"]
+        monkeypatch.setattr(jax, "local_device_count", lambda *args, **kwargs: 1)
+        vectorised = bd.fit(frame, **kw).tree["posterior"]
+    methods = {key[0][-1] for key in fit_module._PROGRAMS if key[0][:5] == ("nuts", 4, 400, 400, 0.9)}
+    assert methods == {"pmap", "vmap"}  # two programs: the chain method is part of a program's key
+    for name in ("E", "alpha", "beta", "gamma"):
+        a, b = pmapped[name].values, vectorised[name].values
+        assert abs(a.mean() - b.mean()) < 0.25 * a.std(), (name, a.mean(), b.mean(), a.std())
+
+
 def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():
     from scipy import stats
 

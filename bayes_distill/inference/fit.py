@@ -205,14 +205,15 @@ def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, dr
         return jax.tree.map(lambda v: v[warmup:], trace)
 
     by_chain = (None, 0, 0)  # the data are shared; starts and keys are per chain
-    if jax.local_device_count() >= chains:
+    parallel = jax.local_device_count() >= chains
+    if parallel:
         transform = partial(jax.pmap, in_axes=by_chain)
     else:
         def transform(f: Callable) -> Any:
             return jax.jit(jax.vmap(f, in_axes=by_chain))
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compiled(("nuts", chains, warmup, draws, target_accept), chain, model_kwargs, _batched(shapes, chains),
-                     keys, transform=transform)
+    return _compiled(("nuts", chains, warmup, draws, target_accept, "pmap" if parallel else "vmap"), chain,
+                     model_kwargs, _batched(shapes, chains), keys, transform=transform)
 
 
 def _nuts(program: Callable[..., tuple[dict, dict]], mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
