@@ -155,7 +155,8 @@ def _compiled(name: tuple, fn: Callable[..., Any], model_kwargs: dict, *example_
     """``fn(model_kwargs, *args)`` compiled with the model's data as an argument; returns ``run(*args)``, which
     waits for the compilation and runs it on this fit's data.
 
-    ``name`` must tell apart everything ``fn`` closes over. A program of the same name, options, data structure
+    ``name`` must tell apart everything ``fn`` closes over, and the ``transform`` (jit, or how chains are mapped
+    over devices). A program of the same name, options, data structure
     and shapes compiled earlier in this process is reused; otherwise ``fn`` is traced now and compiled on the
     worker thread (XLA compiles without the GIL, so this thread goes on tracing and running). Tracing stays on the
     calling thread: NumPyro's effect handlers live on one global stack, which two tracing threads would mix."""

@@ -102,9 +102,9 @@ class Prior:
             x = np.abs(rng.normal(0.0, self.a, size))
         else:
             x = np.empty(0)
+            low, high = (-np.inf if self.low is None else self.low), (np.inf if self.high is None else self.high)
             while x.size < size:
                 y = rng.normal(self.a, self.b, 4 * size)
-                low, high = (-np.inf if self.low is None else self.low), (np.inf if self.high is None else self.high)
                 x = np.concatenate([x, y[(y > low) & (y < high)]])
             x = x[:size]
         return np.exp(x) if self.log else x
