@@ -283,7 +283,8 @@ def allocate(
     data = {name: (full_dims, np.broadcast_to(out[name], shape), _ATTRS[name]) for name in OUTPUTS}
     coords = {**coords, "student_size": ("student_size", N_S, {"units": "parameters"}),
               "compute": ("compute", compute, {"units": "FLOPs"})}
-    assert len(shape) == k + 2
+    if len(shape) != k + 2:  # internal invariant: params_with_dims names every sample dimension of the coefficients
+        raise RuntimeError(f"internal error: sample dimensions {dims} do not fit the output's shape {shape}")
     return xr.Dataset(data, coords=coords, attrs=_scenario_attrs(s, bounds))
 
 
