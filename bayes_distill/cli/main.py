@@ -64,11 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
 
+    from bayes_distill.runner import add_run_arguments  # the same arguments as python -m bayes_distill.runner
+
     run = sub.add_parser("run", help="run (or finish) a sweep of teacher, supervised and distilled trainings")
-    run.add_argument("spec", help="a sweep file, e.g. experiments/cpu.toml")
-    run.add_argument("--out", required=True, help="output folder (runs.nc, runs.csv, checkpoints)")
-    run.add_argument("--scheduler", help="Dask scheduler address tcp://host:port (default: local process pool)")
-    run.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
+    add_run_arguments(run)
 
     demo = sub.add_parser("demo", help="the main job: train the cpu grid, fit the laws to it, plan")
     demo.add_argument("--spec", default="experiments/cpu.toml", help="the sweep to train")
@@ -199,11 +198,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "fit":
             return _fit(args)
         elif args.command == "run":
-            from bayes_distill.runner import run_sweep
+            from bayes_distill.runner import run_command
 
-            table = run_sweep(args.spec, args.out, scheduler=args.scheduler, workers=args.workers)
-            ok = int((table["status"] == "ok").sum())
-            print(f"{ok} of {table.sizes['run']} runs ok; table written to {args.out}/runs.nc and runs.csv")
+            return run_command(args)
         elif args.command == "demo":
             return _demo(args)
     except ValueError as error:

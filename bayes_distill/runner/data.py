@@ -19,6 +19,12 @@ import torch
 
 STREAMS = ("teacher", "student", "validation")
 _STREAM_SALT = {"teacher": 11, "student": 23, "validation": 37}
+POPULARITY_EXPONENT = 0.5
+"""Exponent a of the Markov source's global token popularity rank**-a, which picks each context's support.
+
+Fixed, not tied to ``zipf`` (which shapes the weights within a support): tying it would change the language of
+every existing spec (the grids in experiments/ are calibrated on theirs) but not its runs' keys, which hash the
+data settings, so a resumed sweep would mix two languages."""
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,8 @@ class DataConfig:
 
     source: "markov" (synthetic) or "text" (bytes of ``paths``; "builtin" names the text shipped here).
     Markov: ``vocab_size`` tokens, order ``order`` (contexts = vocab_size**order), each context allows
-    ``support`` next tokens with Zipf(``zipf``) weights; ``seed`` fixes the language.
+    ``support`` next tokens with Zipf weights rank**-(``zipf`` x U(0.5, 1.5)) (``zipf`` = 0: uniform); which
+    tokens a context allows follows a fixed popularity (``POPULARITY_EXPONENT``); ``seed`` fixes the language.
     """
 
     source: str = "markov"
@@ -76,7 +83,8 @@ class MarkovSource:
     """A sparse, Zipf-weighted order-k Markov chain over ``V`` tokens with an exactly computed entropy rate.
 
     Each context (the last k tokens) allows ``support`` next tokens, drawn without replacement from a global
-    Zipf distribution over the vocabulary, with probabilities proportional to rank**-zipf in random order.
+    popularity over the vocabulary (token v weighted (v + 1)**-POPULARITY_EXPONENT), with probabilities
+    proportional to rank**-e in random order, e = zipf x U(0.5, 1.5) drawn per context.
     The entropy rate h = sum_c pi(c) H(next | c) uses the chain's stationary distribution pi (power iteration
     to machine precision); sequences start from pi, so every window is stationary.
     """
@@ -85,7 +93,7 @@ class MarkovSource:
         V, k, s = cfg.vocab_size, cfg.order, cfg.support
         rng = np.random.default_rng(cfg.seed)
         n_ctx = V**k
-        glob = 1.0 / np.arange(1, V + 1) ** 0.5
+        glob = 1.0 / np.arange(1, V + 1) ** POPULARITY_EXPONENT
         glob = glob / glob.sum()
         # s distinct next tokens per context, weighted by a global Zipf popularity (Gumbel top-k), in chunks
         # of contexts to bound memory (the draws are the same as in one piece)

@@ -12,6 +12,7 @@ import hashlib
 import json
 import math
 import os
+import signal
 import time
 import tomllib
 import traceback
@@ -42,6 +43,9 @@ FAMILIES = {
     "supervised_isoflop": ({"layers", "flops"}, {"stream"}),
     "supervised_grid": ({"layers"}, {"tokens", "tokens_per_param", "stream"}),
 }
+KILL_AFTER_ENV = "BAYES_DISTILL_KILL_AFTER"
+"""Test hook: set to k, the worker that writes a sweep's k-th result file then SIGKILLs its process group (the sweep
+and all its workers), as ``kill -9`` would; tests interrupt a sweep at a known point with it. Unset: no effect."""
 MODEL_KEYS = {"aspect_ratio", "head_dim", "group_size", "ffn_ratio", "qk_norm"}
 TOP_KEYS = {"name", "description", "seeds", "data", "model", "train", "distill", "family"}
 
@@ -310,7 +314,16 @@ def execute(payload: dict[str, Any], out_dir: str, threads: int) -> list[dict[st
             for rid in payload["row_ids"]
         ]
     write_json_atomic(out / "results" / f"{payload['id']}.json", rows)
+    _kill_after_hook(out / "results")
     return rows
+
+
+def _kill_after_hook(results: Path) -> None:
+    """SIGKILL this process group once ``results`` holds KILL_AFTER_ENV result files (a test's crash at a known
+    point: the count is exact when the sweep runs one job at a time)."""
+    k = os.environ.get(KILL_AFTER_ENV)
+    if k and len(list(results.glob("*.json"))) >= int(k):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:

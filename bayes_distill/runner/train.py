@@ -36,8 +36,9 @@ class TrainingError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation settings. lr: peak learning rate; weight_decay is decoupled (independent of lr, per step);
-    batch_size in sequences of context_length tokens; eval_batches x batch_size validation windows."""
+    """Optimisation settings. lr: peak learning rate; weight_decay: decoupled, per-step decay at the peak lr (it
+    follows the schedule: weight_decay x lr_t / lr); batch_size in sequences of context_length tokens;
+    eval_batches x batch_size validation windows."""
 
     lr: float = 3e-3
     min_lr_ratio: float = 0.01
@@ -259,13 +260,19 @@ def _autocast(device: torch.device) -> Any:
 
 
 def versions() -> dict[str, str]:
-    import bayes_distill
+    """Versions recorded with every run; bayes_distill's from the installed metadata, not the package root (the
+    runner imports nothing of bayes_distill but its laws)."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        own = version("bayes_distill")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        own = "?"
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
-        "bayes_distill": getattr(bayes_distill, "__version__", "?"),
+        "bayes_distill": own,
     }
 
 
