@@ -9,13 +9,15 @@ starts, point estimate) and prints its predictions, so that a miss can be told a
 on these runs, not the sampler's. --min-multiplier M keeps only runs with chinchilla_multiplier >= M (0.5 drops
 the M = 5 runs, whose LR warm-up covers 25-106% of their tokens): a sensitivity check, not the issue's test.
 
-Usage: python experiments/gadre_check.py [--draws 1000] [--backend pymc] [--reference] [--min-multiplier 0.5]
+Usage: python experiments/gadre_check.py [--data CSV] [--draws 1000] [--backend pymc] [--reference]
+       [--min-multiplier 0.5]
 """
 
 from __future__ import annotations
 
 import argparse
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,19 +26,25 @@ from bayes_distill import fit
 from bayes_distill.inference.paper_fit import paper_fit, paper_params
 from bayes_distill.laws.equations import log_supervised_loss
 
-CSV = "/work/shared/data/gadre2024/gadre2024_104_models_val_losses.csv"
+# The shared data sit beside the repository: ../shared/data from its root.
+CSV = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gadre2024"
+       / "gadre2024_104_models_val_losses.csv")
 C4 = "loss__c4_val__shard-{0000000..0000010}.tar"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--data", type=Path, default=CSV, help="the Gadre et al. table (default: ../shared/data/gadre2024/"
+                    "gadre2024_104_models_val_losses.csv beside the repository)")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--backend", default="numpyro")
     ap.add_argument("--reference", action="store_true", help="also fit the paper's way (paper_fit)")
     ap.add_argument("--min-multiplier", type=float, default=0.0, help="drop runs with a smaller chinchilla_multiplier")
     args = ap.parse_args()
-    frame = pd.read_csv(CSV)
+    if not args.data.exists():
+        raise SystemExit(f"--data: {str(args.data)!r} does not exist; pass the Gadre et al. CSV")
+    frame = pd.read_csv(args.data)
     rpj = frame[frame["dataset"] == "rpj"]
     train = rpj[(rpj["params"] <= 411.7e6) & (rpj["chinchilla_multiplier"] >= args.min_multiplier)]
     test = rpj[rpj["params"] > 411.7e6].sort_values("params")

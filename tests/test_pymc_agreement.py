@@ -10,17 +10,12 @@ seeds of one backend (0.81-0.85 for NumPyro and PyMC alike), so the 10% toleranc
 
 from __future__ import annotations
 
+import arviz_stats as azs
 import pytest
 
-import bayes_distill  # noqa: F401  (enables JAX float64)
-
-pytest.importorskip("pymc")
-
-import arviz_stats as azs  # noqa: E402
-
-from bayes_distill.data.simulate import simulate_supervised  # noqa: E402
-from bayes_distill.inference.fit import sample  # noqa: E402
-from bayes_distill.inference.priors import default_prior  # noqa: E402
+from bayes_distill.data.simulate import simulate_supervised
+from bayes_distill.inference.fit import sample
+from bayes_distill.inference.priors import default_prior
 
 SITES = ("E", "log_A", "log_B", "alpha", "beta", "gamma", "sigma_supervised")
 CHAINS, DRAWS, WARMUP = 4, 2000, 1000

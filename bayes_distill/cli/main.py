@@ -20,6 +20,8 @@ def _positive_float(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be finite and > 0; got {text!r}")
     return value
 
 
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--target-accept", type=float, default=None,
                      help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
     fit.add_argument("--accept-warnings", action="store_true",
-                     help="exit 0 even when R-hat, ESS or divergences say the draws are not trustworthy")
+                     help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
+                          "divergences; SVI: the Pareto k of the guide's importance weights)")
 
     from bayes_distill.runner import add_run_arguments  # the same arguments as python -m bayes_distill.runner
 
@@ -79,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     # in 4 (R-hat 1.010-1.011); at 2500 after 2500, for none of seeds 0-3 (R-hat <= 1.004, ESS >= 575; 43-57 s).
     demo.add_argument("--draws", type=int, default=2500, help="draws per chain")
     demo.add_argument("--warmup", type=int, default=2500, help="warm-up steps per chain")
+    demo.add_argument("--target-accept", type=float, default=None,
+                      help="NUTS target acceptance probability (default: the fit's rule, 0.9 and 0.99 if a "
+                           "transition diverges)")
     return parser
 
 
@@ -111,13 +117,23 @@ def _runs_report(table: Any) -> str:
     return "\n".join(lines)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    """The main job: run the sweep (resuming what is done), fit both laws to it, report, then plan with the paper's
-    coefficients at the scale where they were measured."""
+def _fit_and_diagnose(runs: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Fit, and return the posterior with the messages of the FitWarnings its diagnostics raised (the commands
+    print them and exit 3 rather than let a warning scroll by)."""
     import warnings
 
     from bayes_distill.inference import FitWarning
     from bayes_distill.posterior import fit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        posterior = fit(runs, **kwargs)
+    return posterior, [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
+
+
+def _demo(args: argparse.Namespace) -> int:
+    """The main job: run the sweep (resuming what is done), fit both laws to it, report, then plan with the paper's
+    coefficients at the scale where they were measured."""
     from bayes_distill.runner import run_sweep
 
     out = Path(args.out)
@@ -131,28 +147,24 @@ def _demo(args: argparse.Namespace) -> int:
     held = f"; E held at the source's exact loss floor {fix['E']:.4f}" if fix else ""
     print(f"\n2. fitting the joint Bayesian model (NumPyro NUTS, {args.chains} x {args.draws} draws after "
           f"{args.warmup} warm-up{held})", flush=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        posterior = fit(out / "runs.nc", chains=args.chains, draws=args.draws, warmup=args.warmup,
-                        target_accept=0.95, fix=fix)
+    posterior, problems = _fit_and_diagnose(out / "runs.nc", chains=args.chains, draws=args.draws,
+                                            warmup=args.warmup, target_accept=args.target_accept, fix=fix)
     posterior.save(out / "posterior.nc")
     print(posterior.summary().to_string())
-    problems = [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
     for message in problems:
         print(f"diagnostics: {message}")
     if not problems:
         print("diagnostics: R-hat <= 1.01, ESS >= 400, no divergences")
     print(f"posterior written to {out / 'posterior.nc'}; query it with bayes-distill plan --posterior ...")
     print("\n3. " + _paper_plans())
+    if problems:
+        print("bayes-distill demo: the fit's diagnostics failed (see above); rerun with more --draws and --warmup",
+              file=sys.stderr)
+        return 3
     return 0
 
 
 def _fit(args: argparse.Namespace) -> int:
-    import warnings
-
-    from bayes_distill.inference import FitWarning
-    from bayes_distill.posterior import fit
-
     fix = {}
     for item in args.fix:
         name, _, value = item.partition("=")
@@ -160,15 +172,12 @@ def _fit(args: argparse.Namespace) -> int:
             fix[name] = float(value)
         except ValueError:
             raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        posterior = fit(args.runs, backend=args.backend, method=args.method, prior=args.prior, fix=fix,
-                        chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed,
-                        target_accept=args.target_accept)
+    posterior, problems = _fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
+                                            fix=fix, chains=args.chains, draws=args.draws, warmup=args.warmup,
+                                            seed=args.seed, target_accept=args.target_accept)
     posterior.save(args.out)
     print(posterior.summary().to_string())
     print(f"posterior written to {args.out}")
-    problems = [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
     for message in problems:
         print(f"warning: {message}", file=sys.stderr)
     if problems and not args.accept_warnings:
@@ -178,23 +187,34 @@ def _fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    """``plan`` and ``crossover``: from the paper's coefficients, or through a fitted ``Posterior``, whose queries
+    refuse what its runs cannot answer (a fit of supervised runs only cannot plan distillation)."""
+    bounds = tuple(args.bounds)
+    if args.posterior:
+        from bayes_distill.posterior.posterior import SAMPLE_DIMS, load_posterior
+
+        posterior, source, dims = load_posterior(args.posterior), args.posterior, SAMPLE_DIMS
+        if args.command == "plan":
+            result = posterior.allocate(args.student, args.compute, args.scenario, bounds=bounds)
+        else:
+            result = posterior.crossover(args.student, args.scenario, tuple(args.range), bounds=bounds)
+    else:
+        source, dims = "paper (Table 6)", ()
+        if args.command == "plan":
+            result = allocate(args.student, args.compute, args.scenario, PAPER, bounds=bounds)
+        else:
+            result = crossover(args.student, args.scenario, PAPER, tuple(args.range), bounds=bounds)
+    print(f"scenario: {args.scenario}; coefficients: {source}" + ("; cells: median [5%, 95%]" if dims else ""))
+    print(allocation_table(result, dims) if args.command == "plan" else crossover_table(result, dims))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in ("plan", "crossover"):
-            params, source, dims = PAPER, "paper (Table 6)", ()
-            if args.posterior:
-                from bayes_distill.posterior import load_posterior
-
-                params, source, dims = load_posterior(args.posterior).params(), args.posterior, ("chain", "draw")
-            print(f"scenario: {args.scenario}; coefficients: {source}"
-                  + ("; cells: median [5%, 95%]" if dims else ""))
-            if args.command == "plan":
-                result = allocate(args.student, args.compute, args.scenario, params, bounds=tuple(args.bounds))
-                print(allocation_table(result, dims))
-            else:
-                result = crossover(args.student, args.scenario, params, tuple(args.range), bounds=tuple(args.bounds))
-                print(crossover_table(result, dims))
+            return _plan(args)
         elif args.command == "fit":
             return _fit(args)
         elif args.command == "run":

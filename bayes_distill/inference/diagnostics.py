@@ -14,8 +14,20 @@ class FitWarning(UserWarning):
     """A fit whose diagnostics say its draws should not be trusted as they are."""
 
 
+PARETO_K_MAX = 0.7
+
+
 def diagnose(tree: Any) -> list[str]:
-    """Messages for R-hat > 1.01, bulk or tail ESS < 400, and divergent transitions; empty when all is well."""
+    """Messages for what makes a fit's draws untrustworthy; empty when all is well. MCMC: R-hat > 1.01, bulk or
+    tail ESS < 400, divergent transitions. SVI (independent draws of a guide, so R-hat and ESS say nothing): the
+    Pareto k of the guide's importance weights above 0.7, where the guide misses the posterior's tails."""
+    if tree.attrs.get("method") == "svi":
+        k = float(tree.attrs["svi_pareto_k"])
+        if k <= PARETO_K_MAX:
+            return []
+        estimate = f"is {k:.2f} > {PARETO_K_MAX}" if np.isfinite(k) else "cannot be estimated (non-finite weights)"
+        return [f"Pareto k of the SVI guide's importance weights {estimate}: the guide does not represent the "
+                "posterior (its intervals are too narrow or misplaced); fit with method='nuts'"]
     posterior = tree["posterior"].to_dataset()
     names = [v for v in posterior.data_vars if not v.startswith("group_offset")]
     rhat = arviz_stats.rhat(posterior[names])

@@ -325,6 +325,16 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     return _best_start(_multistart_program(model_kwargs, _latent_shapes(model_kwargs), starts), seed)
 
 
+def _guide_draws(guide: Any, params: dict, model_kwargs: dict, key: jax.Array, n: int) -> tuple[dict, np.ndarray]:
+    """``n`` draws of an autoguide (unconstrained site values) and their log importance weights
+    log p(z, data) - log q(z), in nats: how far the guide is from the posterior (Yao et al. 2018)."""
+    flat_posterior = guide.get_posterior(params)  # a Gaussian over the flattened unconstrained sites
+    flat = flat_posterior.sample(key, (n,))
+    latent = guide._unpack_latent(flat)
+    log_density = jax.jit(jax.vmap(lambda z: -_potential(model_kwargs)(z)))(latent)
+    return latent, np.asarray(log_density - flat_posterior.log_prob(flat))
+
+
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
     with dimensions ``run`` and ``group``."""
@@ -485,22 +495,29 @@ def sample(
         if guide not in make_guide:
             raise ValueError(f"guide must be one of {list(make_guide)}; got {guide!r}")
         start = _constrained_sites(model_kwargs, mode)
+        # An autoguide maps each site through the support it saw once, at its prototype; in the term coordinates
+        # alpha_gamma's support scales with gamma, so SVI fits in the coefficients' own, whose supports are fixed.
+        model_kwargs = {**model_kwargs, "term_coordinates": False}
+        shapes = _latent_shapes(model_kwargs)
+        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
+        attrs["coordinates"] = "coefficients"
         q = make_guide[guide](law_model, init_loc_fn=init_to_value(values=start), init_scale=0.01)
         svi = SVI(law_model, q, numpyro.optim.ClippedAdam(5e-3), Trace_ELBO())
         result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
-        latent = q.sample_posterior(jax.random.PRNGKey(seed + 2), result.params, sample_shape=(chains * draws,))
-        latent = jax.jit(jax.vmap(lambda x: unconstrain_fn(law_model, (), model_kwargs, x)))(
-            {k: latent[k] for k in shapes})  # the guide's draws include deterministic sites
+        latent, log_weights = _guide_draws(q, result.params, model_kwargs, jax.random.PRNGKey(seed + 2),
+                                           chains * draws)
         unconstrained = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
-        stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws))}
+        log_weights = xr.DataArray(log_weights.reshape(chains, draws), dims=("chain", "draw"))
+        stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws)),
+                 "log_importance_weight": log_weights.values}
         attrs["svi_final_elbo_loss"] = float(result.losses[-1])
+        attrs["svi_pareto_k"] = float(log_weights.azstats.psislw(dim=("chain", "draw"))[1])
 
     unconstrained = jax.tree.map(np.asarray, unconstrained)  # gathered from the chains' devices
     samples, log_lik, mu, sigma = draw_quantities(unconstrained)
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 3))}
     tree = _to_tree({"posterior": samples, "log_likelihood": log_lik, "posterior_predictive": predictive,
                      "sample_stats": stats}, runs, attrs)
-    if method == "nuts":
-        for message in diagnose(tree):
-            warnings.warn(message, FitWarning, stacklevel=2)
+    for message in diagnose(tree):
+        warnings.warn(message, FitWarning, stacklevel=2)
     return FitResult(tree, runs, model_kwargs, energies)

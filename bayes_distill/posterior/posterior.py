@@ -98,8 +98,7 @@ class Posterior:
                 raise ValueError("predict takes either (N, D) or (N_S=, D_S=, L_T=), not both")
             if any(v is None for v in (N_S, D_S, L_T)):
                 raise ValueError("predict for a distilled student needs N_S, D_S and L_T")
-            if any(c not in self.posterior.data_vars and c not in self.fix for c in DISTILLATION_COEFFICIENTS):
-                raise ValueError("this posterior was fitted on supervised runs only; it cannot predict distillation")
+            self._require_distillation()
             inputs = {"N_S": N_S, "D_S": D_S, "L_T": L_T}
             kind = "distilled"
         else:
@@ -124,8 +123,8 @@ class Posterior:
     # -- planning -----------------------------------------------------------------------------------------
     def _require_distillation(self) -> None:
         if any(c not in self.posterior.data_vars and c not in self.fix for c in DISTILLATION_COEFFICIENTS):
-            raise ValueError("this posterior was fitted on supervised runs only: planning distillation needs "
-                             "distilled runs (or fix= the distillation coefficients)")
+            raise ValueError("this posterior was fitted on supervised runs only: predicting or planning distillation "
+                             "needs distilled runs (or fix= the distillation coefficients)")
 
     def allocate(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", **kwargs: Any) -> xr.Dataset:
         """The compute-optimal allocation of ``bayes_distill.allocate`` for every posterior draw."""
