@@ -26,6 +26,7 @@ __all__ = [
     "load_spec",
     "main_run",
     "make_executor",
+    "report_failed_runs",
     "run_command",
     "run_sweep",
 ]
@@ -62,11 +63,17 @@ def run_command(args: argparse.Namespace) -> int:
                       progress=not args.no_progress)
     status = table["status"].values
     print(f"{int((status == 'ok').sum())} of {status.size} runs ok; table written to {args.out}/runs.nc and runs.csv")
+    return 1 if report_failed_runs(table) else 0
+
+
+def report_failed_runs(table: Any) -> int:
+    """List a sweep table's failed runs on stderr, one line each with the reason; returns how many failed."""
+    status = table["status"].values
     failed = [i for i in range(status.size) if status[i] != "ok"]
     for i in failed:
         print(f"failed: run {table['run'].values[i]} ({table['role'].values[i]}, {int(table['n_layers'].values[i])} "
               f"layers, D={float(table['D'].values[i]):.4g}): {table['failure_reason'].values[i]}", file=sys.stderr)
-    return 1 if failed else 0
+    return len(failed)
 
 
 def main_run(argv: Sequence[str] | None = None) -> int:
