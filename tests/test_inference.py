@@ -121,15 +121,18 @@ def joint_posterior():
         return bd.fit(simulated_runs(40, 80), chains=2, draws=300, warmup=300, seed=3, target_accept=0.95)
 
 
-def test_joint_svi_fit_answers_planner_queries(joint_posterior):
-    # Under the truth a 1B student distilled with a free teacher (teacher-inference) wins at 1e20 FLOPs by 0.043
-    # nats and loses at 1e24 by 0.009: the crossover is at 1.9e21 FLOPs.
-    true_plan = bd.allocate(1e9, [1e20, 1e24], "teacher-inference", TRUTH)
-    assert (true_plan["student_loss"] < true_plan["supervised_loss"]).values.tolist() == [[True, False]]
+def test_joint_fit_answers_planner_queries(joint_posterior):
+    # Under the truth a 1B student distilled from a free teacher (teacher-inference) at 1e20 FLOPs beats the
+    # supervised one by 0.043 nats; one whose teacher must also be trained (teacher-pretraining-inference) at 1e21
+    # loses by 0.081. Both plans need 5-45 tokens per parameter, inside the runs' range: the posterior must be sure.
     post = joint_posterior
-    p = post.prob_distillation_wins([1e9], [1e20, 1e24])
-    assert p.dims == ("student_size", "compute")
-    assert p.sel(compute=1e20).item() > 0.95 and p.sel(compute=1e24).item() < 0.05, p.values
+    for scenario, compute, distillation_wins in (("teacher-inference", 1e20, True),
+                                                 ("teacher-pretraining-inference", 1e21, False)):
+        true_plan = bd.allocate(1e9, compute, scenario, TRUTH)
+        assert bool((true_plan["student_loss"] < true_plan["supervised_loss"]).item()) == distillation_wins
+        p = post.prob_distillation_wins([1e9], [compute], scenario)
+        assert p.dims == ("student_size", "compute") and p.attrs["scenario"] == scenario
+        assert p.item() > 0.95 if distillation_wins else p.item() < 0.05, (scenario, p.item())
     plan = post.allocate(1e9, 1e21)
     assert plan.student_loss.dims == ("chain", "draw", "student_size", "compute")
     # Each draw's plan spends the budget: 3 F(N_S) D_S + F(N_T) D_S = C (teacher-inference).
@@ -144,10 +147,13 @@ def test_posterior_crossover_brackets_the_true_crossover(joint_posterior):
     cross = joint_posterior.crossover([1e9], "teacher-inference")
     assert cross["compute"].dims == ("chain", "draw", "student_size")
     assert set(np.unique(cross["outcome"].values)) <= {-1, 0, 1}
-    in_range = cross["compute"].values[cross["outcome"].values == 0]
-    assert in_range.size > 0.9 * cross["outcome"].size  # the budget range holds the crossover for most draws
-    lo, hi = np.quantile(in_range, [0.05, 0.95])
-    assert lo < truth < hi and hi / lo < 100, (lo, truth, hi)
+    # C* over all draws: inf where distillation wins throughout, the range's lower end where it never does. Past
+    # C* supervised training wins by at most 0.009 nats, at thousands of tokens per parameter where no run was
+    # trained, so many draws see no crossover; a 98% interval must still hold the truth (as for the coefficients).
+    lo, hi = np.quantile(cross["compute"].values, [0.01, 0.99], method="inverted_cdf")
+    assert lo < truth < hi, (lo, truth, hi)
+    # Below C* the runs show distillation winning: (almost) no draw says it never wins.
+    assert np.mean(cross["outcome"].values == -1) < 0.01
 
 
 def test_cli_fit_then_plan_and_crossover_with_posterior(tmp_path, capsys):
