@@ -34,7 +34,7 @@ from bayes_distill.laws import (
     log_supervised_loss,
     scenario_of,
 )
-from bayes_distill.laws.validation import check_positive_finite
+from bayes_distill.planner.inputs import check_budgets, checked_bounds, checked_sizes, params_with_dims, scenario_attrs
 from bayes_distill.planner.minimize import grid_then_zoom
 
 DEFAULT_BOUNDS = (1e6, 1e17)
@@ -175,73 +175,6 @@ def _solve_flat(params, N_S, C, delta_logits, delta_pretrain, lo, hi, kind, arch
     return jax.vmap(one)(params, N_S, C)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Inputs: parameter draws with named sample dimensions, student sizes, budgets, bounds.
-
-
-def params_with_dims(params: LawParams | xr.Dataset | Any) -> tuple[LawParams, tuple[str, ...], dict]:
-    """Coefficients as NumPy arrays with their sample dimensions and coordinates.
-
-    ``params`` is a ``LawParams`` of scalars or arrays (a 1-D array is a ``draw`` dimension) or an
-    ``xarray.Dataset`` (e.g. a posterior group) whose coefficient variables share dimensions like (chain, draw).
-    """
-    if isinstance(params, xr.Dataset):
-        law = LawParams.from_mapping(params)
-        first = params["E"]
-        dims, coords = first.dims, {d: params[d].values for d in first.dims if d in params.coords}
-        arrays = LawParams(*(np.broadcast_to(np.asarray(getattr(law, c), float), first.shape) for c in law._fields))
-        return arrays, tuple(dims), coords
-    if not isinstance(params, LawParams):
-        raise ValueError(f"params must be a LawParams or an xarray.Dataset; got {type(params).__name__}")
-    arrays = [np.asarray(v, float) for v in params]
-    shape = np.broadcast_shapes(*(a.shape for a in arrays))
-    dims = ("draw",) if len(shape) == 1 else tuple(f"sample_{i}" for i in range(len(shape)))
-    return LawParams(*(np.broadcast_to(a, shape) for a in arrays)), dims, {}
-
-
-def _checked_sizes(name: str, values: Any) -> np.ndarray:
-    arr = np.atleast_1d(np.asarray(values, dtype=float))
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a scalar or a 1-D sequence; got shape {arr.shape}")
-    check_positive_finite(name, arr)
-    return arr
-
-
-def _checked_bounds(bounds: tuple[float, float]) -> tuple[float, float]:
-    lo, hi = (float(b) for b in bounds)
-    check_positive_finite("bounds", np.array([lo, hi]))
-    if not lo < hi:
-        raise ValueError(f"bounds must be (lower, upper) with lower < upper; got {bounds!r}")
-    return lo, hi
-
-
-def budget_range(N_S: np.ndarray, s: Scenario, bounds: tuple[float, float], arch: Architecture) -> tuple:
-    """The smallest and largest budgets (FLOPs) that the bounds allow for each student size."""
-    lo, hi = bounds
-    F_S, F_lo, F_hi = forward_flops(N_S, arch), forward_flops(lo, arch), forward_flops(hi, arch)
-    smallest = 3.0 * F_S * lo + F_lo * (s.delta_logits * lo + 3.0 * s.delta_pretrain * lo)
-    largest = 3.0 * F_S * hi + F_hi * (s.delta_logits * hi + 3.0 * s.delta_pretrain * hi)
-    return smallest, largest
-
-
-def _check_budgets(N_S, compute, s, bounds, arch, name="compute"):
-    smallest, largest = budget_range(N_S, s, bounds, arch)
-    for n, c_min, c_max in zip(N_S, smallest, largest, strict=True):
-        too_small = compute < c_min * (1 - 1e-12)
-        if np.any(too_small):
-            raise ValueError(
-                f"{name}={compute[too_small][0]:.4g} FLOPs is too small to train a student of N_S={n:.4g} "
-                f"parameters on the lower bound of {bounds[0]:.3g} tokens in scenario {s.name!r} "
-                f"(needs at least {c_min:.4g} FLOPs)"
-            )
-        too_large = compute > c_max * (1 + 1e-12)
-        if np.any(too_large):
-            raise ValueError(
-                f"{name}={compute[too_large][0]:.4g} FLOPs cannot be spent within bounds={bounds} by a student "
-                f"of N_S={n:.4g} in scenario {s.name!r} (at most {c_max:.4g} FLOPs); raise the upper bound"
-            )
-
-
 def solve(params: LawParams, N_S, compute, s: Scenario, bounds, arch: Architecture) -> dict[str, np.ndarray]:
     """Solve Eq. 10 for broadcast arrays of coefficients, student sizes and budgets (no validation)."""
     shape = np.broadcast_shapes(np.shape(N_S), np.shape(compute), *(np.shape(v) for v in params))
@@ -270,10 +203,10 @@ def allocate(
     ``OUTPUTS``: tokens, teacher size, losses in nats per token, and the compute shares (which sum to 1).
     """
     s = scenario_of(scenario)
-    N_S = _checked_sizes("N_S", N_S)
-    compute = _checked_sizes("compute", compute)
-    bounds = _checked_bounds(bounds)
-    _check_budgets(N_S, compute, s, bounds, arch)
+    N_S = checked_sizes("N_S", N_S)
+    compute = checked_sizes("compute", compute)
+    bounds = checked_bounds(bounds)
+    check_budgets(N_S, compute, s, bounds, arch)
     law, dims, coords = params_with_dims(params)
     k = len(dims)
     expanded = LawParams(*(np.asarray(v)[(...,) + (None, None)] for v in law))
@@ -285,9 +218,4 @@ def allocate(
               "compute": ("compute", compute, {"units": "FLOPs"})}
     if len(shape) != k + 2:  # internal invariant: params_with_dims names every sample dimension of the coefficients
         raise RuntimeError(f"internal error: sample dimensions {dims} do not fit the output's shape {shape}")
-    return xr.Dataset(data, coords=coords, attrs=_scenario_attrs(s, bounds))
-
-
-def _scenario_attrs(s: Scenario, bounds: tuple[float, float]) -> dict:
-    return {"scenario": s.name, "delta_logits": s.delta_logits, "delta_pretrain": s.delta_pretrain,
-            "lower_bound": bounds[0], "upper_bound": bounds[1]}
+    return xr.Dataset(data, coords=coords, attrs=scenario_attrs(s, bounds))

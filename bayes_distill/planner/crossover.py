@@ -8,15 +8,8 @@ import numpy as np
 import xarray as xr
 
 from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE, Architecture, LawParams, Scenario, scenario_of
-from bayes_distill.planner.allocate import (
-    DEFAULT_BOUNDS,
-    _check_budgets,
-    _checked_bounds,
-    _checked_sizes,
-    _scenario_attrs,
-    params_with_dims,
-    solve,
-)
+from bayes_distill.planner.allocate import DEFAULT_BOUNDS, solve
+from bayes_distill.planner.inputs import check_budgets, checked_bounds, checked_sizes, params_with_dims, scenario_attrs
 
 DEFAULT_COMPUTE_RANGE = (1e18, 1e25)
 """Budgets searched by default (FLOPs); every student size asked about must be trainable at both ends."""
@@ -56,14 +49,14 @@ def crossover(
       and ``supervised_tokens`` = C* / 3F(N_S), what the supervised student trains on there.
     """
     s = scenario_of(scenario)
-    N_S = _checked_sizes("N_S", N_S)
+    N_S = checked_sizes("N_S", N_S)
     if np.size(compute_range) != 2:
         raise ValueError(f"compute_range must be (lower, upper) FLOPs; got {compute_range!r}")
-    c_lo, c_hi = _checked_sizes("compute_range", compute_range)
+    c_lo, c_hi = checked_sizes("compute_range", compute_range)
     if not c_lo < c_hi:
         raise ValueError(f"compute_range must be (lower, upper) FLOPs with lower < upper; got {compute_range!r}")
-    bounds = _checked_bounds(bounds)
-    _check_budgets(N_S, np.array([c_lo, c_hi]), s, bounds, arch, name="compute_range")
+    bounds = checked_bounds(bounds)
+    check_budgets(N_S, np.array([c_lo, c_hi]), s, bounds, arch, name="compute_range")
     law, dims, coords = params_with_dims(params)
 
     # Scan: shape (samples..., student, budget).
@@ -119,5 +112,5 @@ def crossover(
                               {"units": "tokens", "long_name": "supervised tokens C* / 3F(N_S)"}),
     }
     coords = {**coords, "student_size": ("student_size", N_S, {"units": "parameters"})}
-    attrs = {**_scenario_attrs(s, bounds), "compute_range_lower": c_lo, "compute_range_upper": c_hi}
+    attrs = {**scenario_attrs(s, bounds), "compute_range_lower": c_lo, "compute_range_upper": c_hi}
     return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_distill.atomic import atomic_path
 from bayes_distill.data import load_runs
 from bayes_distill.inference import FitResult, sample
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
@@ -161,14 +161,8 @@ class Posterior:
         tree["constant_data"] = xr.DataTree(self.runs.drop_vars([v for v in self.runs.data_vars
                                                                  if self.runs[v].dtype == object]))
         tree.attrs = {**tree.attrs, "bayes_distill_fix": json.dumps(self.fix), "bayes_distill_nu": self.nu}
-        descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", suffix=".nc.tmp")
-        os.close(descriptor)
-        try:
+        with atomic_path(path) as temporary:
             tree.to_netcdf(temporary, engine="h5netcdf")
-            os.replace(temporary, path)
-        finally:
-            if os.path.exists(temporary):
-                os.remove(temporary)
         return path
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from bayes_distill.atomic import TEMPORARY_GLOB, atomic_path
 from bayes_distill.runner.data import DataConfig
 from bayes_distill.runner.executors import Executor, make_executor
 from bayes_distill.runner.model import ModelConfig
@@ -327,10 +328,10 @@ def _kill_after_hook(results: Path) -> None:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
+    """Write ``obj`` as JSON to ``path`` atomically (creating its directory): a result file is whole or absent."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(obj, default=float))
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, default=float))
 
 
 def _read_result(out: Path, job: dict[str, Any]) -> list[dict] | None:
@@ -367,7 +368,7 @@ def run_sweep(
     rows, jobs = expand(spec)
     (out / "spec.json").write_text(json.dumps({"name": spec["name"], "spec": spec}, default=str, indent=1))
     for sub in ("results", "checkpoints", "progress"):  # half-written files of a killed sweep
-        for tmp in (out / sub).glob("*.tmp*"):
+        for tmp in (out / sub).glob(TEMPORARY_GLOB):
             tmp.unlink(missing_ok=True)
     results: dict[str, list[dict]] = {}
     for job in jobs:
@@ -583,10 +584,8 @@ def build_table(
         }
     )
     out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f"runs.nc.tmp{os.getpid()}"
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, out / "runs.nc")
-    tmp = out / f"runs.csv.tmp{os.getpid()}"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out / "runs.csv")
+    with atomic_path(out / "runs.nc") as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+    with atomic_path(out / "runs.csv") as tmp:
+        df.to_csv(tmp, index=False)
     return ds

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from safetensors.torch import load_file, save_file
 
+from bayes_distill.atomic import atomic_path
 from bayes_distill.runner.data import DataConfig, TokenStreams
 from bayes_distill.runner.model import ModelConfig, Transformer, count_forward_flops_per_token
 
@@ -184,10 +185,9 @@ class StudentLoss(torch.autograd.Function):
 
 def save_checkpoint(model: Transformer, path: Path, meta: dict[str, Any]) -> None:
     """safetensors, written to a temporary file and moved into place."""
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(tmp), metadata={"model": json.dumps(model.cfg.to_dict()), "meta": json.dumps(meta)})
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"model": json.dumps(model.cfg.to_dict()), "meta": json.dumps(meta)})
 
 
 def load_checkpoint(path: Path, device: torch.device) -> Transformer:
@@ -353,9 +353,8 @@ def run_job(job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int |
         now = time.perf_counter()
         if force or now - last_report > 0.5:
             last_report = now
-            tmp = progress_file.with_name(progress_file.name + ".tmp")
-            tmp.write_text(json.dumps({"done": done_steps, "total": total_steps}))
-            os.replace(tmp, progress_file)
+            with atomic_path(progress_file) as tmp:
+                tmp.write_text(json.dumps({"done": done_steps, "total": total_steps}))
 
     # On a GPU the next batch is drawn on a CPU thread while the current step runs (batches are indexed by
     # step, so this changes no result); on CPU the cores are busy training and batches are drawn in line.
