@@ -71,9 +71,10 @@ def supervised_fit_moments(out: Path, label: str) -> dict[str, dict[str, float]]
 
 
 def check_jax_gpu(out: Path) -> tuple[bool, str]:
-    import jax
+    from bayes_distill import configure_jax
 
-    import bayes_distill  # noqa: F401  (its JAX settings, as every fit below has them)
+    configure_jax()  # its JAX settings, as every fit below has them
+    import jax
 
     gpus = [d for d in jax.devices() if d.platform == "gpu"]
     return bool(gpus), f"jax {jax.__version__}, devices {jax.devices()}"

@@ -37,6 +37,7 @@ from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import FitWarning, diagnose
 from bayes_distill.inference.model import RunArrays, law_model, log_loss_location_scale
 from bayes_distill.inference.priors import Prior, resolve_prior
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
 
 BACKENDS = ("numpyro", "pymc")
@@ -322,6 +323,7 @@ def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str
     Returns the best point (unconstrained site values) and every start's final potential energy
     (negative log density), so that distant optima of similar fit can be reported.
     """
+    configure_jax()
     return _best_start(_multistart_program(model_kwargs, _latent_shapes(model_kwargs), starts), seed)
 
 
@@ -377,6 +379,7 @@ def prior_predictive(
     as observed data): an ArviZ DataTree with groups ``prior`` (every coefficient and noise scale, by chain and
     draw, one chain), ``prior_predictive`` (``log_loss``: log nats/token by chain, draw and run) and
     ``observed_data``. Arguments as for ``sample``; the programs are the fit's own, so it is quick after a fit."""
+    configure_jax()
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
     runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
@@ -430,8 +433,10 @@ def sample(
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
     fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
-    Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged.
+    Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged (NUTS), or when the Pareto
+    k of the guide's importance weights exceeds 0.7 (SVI).
     """
+    configure_jax()
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
     if method not in METHODS:

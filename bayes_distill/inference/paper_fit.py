@@ -30,6 +30,7 @@ import xarray as xr
 from scipy.optimize import minimize
 
 from bayes_distill.data.runs import load_runs
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 
@@ -186,6 +187,7 @@ def paper_fit(
     distilled runs): ``estimate``, ``lower``, ``upper`` (coefficient units: losses nats/token, scales as in the
     laws), and ``bootstrap_draws`` over (``bootstrap``, ``coefficient``); attrs hold the final objectives.
     """
+    configure_jax()
     runs = load_runs(runs)
     rng = np.random.default_rng(seed)
     kind = runs["kind"].values.astype(str)

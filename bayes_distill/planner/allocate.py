@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import (
     PAPER,
     PAPER_ARCHITECTURE,
@@ -202,6 +203,7 @@ def allocate(
     Returns a Dataset over (sample dims of ``params``..., ``student_size``, ``compute``) with the variables of
     ``OUTPUTS``: tokens, teacher size, losses in nats per token, and the compute shares (which sum to 1).
     """
+    configure_jax()
     s = scenario_of(scenario)
     N_S = checked_sizes("N_S", N_S)
     compute = checked_sizes("compute", compute)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE, Architecture, LawParams, Scenario, scenario_of
 from bayes_distill.planner.allocate import DEFAULT_BOUNDS, solve
 from bayes_distill.planner.inputs import check_budgets, checked_bounds, checked_sizes, params_with_dims, scenario_attrs
@@ -48,6 +49,7 @@ def crossover(
     - ``student_tokens``: distillation tokens D_S of the compute-optimal allocation at C* (NaN when C* = inf),
       and ``supervised_tokens`` = C* / 3F(N_S), what the supervised student trains on there.
     """
+    configure_jax()
     s = scenario_of(scenario)
     N_S = checked_sizes("N_S", N_S)
     if np.size(compute_range) != 2:

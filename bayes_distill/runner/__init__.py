@@ -3,9 +3,8 @@
 ``run_sweep(spec_path, out_dir)`` runs a sweep described in TOML (see experiments/README.md) and returns its
 results table (xarray.Dataset, dimension ``run``), also written as ``runs.nc`` and ``runs.csv``.
 Of the rest of bayes_distill, runner modules import ``bayes_distill.laws`` and ``bayes_distill.atomic`` (atomic
-file writes, standard library only) and nothing else (importing the runner still runs the package's ``__init__``,
-which loads JAX). The sweep's names load on first use, so that the ``run`` command's
-arguments can be added to a parser without importing torch.
+file writes, standard library only) and nothing else: importing the runner loads no JAX. The sweep's names load
+on first use, so that the ``run`` command's arguments can be added to a parser without importing torch.
 """
 
 from __future__ import annotations
