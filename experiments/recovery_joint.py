@@ -1,7 +1,7 @@
 """Joint-model recovery on the paper design (71 supervised + 715 distilled runs, truth PAPER with B' = 2e6,
 1% noise): do the 90% posterior intervals of all 15 coefficients contain the truth, and do the planner's answers
 (compute-optimal student loss under teacher inference, crossover budget) computed over the posterior contain the
-answers computed with the true coefficients? Prints the fit's diagnostics too. Not CI (minutes on 2 cores).
+answers computed with the true coefficients? Prints the fit's diagnostics too. Not CI (1-2 min on 2 idle cores).
 Usage: python experiments/recovery_joint.py [--draws 1000] [--chains 4] [--seed 0]
 """
 

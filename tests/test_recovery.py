@@ -1,6 +1,6 @@
 """Supervised-only recovery: the 90% posterior intervals of ``fit`` contain the coefficients the data came from.
 
-The joint-model recovery on the paper design (786 runs) takes minutes on 2 cores, so it lives in
+The joint-model recovery on the paper design (786 runs) takes 1-2 min on 2 idle cores, so it lives in
 ``experiments/recovery_joint.py`` (not CI).
 """
 
