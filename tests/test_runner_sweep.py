@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-from concurrent.futures import Future
 from pathlib import Path
 
 import distributed
@@ -17,6 +16,7 @@ import xarray as xr
 import bayes_distill.runner.sweep as sweep_module
 from bayes_distill.cli import main as cli_main
 from bayes_distill.runner import expand, load_spec, main_run, run_sweep
+from bayes_distill.runner.executors import InProcess
 from bayes_distill.runner.sweep import KILL_AFTER_ENV, execute
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,43 +44,15 @@ supervised_baseline = true
 """
 
 
-class SerialExecutor:
-    """The smallest Executor: runs each job at submit time, in this process (shows the interface is enough)."""
-
-    workers = 1
-    threads = 1
-
-    def submit(self, fn, *args):
-        fut = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def close(self):
-        pass
-
-
 SERIAL_SWEEP = """
 import sys
-from concurrent.futures import Future
 
 from bayes_distill.runner import run_sweep
+from bayes_distill.runner.executors import InProcess
 
-
-class Serial:
-    workers = threads = 1
-
-    def submit(self, fn, *args):
-        fut = Future()
-        fut.set_result(fn(*args))
-        return fut
-
-    def close(self):
-        pass
-
-
-run_sweep(sys.argv[1], sys.argv[2], executor=Serial(), progress=False)
+run_sweep(sys.argv[1], sys.argv[2], executor=InProcess(), progress=False)
 """
-"""A sweep of SPEC into OUT (argv) run by a copy of SerialExecutor in a process of its own."""
+"""A sweep of SPEC into OUT (argv) run in-process by a process of its own."""
 
 
 def _write(tmp_path, text, name="s.toml"):
@@ -172,7 +144,7 @@ MINI = TINY.replace("student_tokens_per_param = [0.5]", "student_tokens_per_para
 def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     """A sweep SIGKILLed (its whole process group) right after its 3rd result resumes without redoing those 3."""
     spec = _write(tmp_path, MINI)
-    ref = run_sweep(spec, tmp_path / "ref", executor=SerialExecutor(), progress=False)
+    ref = run_sweep(spec, tmp_path / "ref", executor=InProcess(), progress=False)
     assert ref.sizes["run"] == 7 and (ref.status == "ok").all()
     out = tmp_path / "killed"
     # jobs one at a time, in the sweep's own process (no worker start-up), so the kill comes exactly after the 3rd
@@ -186,7 +158,7 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     assert not (out / "runs.nc").exists()
     stale = results / "deadbeef.json.tmp12345"  # what a kill during a write leaves behind
     stale.write_text("{")
-    resumed = run_sweep(spec, out, executor=SerialExecutor(), progress=False)
+    resumed = run_sweep(spec, out, executor=InProcess(), progress=False)
     assert not stale.exists()
     for name, mtime in done_before.items():  # nothing completed was redone
         assert (results / name).stat().st_mtime_ns == mtime
@@ -208,7 +180,7 @@ def _serial_executor(monkeypatch):
 
     def make(scheduler=None, workers=None):
         seen.append((scheduler, workers))
-        return SerialExecutor()
+        return InProcess()
 
     monkeypatch.setattr(sweep_module, "make_executor", make)
     return seen
@@ -259,7 +231,7 @@ def test_failed_runs_recorded_and_sweep_exits_nonzero(tmp_path, monkeypatch, cap
 
 def test_dask_local_cluster_matches_serial(tmp_path):
     spec = _write(tmp_path, TINY)
-    serial = run_sweep(spec, tmp_path / "serial", executor=SerialExecutor(), progress=False)
+    serial = run_sweep(spec, tmp_path / "serial", executor=InProcess(), progress=False)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
         ds = run_sweep(spec, tmp_path / "dask", scheduler=cluster.scheduler_address, progress=False)
@@ -293,7 +265,7 @@ def test_wsd_spec_groups_budgets_into_one_job(tmp_path):
     rows, jobs = expand(load_spec(_write(tmp_path, text)))
     sup = [r for r in rows if r["kind"] == "supervised" and r["role"] != "teacher"]
     assert len(sup) == 2 and sup[0]["group"] == sup[1]["group"] != sup[0]["run"]
-    ds = run_sweep(tmp_path / "s.toml", tmp_path / "out", executor=SerialExecutor(), progress=False)
+    ds = run_sweep(tmp_path / "s.toml", tmp_path / "out", executor=InProcess(), progress=False)
     assert (ds.status == "ok").all() and len(set(ds.group.values)) == 3
 
 

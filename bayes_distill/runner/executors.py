@@ -1,6 +1,7 @@
 """Where jobs run. The runner sees only ``Executor``: submit a function, get back a handle with ``done()`` and
-``result()``. ``LocalPool`` (a spawn-context process pool; no server) and ``DaskExecutor`` (a Dask distributed
-cluster) implement it; a Ray or SLURM/submitit engine would implement the same three methods.
+``result()``. ``LocalPool`` (a spawn-context process pool; no server), ``DaskExecutor`` (a Dask distributed
+cluster) and ``InProcess`` (serial, in this process) implement it; a Ray or SLURM/submitit engine would implement
+the same three methods.
 """
 
 from __future__ import annotations
@@ -28,6 +29,22 @@ class Executor(Protocol):
     def submit(self, fn: Callable[..., Any], *args: Any) -> Handle: ...
 
     def close(self) -> None: ...
+
+
+class InProcess:
+    """Runs each job when it is submitted, in this process, one at a time: a sweep to step through in a debugger
+    (and the tests' executor), with nothing to start."""
+
+    workers = 1
+    threads = 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args))
+        return future
+
+    def close(self) -> None:
+        pass
 
 
 def default_workers() -> int:
