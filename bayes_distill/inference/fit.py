@@ -454,10 +454,9 @@ def sample(
     # Traced here, compiled one after another in the background, in the order they are needed.
     shapes = _latent_shapes(model_kwargs)
     multistart = _multistart_program(model_kwargs, shapes, starts)
-    if backend == "numpyro" and method == "nuts":  # traced now so that it compiles while the optimiser runs
+    if backend == "numpyro" and method == "nuts":  # traced now so that they compile while the optimiser runs
         _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept or TARGET_ACCEPT)
-    if backend == "numpyro":
-        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
+        _draw_quantities_program(model_kwargs, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
     key = jax.random.PRNGKey(seed + 1)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
