@@ -638,3 +638,16 @@ def test_paper_prior_is_centred_on_table_6():
     assert float(np.exp(prior["log_A"].median())) == pytest.approx(3355, rel=0.02)
     lo, hi = np.quantile(prior["alpha"].values, [0.05, 0.95])
     assert (hi - lo) == pytest.approx(0.0268, rel=0.1)
+
+
+def test_fit_shows_the_arguments_of_sample():
+    import inspect
+
+    from bayes_distill.inference import sample
+
+    signature = inspect.signature(bd.fit)
+    assert list(signature.parameters) == list(inspect.signature(sample).parameters)
+    assert signature.parameters["chains"].default == 4 and signature.parameters["target_accept"].default is None
+    assert "target_accept: NUTS's target acceptance probability" in bd.fit.__doc__
+    with pytest.raises(ValueError, match="backend must be one of"):  # positional, as the signature allows
+        bd.fit(simulated_runs(5), "stan")

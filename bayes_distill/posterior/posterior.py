@@ -6,6 +6,7 @@ came from, so a user can summarise it as they like; summaries are one call away.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Mapping
@@ -181,10 +182,15 @@ def load_posterior(path: str | os.PathLike) -> Posterior:
     return Posterior(tree, runs, fix, nu)
 
 
-def fit(runs: Any, **kwargs: Any) -> Posterior:
-    """Fit the joint law model and return its ``Posterior``; arguments as ``bayes_distill.inference.sample``:
-    backend ("numpyro" | "pymc"), method ("nuts" | "svi"), prior, fix, chains, draws, warmup, seed, nu, ..."""
-    return Posterior.from_fit(sample(runs, **kwargs))
+def fit(runs: Any, *args: Any, **kwargs: Any) -> Posterior:
+    """Fit the joint law model to ``runs`` and return its ``Posterior``. The arguments are those of
+    ``bayes_distill.inference.sample``, whose signature this function shows (help(), completion)."""
+    return Posterior.from_fit(sample(runs, *args, **kwargs))
+
+
+# One list of arguments, sample's: fit shows it as its own rather than a second copy that could drift.
+fit.__signature__ = inspect.signature(sample).replace(return_annotation=Posterior)
+fit.__doc__ = f"{fit.__doc__}\n\n{sample.__doc__}"
 
 
 __all__ = ["SAMPLE_DIMS", "Posterior", "fit", "load_posterior", "SUPERVISED_COEFFICIENTS"]
