@@ -1,5 +1,5 @@
 """Layer 3: the runs table the laws are fitted on."""
 
-from bayes_distill.data.runs import KINDS, load_runs, supervised_twin_loss
+from bayes_distill.data.runs import ARCHITECTURE_COLUMNS, KINDS, load_runs, runs_architecture, supervised_twin_loss
 
-__all__ = ["KINDS", "load_runs", "supervised_twin_loss"]
+__all__ = ["ARCHITECTURE_COLUMNS", "KINDS", "load_runs", "runs_architecture", "supervised_twin_loss"]

@@ -3,7 +3,9 @@
 Variables: ``kind`` ("supervised" | "distilled"; a teacher's own run is supervised), ``N`` (non-embedding
 parameters; the student's for distilled runs), ``D`` (tokens; D_S for distilled runs), ``loss`` (validation
 cross-entropy, nats/token), ``teacher_loss`` (distilled runs; NaN otherwise), optional ``teacher_N``,
-``teacher_D``, ``group`` (checkpoints of one training run share a group) and ``status`` ("ok" | "failed").
+``teacher_D``, ``group`` (checkpoints of one training run share a group) and ``status`` ("ok" | "failed"); and,
+optionally, the architecture of the runs' models (``ARCHITECTURE_COLUMNS``: the fields of the laws'
+``Architecture``), which the runner records so that plans from a fit are made at the runs' own scale.
 """
 
 from __future__ import annotations
@@ -16,9 +18,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_distill.laws import Architecture
+
 KINDS = ("supervised", "distilled")
 REQUIRED = ("kind", "N", "D", "loss")
 POSITIVE = ("N", "D", "loss")
+ARCHITECTURE_COLUMNS = ("context_length", "vocab_size", "aspect_ratio", "group_size", "n_ffn", "ffn_ratio")
+"""Columns naming each run's model family: the numeric fields of ``bayes_distill.laws.Architecture``."""
+_FFN_RATIO_SPREAD = 0.05
 
 
 def _rows(mask: np.ndarray, ids: np.ndarray, limit: int = 5) -> str:
@@ -100,6 +107,7 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     for optional, units in (("teacher_N", "parameters (non-embedding)"), ("teacher_D", "tokens")):
         if optional in frame.columns:
             data[optional] = ("run", pd.to_numeric(frame[optional], errors="coerce").to_numpy(float), {"units": units})
+    data |= _architecture_data(frame, ids)
     group = frame["group"].astype(str).to_numpy() if "group" in frame.columns else ids
     data["group"] = ("run", np.asarray(group, dtype=str))
     if "status" in frame.columns:
@@ -107,6 +115,53 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     if len(frame) == 0:
         raise ValueError("runs table has no runs to fit" + (f" ({excluded} failed runs excluded)" if excluded else ""))
     return xr.Dataset(data, coords={"run": ("run", ids.astype(str))}, attrs={"excluded_failed_runs": excluded})
+
+
+def _architecture_data(frame: pd.DataFrame, ids: np.ndarray) -> dict:
+    """The architecture columns, all or none: each must be finite and > 0 in every run."""
+    present = [c for c in ARCHITECTURE_COLUMNS if c in frame.columns]
+    if not present:
+        return {}
+    missing = [c for c in ARCHITECTURE_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"runs table has the architecture columns {present} but not {missing}: give all of "
+                         f"{list(ARCHITECTURE_COLUMNS)} or none")
+    data = {}
+    for column in ARCHITECTURE_COLUMNS:
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+        bad = ~np.isfinite(values) | (values <= 0)
+        if bad.any():
+            raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
+                             f"in rows {_rows(bad, ids)}")
+        data[column] = ("run", values)
+    return data
+
+
+def runs_architecture(runs: xr.Dataset) -> Architecture | None:
+    """The one ``Architecture`` of the runs' models, or None when the table records none.
+
+    Context length, vocabulary, aspect ratio, group size and the number of feed-forward matrices must agree over
+    the runs (the laws' FLOPs per token assume one model family); the feed-forward ratio may differ by rounding of
+    the width (within 5%) and is averaged. Anything else is a ValueError naming the column and its values.
+    """
+    if not all(c in runs for c in ARCHITECTURE_COLUMNS):
+        return None
+    fields = {}
+    for column in ARCHITECTURE_COLUMNS:
+        values = np.unique(runs[column].values.astype(float))
+        if column == "ffn_ratio":
+            if values.max() > values.min() * (1 + _FFN_RATIO_SPREAD):
+                raise ValueError(f"column 'ffn_ratio' spans {values.min():.4g} to {values.max():.4g}: the runs are "
+                                 f"not one model family; fit them separately")
+            fields[column] = float(values.mean())
+        elif values.size > 1:
+            raise ValueError(f"column {column!r} has several values {values.tolist()}: the runs are not one model "
+                             f"family (one Architecture); fit them separately")
+        else:
+            fields[column] = float(values[0])
+    for integer in ("context_length", "vocab_size", "n_ffn"):
+        fields[integer] = int(round(fields[integer]))
+    return Architecture(**fields)
 
 
 def supervised_twin_loss(table: xr.Dataset, rtol: float = 0.02) -> xr.DataArray:

@@ -1,5 +1,16 @@
-"""Layer 5: posterior queries (predictions, allocations, crossover, probability that distillation wins)."""
+"""Layer 5: posterior queries (predictions, allocations, crossover, probability that distillation wins) and their
+summaries."""
 
 from bayes_distill.posterior.posterior import Posterior, fit, load_posterior
+from bayes_distill.posterior.scale import PlanningScale, planning_scale
+from bayes_distill.posterior.summaries import (
+    INTERVAL_QUANTILES,
+    SAMPLE_DIMS,
+    crossover_range,
+    format_budget,
+    summarize_crossover,
+    summarize_draws,
+)
 
-__all__ = ["Posterior", "fit", "load_posterior"]
+__all__ = ["INTERVAL_QUANTILES", "SAMPLE_DIMS", "PlanningScale", "Posterior", "crossover_range", "fit",
+           "format_budget", "load_posterior", "planning_scale", "summarize_crossover", "summarize_draws"]

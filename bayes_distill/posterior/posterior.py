@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,27 +20,38 @@ import xarray as xr
 from bayes_distill.atomic import atomic_path
 from bayes_distill.data import load_runs
 from bayes_distill.inference import FitResult, sample
-from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
+from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
-from bayes_distill.planner import DEFAULT_COMPUTE_RANGE
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
-
-SAMPLE_DIMS = ("chain", "draw")
+from bayes_distill.posterior.scale import PlanningScale, planning_scale
+from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
 
 class Posterior:
-    """Posterior draws of the laws' coefficients (an ArviZ DataTree in ``.tree``) and the queries over them."""
+    """Posterior draws of the laws' coefficients (an ArviZ DataTree in ``.tree``) and the queries over them.
 
-    def __init__(self, tree: Any, runs: xr.Dataset, fix: Mapping[str, float], nu: float) -> None:
+    ``architecture`` is the model family of the runs; when None it is read from the runs table (the runner
+    records it), and planning queries default to it and to ranges around the runs (``scale``).
+    """
+
+    def __init__(self, tree: Any, runs: xr.Dataset, fix: Mapping[str, float], nu: float,
+                 architecture: Architecture | None = None) -> None:
         self.tree = tree
         self.runs = runs
         self.fix = {k: float(v) for k, v in fix.items()}
         self.nu = float(nu)
+        self.scale: PlanningScale = planning_scale(runs, architecture)
+        self._architecture_given = architecture is not None
 
     @classmethod
-    def from_fit(cls, result: FitResult) -> Posterior:
-        return cls(result.tree, result.runs, result.model_kwargs["fix"], result.model_kwargs["nu"])
+    def from_fit(cls, result: FitResult, architecture: Architecture | None = None) -> Posterior:
+        return cls(result.tree, result.runs, result.model_kwargs["fix"], result.model_kwargs["nu"], architecture)
+
+    @property
+    def architecture(self) -> Architecture:
+        """The architecture whose FLOPs per token the planning queries use by default."""
+        return self.scale.architecture
 
     # -- coefficients -------------------------------------------------------------------------------------
     @property
@@ -127,24 +139,47 @@ class Posterior:
             raise ValueError("this posterior was fitted on supervised runs only: predicting or planning distillation "
                              "needs distilled runs (or fix= the distillation coefficients)")
 
-    def allocate(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", **kwargs: Any) -> xr.Dataset:
-        """The compute-optimal allocation of ``bayes_distill.allocate`` for every posterior draw."""
+    def _planning_arguments(self, bounds: tuple[float, float] | None, arch: Architecture | None,
+                            defaulted: bool = False) -> tuple[dict[str, Any], dict[str, str]]:
+        """The planner's ``bounds`` and ``arch``: the caller's, else this posterior's scale; and the attributes
+        that record the architecture used and, where a default was taken, where the defaults came from."""
+        attrs = {"architecture": _architecture_json(arch or self.scale.architecture)}
+        if defaulted or arch is None or bounds is None:
+            attrs["defaults_source"] = self.scale.source
+        kwargs = {"arch": arch or self.scale.architecture, "bounds": tuple(bounds or self.scale.bounds)}
+        return kwargs, attrs
+
+    def allocate(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", *,
+                 bounds: tuple[float, float] | None = None, arch: Architecture | None = None) -> xr.Dataset:
+        """The compute-optimal allocation of ``bayes_distill.allocate`` for every posterior draw.
+
+        ``bounds`` (parameters, tokens) and ``arch`` default to this posterior's ``scale`` (its runs').
+        """
         self._require_distillation()
-        return plan_allocation(N_S, compute, scenario, self.params(), **kwargs)
+        kwargs, attrs = self._planning_arguments(bounds, arch)
+        return plan_allocation(N_S, compute, scenario, self.params(), **kwargs).assign_attrs(attrs)
 
     def crossover(self, N_S: Any, scenario: str = "teacher-inference",
-                  compute_range: tuple[float, float] = DEFAULT_COMPUTE_RANGE, **kwargs: Any) -> xr.Dataset:
-        """The crossover budget of ``bayes_distill.crossover`` for every posterior draw."""
-        self._require_distillation()
-        return plan_crossover(N_S, scenario, self.params(), compute_range, **kwargs)
+                  compute_range: tuple[float, float] | None = None, *,
+                  bounds: tuple[float, float] | None = None, arch: Architecture | None = None) -> xr.Dataset:
+        """The crossover budget of ``bayes_distill.crossover`` for every posterior draw.
 
-    def prob_distillation_wins(self, N_S: Any, compute: Any, scenario: str = "teacher-inference",
-                               **kwargs: Any) -> xr.DataArray:
+        ``compute_range`` (FLOPs), ``bounds`` and ``arch`` default to this posterior's ``scale``. Summarise it
+        with ``summarize_crossover``: draws where distillation wins throughout have C* = inf.
+        """
+        self._require_distillation()
+        kwargs, attrs = self._planning_arguments(bounds, arch, defaulted=compute_range is None)
+        compute_range = self.scale.compute_range if compute_range is None else tuple(compute_range)
+        return plan_crossover(N_S, scenario, self.params(), compute_range, **kwargs).assign_attrs(attrs)
+
+    def prob_distillation_wins(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", *,
+                               bounds: tuple[float, float] | None = None,
+                               arch: Architecture | None = None) -> xr.DataArray:
         """Posterior probability that compute-optimal distillation gives a lower loss than supervised training
         of the same student at the same budget, over (student_size, compute)."""
-        plan = self.allocate(N_S, compute, scenario, **kwargs)
+        plan = self.allocate(N_S, compute, scenario, bounds=bounds, arch=arch)
         wins = (plan["student_loss"] < plan["supervised_loss"]).mean(SAMPLE_DIMS)
-        return wins.rename("prob_distillation_wins").assign_attrs(scenario=plan.attrs["scenario"], units="1")
+        return wins.rename("prob_distillation_wins").assign_attrs(plan.attrs, units="1")
 
     # -- model comparison and storage ---------------------------------------------------------------------
     def compare(self, other: Posterior, names: tuple[str, str] = ("this", "other")) -> Any:
@@ -162,9 +197,15 @@ class Posterior:
         tree["constant_data"] = xr.DataTree(self.runs.drop_vars([v for v in self.runs.data_vars
                                                                  if self.runs[v].dtype == object]))
         tree.attrs = {**tree.attrs, "bayes_distill_fix": json.dumps(self.fix), "bayes_distill_nu": self.nu}
+        if self._architecture_given:
+            tree.attrs["bayes_distill_architecture"] = _architecture_json(self.architecture)
         with atomic_path(path) as temporary:
             tree.to_netcdf(temporary, engine="h5netcdf")
         return path
+
+
+def _architecture_json(arch: Architecture) -> str:
+    return json.dumps(asdict(arch), sort_keys=True)
 
 
 def load_posterior(path: str | os.PathLike) -> Posterior:
@@ -178,8 +219,10 @@ def load_posterior(path: str | os.PathLike) -> Posterior:
     runs = load_runs(tree["constant_data"].to_dataset())
     fix = json.loads(tree.attrs["bayes_distill_fix"])
     nu = float(tree.attrs["bayes_distill_nu"])
+    given = tree.attrs.get("bayes_distill_architecture")
+    architecture = Architecture(**json.loads(given)) if given else None
     del tree["constant_data"]
-    return Posterior(tree, runs, fix, nu)
+    return Posterior(tree, runs, fix, nu, architecture)
 
 
 def fit(runs: Any, *args: Any, **kwargs: Any) -> Posterior:

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from bayes_distill.atomic import TEMPORARY_GLOB, atomic_path
+from bayes_distill.data.runs import ARCHITECTURE_COLUMNS
 from bayes_distill.runner.data import DataConfig
 from bayes_distill.runner.executors import Executor, make_executor
 from bayes_distill.runner.model import ModelConfig
@@ -508,6 +509,13 @@ TABLE_STR = (
 )
 
 
+def architecture_columns(cfg: ModelConfig) -> dict[str, float]:
+    """The laws' Architecture of a run's model as table columns (``ARCHITECTURE_COLUMNS`` of the data layer), so
+    that a posterior of the runs plans at their own scale: their FLOPs per token, not the paper's."""
+    arch = cfg.architecture()
+    return {name: float(getattr(arch, name)) for name in ARCHITECTURE_COLUMNS}
+
+
 def build_table(
     spec: dict[str, Any], rows: list[dict], jobs: list[dict], results: dict[str, list[dict]], out: Path
 ) -> Any:
@@ -555,6 +563,7 @@ def build_table(
             "tau": spec["distill"]["tau"] if t else math.nan,
             "top_k": float(spec["distill"]["top_k"]) if t else math.nan,
         }
+        rec.update(architecture_columns(model_config(spec, row["layers"])))
         if res["status"] == "ok":
             for k, v in res.items():
                 if k not in ("run", "group", "N", "D", "D_requested", "traceback"):
