@@ -30,8 +30,9 @@ def _add_planner_arguments(p: argparse.ArgumentParser) -> None:
                    help="student sizes N_S (non-embedding parameters), e.g. 1e9 3e9")
     p.add_argument("--scenario", default="teacher-inference", choices=list(SCENARIOS),
                    help="how the teacher's cost is charged (Table 2 of the paper)")
-    p.add_argument("--bounds", type=_positive_float, nargs=2, default=DEFAULT_BOUNDS, metavar=("LOWER", "UPPER"),
-                   help="bounds on N_T, D_S and D_T (default 1e6 1e17)")
+    p.add_argument("--bounds", type=_positive_float, nargs=2, metavar=("LOWER", "UPPER"),
+                   help="bounds on N_T, D_S and D_T (default: 1e6 1e17 with the paper's coefficients; with "
+                        "--posterior, 100x beyond the N and D of its runs)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,9 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     cross = sub.add_parser("crossover", help="budget above which supervised training matches distillation")
     _add_planner_arguments(cross)
-    cross.add_argument("--range", type=_positive_float, nargs=2, default=DEFAULT_COMPUTE_RANGE,
-                       metavar=("LOWER", "UPPER"), help="budgets searched, FLOPs (default 1e18 1e25)")
-
+    cross.add_argument("--range", type=_positive_float, nargs=2, metavar=("LOWER", "UPPER"),
+                       help="budgets searched, FLOPs (default: 1e18 1e25 with the paper's coefficients; with "
+                            "--posterior, 10x beyond the training compute of its runs)")
     cross.add_argument("--posterior", help="a posterior written by 'bayes-distill fit'")
 
     fit = sub.add_parser("fit", help="fit the laws to a runs table (CSV, Parquet or netCDF)")
@@ -193,7 +194,8 @@ def _fit(args: argparse.Namespace) -> int:
 def _plan(args: argparse.Namespace) -> int:
     """``plan`` and ``crossover``: from the paper's coefficients, or through a fitted ``Posterior``, whose queries
     refuse what its runs cannot answer (a fit of supervised runs only cannot plan distillation)."""
-    bounds = tuple(args.bounds)
+    bounds = tuple(args.bounds) if args.bounds else None
+    compute_range = tuple(args.range) if getattr(args, "range", None) else None
     if args.posterior:
         from bayes_distill.posterior.posterior import SAMPLE_DIMS, load_posterior
 
@@ -201,13 +203,16 @@ def _plan(args: argparse.Namespace) -> int:
         if args.command == "plan":
             result = posterior.allocate(args.student, args.compute, args.scenario, bounds=bounds)
         else:
-            result = posterior.crossover(args.student, args.scenario, tuple(args.range), bounds=bounds)
+            result = posterior.crossover(args.student, args.scenario, compute_range, bounds=bounds)
+        source += f" (architecture and defaults: {posterior.scale.source})"
     else:
         source, dims = "paper (Table 6)", ()
+        bounds = bounds or DEFAULT_BOUNDS
         if args.command == "plan":
             result = allocate(args.student, args.compute, args.scenario, PAPER, bounds=bounds)
         else:
-            result = crossover(args.student, args.scenario, PAPER, tuple(args.range), bounds=bounds)
+            result = crossover(args.student, args.scenario, PAPER, compute_range or DEFAULT_COMPUTE_RANGE,
+                               bounds=bounds)
     print(f"scenario: {args.scenario}; coefficients: {source}" + ("; cells: median [5%, 95%]" if dims else ""))
     print(allocation_table(result, dims) if args.command == "plan" else crossover_table(result, dims))
     return 0

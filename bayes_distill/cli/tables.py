@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
 import xarray as xr
+
+from bayes_distill.posterior.summaries import crossover_range, format_budget, summarize_crossover, summarize_draws
 
 _COLUMNS = (
     ("student_size", "N_S", "{:.3g}"),
@@ -20,10 +21,7 @@ _COLUMNS = (
 )
 
 
-def _median_interval(values: np.ndarray) -> np.ndarray:
-    """5%, 50% and 95% quantiles of draws; no interpolation, so a crossover of inf (distillation wins throughout)
-    stays inf instead of turning the interval into NaN."""
-    return np.quantile(np.ravel(values), [0.05, 0.5, 0.95], method="inverted_cdf")
+_MEANINGS = {0: "crossover in range", 1: "distillation wins throughout", -1: "supervised wins throughout"}
 
 
 def format_table(header: list[str], rows: list[list[str]]) -> str:
@@ -36,38 +34,37 @@ def format_table(header: list[str], rows: list[list[str]]) -> str:
 
 def allocation_table(plan: xr.Dataset, sample_dims: tuple[str, ...] = ()) -> str:
     """One row per (student size, budget). With sample dimensions, each cell is 'median [5%, 95%]'."""
+    summary = summarize_draws(plan[[v for v, _, _ in _COLUMNS if v in plan.data_vars]], (0.05, 0.5, 0.95)) \
+        if sample_dims else plan
     rows = []
     for n in plan["student_size"].values:
         for c in plan["compute"].values:
-            point = plan.sel(student_size=n, compute=c)
-            row = []
-            for var, _, fmt in _COLUMNS:
-                if var in ("student_size", "compute"):
-                    row.append(fmt.format(float(point[var])))
-                    continue
-                values = point[var]
+            point = summary.sel(student_size=n, compute=c)
+            row = [f"{n:.3g}", f"{c:.3g}"]
+            for var, _, fmt in _COLUMNS[2:]:
                 if sample_dims:
-                    lo, mid, hi = _median_interval(values.values)
-                    row.append(f"{fmt.format(mid)} [{fmt.format(lo)}, {fmt.format(hi)}]")
+                    lo, mid, hi = (fmt.format(float(v)) for v in point[var].values)
+                    row.append(f"{mid} [{lo}, {hi}]")
                 else:
-                    row.append(fmt.format(float(values)))
+                    row.append(fmt.format(float(point[var])))
             rows.append(row)
     return format_table([h for _, h, _ in _COLUMNS], rows)
 
 
 def crossover_table(result: xr.Dataset, sample_dims: tuple[str, ...] = ()) -> str:
-    """One row per student size: the crossover budget and what it means."""
-    meanings = {0: "crossover in range", 1: "distillation wins throughout", -1: "supervised wins throughout"}
+    """One row per student size: the crossover budget and what it means. Over draws: the median [5%, 95%] of
+    C* ("> upper" where distillation still wins at the range's top, "< lower" where it never wins) and the shares
+    of draws by outcome."""
+    span = crossover_range(result)
+    if not sample_dims:
+        rows = [[f"{n:.3g}", f"{float(result['compute'].sel(student_size=n)):.4g}",
+                 _MEANINGS[int(result["outcome"].sel(student_size=n))]] for n in result["student_size"].values]
+        return format_table(["N_S", "C* [FLOPs]", "outcome"], rows)
+    summary = summarize_crossover(result, (0.05, 0.5, 0.95))
     rows = []
     for n in result["student_size"].values:
-        point = result.sel(student_size=n)
-        if sample_dims:
-            c = point["compute"].values.ravel()
-            lo, mid, hi = _median_interval(c)
-            outcome = point["outcome"].values.ravel()
-            share = {k: np.mean(outcome == k) for k in meanings}
-            rows.append([f"{n:.3g}", f"{mid:.3g} [{lo:.3g}, {hi:.3g}]",
-                         ", ".join(f"{meanings[k]} {v:.0%}" for k, v in share.items() if v > 0)])
-        else:
-            rows.append([f"{n:.3g}", f"{float(point['compute']):.4g}", meanings[int(point['outcome'])]])
-    return format_table(["N_S", "C* [FLOPs]", "outcome"], rows)
+        point = summary.sel(student_size=n)
+        lo, mid, hi = (format_budget(float(v), span) for v in point["compute"].values)
+        rows.append([f"{n:.3g}", f"{mid} [{lo}, {hi}]", f"{float(point['share_wins_throughout']):.0%}",
+                     f"{float(point['share_crossover_in_range']):.0%}", f"{float(point['share_never_wins']):.0%}"])
+    return format_table(["N_S", "C* [FLOPs]", "wins throughout", "crossover in range", "never wins"], rows)

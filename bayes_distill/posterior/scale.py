@@ -29,6 +29,8 @@ class PlanningScale:
     architecture: the model family whose FLOPs per token price the budget (Eq. 69).
     bounds: (lower, upper) on N_T (parameters), D_S and D_T (tokens).
     compute_range: (lower, upper) budgets in FLOPs, searched for the crossover.
+    trained_compute: (smallest, largest) training compute 3 F(N) D of the runs, FLOPs (the paper's range when
+        the runs record no architecture).
     student_sizes: the distinct student sizes (parameters) of the distilled runs; the supervised sizes when none.
     source: where these came from, in words (stored in the answers' attributes).
     """
@@ -36,12 +38,14 @@ class PlanningScale:
     architecture: Architecture
     bounds: tuple[float, float]
     compute_range: tuple[float, float]
+    trained_compute: tuple[float, float]
     student_sizes: tuple[float, ...]
     source: str
 
-    def budgets(self, count: int = 5) -> np.ndarray:
-        """``count`` budgets (FLOPs) spaced evenly in log over the compute range."""
-        return np.geomspace(*self.compute_range, count)
+    def budgets(self, count: int = 5, *, trained: bool = False) -> np.ndarray:
+        """``count`` budgets (FLOPs) spaced evenly in log over the compute range, or over the runs' own training
+        compute when ``trained``."""
+        return np.geomspace(*(self.trained_compute if trained else self.compute_range), count)
 
 
 def planning_scale(runs: xr.Dataset, architecture: Architecture | None = None) -> PlanningScale:
@@ -55,7 +59,8 @@ def planning_scale(runs: xr.Dataset, architecture: Architecture | None = None) -
     recorded = runs_architecture(runs)
     arch = architecture or recorded
     if arch is None:
-        return PlanningScale(PAPER_ARCHITECTURE, DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, tuple(map(float, sizes)),
+        return PlanningScale(PAPER_ARCHITECTURE, DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, DEFAULT_COMPUTE_RANGE,
+                             tuple(map(float, sizes)),
                              "the paper's architecture and default ranges: the runs table records no architecture")
     N, D = runs["N"].values.astype(float), runs["D"].values.astype(float)
     extent = np.concatenate([N, D])
@@ -66,4 +71,5 @@ def planning_scale(runs: xr.Dataset, architecture: Architecture | None = None) -
     source = (f"{given}; bounds {BOUNDS_MARGIN:g}x beyond the runs' N and D ({extent.min():.3g} to "
               f"{extent.max():.3g}); budgets {COMPUTE_MARGIN:g}x beyond their training compute 3F(N)D "
               f"({training.min():.3g} to {training.max():.3g} FLOPs)")
-    return PlanningScale(arch, bounds, compute_range, tuple(map(float, sizes)), source)
+    trained = (float(training.min()), float(training.max()))
+    return PlanningScale(arch, bounds, compute_range, trained, tuple(map(float, sizes)), source)
