@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import bayes_distill as bd
 import bayes_distill.runner.sweep as sweep_module
 from bayes_distill.cli import main as cli_main
 from bayes_distill.runner import expand, load_spec, main_run, run_sweep
@@ -62,10 +63,10 @@ def _write(tmp_path, text, name="s.toml"):
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    out = tmp_path_factory.mktemp("smoke")
-    ds = run_sweep(SMOKE, out, workers=2, progress=False)
-    return ds, out
+def smoke(smoke_runs):
+    """The session's smoke sweep, finished again: every run is kept, the table is rebuilt."""
+    ds = run_sweep(SMOKE, smoke_runs, workers=2, progress=False)
+    return ds, smoke_runs
 
 
 def test_smoke_table_schema_and_files(smoke):
@@ -90,6 +91,19 @@ def test_smoke_table_schema_and_files(smoke):
     csv = (out / "runs.csv").read_text().splitlines()
     assert len(csv) == 14 and csv[0].startswith("run,")
     assert json.loads(str(ds.config.values[0]))["data"]["source"] == "markov"
+
+
+def test_smoke_table_records_each_runs_architecture(smoke):
+    ds, out = smoke
+    # smoke.toml: context 32, vocabulary 32, d_model = 32 x layers, gated MLP of width round(8/3 d_model)
+    for column, value in (("context_length", 32), ("vocab_size", 32), ("aspect_ratio", 32), ("group_size", 1),
+                          ("n_ffn", 3)):
+        np.testing.assert_array_equal(ds[column].values, value)
+    d_model = 32 * ds["n_layers"].values
+    np.testing.assert_allclose(ds["ffn_ratio"].values, np.round(8 / 3 * d_model) / d_model)
+    arch = bd.data.runs_architecture(bd.load_runs(out / "runs.nc"))
+    assert (arch.context_length, arch.vocab_size, arch.aspect_ratio) == (32, 32, 32.0)
+    assert arch.ffn_ratio == pytest.approx(np.mean(np.unique(ds["ffn_ratio"].values)))
 
 
 def test_smoke_budgets_round_up_to_whole_steps(smoke):
