@@ -1,0 +1,259 @@
+"""The plots of ``bayes_distill.plots`` on one small posterior: the smoke sweep, fitted with 2 x 200 draws.
+
+Each test checks what a figure says, not only that it draws: its curves are the posterior's medians, its bands
+the 50% and 90% intervals, its points the observed runs, its map the probability the posterior answers.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+import bayes_distill as bd
+from bayes_distill import plots
+from bayes_distill.inference import FitWarning
+from bayes_distill.laws import forward_flops
+from bayes_distill.plots._common import BANDS, log_edges
+from bayes_distill.plots.laws import most_run
+from bayes_distill.plots.planning import _draw_crossover, feasible_range
+from bayes_distill.posterior import summarize_crossover, summarize_draws
+from bayes_distill.runner.executors import InProcess
+from bayes_distill.runner.sweep import run_sweep
+
+SMOKE = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+
+
+@pytest.fixture(scope="module")
+def posterior(tmp_path_factory):
+    """The smoke grid's runs, fitted with E held at the data's exact loss floor (a quick, small posterior)."""
+    out = tmp_path_factory.mktemp("smoke")
+    run_sweep(SMOKE, out, executor=InProcess(), progress=False)
+    floor = float(np.unique(xr.open_dataset(out / "runs.nc")["loss_floor"].values)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        return bd.fit(out / "runs.nc", chains=2, draws=200, warmup=200, fix={"E": floor})
+
+
+def _tagged(ax, gid):
+    return [a for a in [*ax.collections, *ax.lines] if a.get_gid() == gid]
+
+
+def _saved(fig, tmp_path, name):
+    """Render the figure to PNG (drawing runs the tick locators and layout, which can fail where building did not)."""
+    assert isinstance(fig, Figure)
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=60)
+    assert path.stat().st_size > 5000
+
+
+def _check_bands(ax, curves):
+    """One 50% and one 90% band per curve, each a filled region around its median line."""
+    for name in BANDS:
+        bands = _tagged(ax, f"band-{name[:-1]}")
+        assert len(bands) == curves, (name, len(bands))
+        assert all(len(b.get_paths()) == 1 and len(b.get_paths()[0].vertices) > 4 for b in bands)
+    assert len(_tagged(ax, "median")) == curves
+
+
+def _median_of(draws):
+    return summarize_draws(draws).sel(quantile=0.5).values
+
+
+def _runs(posterior, kind):
+    runs = posterior.runs
+    return runs.isel(run=np.flatnonzero(runs["kind"].values.astype(str) == kind))
+
+
+def test_loss_vs_tokens_curves_are_posterior_medians_with_the_runs_on_them(posterior, tmp_path):
+    fig = plots.loss_vs_tokens(posterior)
+    _saved(fig, tmp_path, "loss_vs_tokens")
+    distilled_ax, supervised_ax = fig.axes
+    runs = _runs(posterior, "distilled")
+    pairs = sorted(set(zip(runs["N"].values, runs["teacher_loss"].values, strict=True)))
+    _check_bands(distilled_ax, len(pairs))
+    lines, points = _tagged(distilled_ax, "median"), _tagged(distilled_ax, "observed")
+    for (n, lt), line, dots in zip(pairs, lines, points, strict=True):
+        x, y = line.get_data()
+        np.testing.assert_allclose(y, _median_of(posterior.predict(N_S=n, D_S=x, L_T=lt)), rtol=1e-12)
+        mine = (runs["N"].values == n) & (runs["teacher_loss"].values == lt)
+        np.testing.assert_array_equal(dots.get_offsets(), np.c_[runs["D"].values[mine], runs["loss"].values[mine]])
+        np.testing.assert_allclose(dots.get_facecolor()[0], line.get_color())  # a run has its curve's colour
+        assert x.min() <= runs["D"].values[mine].min() and x.max() >= runs["D"].values[mine].max()
+    supervised = _runs(posterior, "supervised")
+    sizes = np.unique(supervised["N"].values)
+    _check_bands(supervised_ax, sizes.size)
+    for n, line, dots in zip(sizes, _tagged(supervised_ax, "median"), _tagged(supervised_ax, "observed"), strict=True):
+        np.testing.assert_allclose(line.get_ydata(), _median_of(posterior.predict(n, line.get_xdata())), rtol=1e-12)
+        mine = supervised["N"].values == n
+        expected = zip(supervised["D"].values[mine], supervised["loss"].values[mine], strict=True)
+        assert sorted(map(tuple, dots.get_offsets())) == sorted(expected)
+    assert distilled_ax.get_xscale() == "log" and "tokens" in distilled_ax.get_xlabel()
+    assert "nats/token" in distilled_ax.get_ylabel()
+
+
+def test_loss_vs_tokens_given_students_and_teachers_draws_their_product(posterior):
+    fig = plots.loss_vs_tokens(posterior, student_sizes=[2e4, 5e4], teacher_losses=[2.0])
+    ax = fig.axes[0]
+    _check_bands(ax, 2)
+    assert all(len(dots.get_offsets()) == 0 for dots in _tagged(ax, "observed"))  # no run has these students
+
+
+def test_isoflop_profiles_hold_compute_fixed_and_draw_each_run_near_its_budget(posterior, tmp_path):
+    fig = plots.isoflop_profiles(posterior)
+    _saved(fig, tmp_path, "isoflop_profiles")
+    (ax,) = fig.axes
+    budgets = np.unique(posterior.scale.budgets(4, trained=True))
+    _check_bands(ax, budgets.size)
+    arch = posterior.architecture
+    for budget, line in zip(budgets, _tagged(ax, "median"), strict=True):
+        N = line.get_xdata()
+        tokens = budget / (3 * forward_flops(N, arch))
+        np.testing.assert_allclose(line.get_ydata(), _median_of(posterior.predict(N, tokens)), rtol=1e-12)
+    supervised = _runs(posterior, "supervised")
+    drawn = np.concatenate([dots.get_offsets() for dots in _tagged(ax, "observed")])
+    # The default budgets span the runs' training compute, so every supervised run is near one of them.
+    assert sorted(map(tuple, drawn)) == sorted(zip(supervised["N"].values, supervised["loss"].values, strict=True))
+    for budget, dots in zip(budgets, _tagged(ax, "observed"), strict=True):
+        which = [np.flatnonzero((supervised["N"].values == n) & (supervised["loss"].values == loss))[0]
+                 for n, loss in dots.get_offsets()]
+        N, D = supervised["N"].values[which], supervised["D"].values[which]
+        run_compute = 3 * forward_flops(N, arch) * D if N.size else np.array([budget])
+        assert np.all(np.abs(np.log(run_compute / budget)) <= np.diff(np.log(budgets)).min() / 2 + 1e-12)
+
+
+def test_capacity_gap_draws_student_against_teacher_loss(posterior, tmp_path):
+    fig = plots.capacity_gap(posterior)
+    _saved(fig, tmp_path, "capacity_gap")
+    (ax,) = fig.axes
+    runs = _runs(posterior, "distilled")
+    pairs = sorted(set(zip(runs["N"].values, runs["D"].values, strict=True)))
+    _check_bands(ax, len(pairs))
+    for (n, d), line, dots in zip(pairs, _tagged(ax, "median"), _tagged(ax, "observed"), strict=True):
+        L_T = line.get_xdata()
+        np.testing.assert_allclose(line.get_ydata(), _median_of(posterior.predict(N_S=n, D_S=d, L_T=L_T)), rtol=1e-12)
+        mine = (runs["N"].values == n) & (runs["D"].values == d)
+        np.testing.assert_array_equal(dots.get_offsets(), np.c_[runs["teacher_loss"].values[mine],
+                                                                runs["loss"].values[mine]])
+        assert L_T.min() < runs["teacher_loss"].values.min() and L_T.max() > runs["teacher_loss"].values.max()
+    assert "teacher loss" in ax.get_xlabel() and "nats/token" in ax.get_xlabel()
+
+
+def test_allocation_vs_budget_draws_the_planners_medians_and_shares(posterior, tmp_path):
+    N_S = posterior.scale.student_sizes[0]
+    budgets = np.geomspace(1e9, 1e11, 12)
+    fig = plots.allocation_vs_budget(posterior, student_size=N_S, budgets=budgets)
+    _saved(fig, tmp_path, "allocation_vs_budget")
+    tokens_ax, teacher_ax, shares_ax = fig.axes
+    plan = summarize_draws(posterior.allocate(N_S, budgets, "teacher-inference")).sel(quantile=0.5)
+    for ax, names in ((tokens_ax, ("student_tokens", "teacher_tokens")), (teacher_ax, ("teacher_params",)),
+                      (shares_ax, ("student_share", "teacher_logits_share", "teacher_pretraining_share"))):
+        _check_bands(ax, len(names))
+        for name, line in zip(names, _tagged(ax, "median"), strict=True):
+            np.testing.assert_array_equal(line.get_xdata(), budgets)
+            np.testing.assert_allclose(line.get_ydata(), plan[name].values.ravel(), rtol=1e-12)
+        assert ax.get_xscale() == "log" and "FLOPs" in ax.get_xlabel()
+    assert tokens_ax.get_yscale() == "log" and shares_ax.get_yscale() == "linear"
+    total = sum(line.get_ydata() for line in _tagged(shares_ax, "median"))
+    np.testing.assert_allclose(total, 1.0, atol=0.02)  # medians of shares that sum to 1 in every draw
+
+
+def test_crossover_vs_student_size_draws_its_summary_and_outcome_shares(posterior, tmp_path):
+    sizes = np.array([1.5e4, 4e4, 9e4])
+    fig = plots.crossover_vs_student_size(posterior, student_sizes=sizes)
+    _saved(fig, tmp_path, "crossover_vs_student_size")
+    crossover_ax, shares_ax = fig.axes
+    _check_bands(crossover_ax, 1)
+    range_searched = feasible_range(posterior, sizes, ["teacher-inference"])
+    edges = sorted(line.get_ydata()[0] for line in crossover_ax.get_lines() if line.get_linestyle() == "--")
+    np.testing.assert_allclose(edges, range_searched)
+    summary = summarize_crossover(posterior.crossover(sizes, "teacher-inference", range_searched))
+    expected = summary["compute"].sel(quantile=0.5).clip(*range_searched).values
+    np.testing.assert_allclose(_tagged(crossover_ax, "median")[0].get_ydata(), expected, rtol=1e-12)
+    heights = {name: [p.get_height() for p in shares_ax.patches if p.get_gid() == name]
+               for name in ("share_wins_throughout", "share_crossover_in_range", "share_never_wins")}
+    for name, drawn in heights.items():
+        np.testing.assert_allclose(drawn, summary[name].values)
+    np.testing.assert_allclose(np.sum(list(heights.values()), axis=0), 1.0)
+
+
+def test_crossover_beyond_the_range_is_marked_at_its_edges_not_dropped():
+    sizes = np.array([1e4, 1e5, 1e6])
+    # Per size, quantiles 5/25/50/75/95%: inside; 75% and 95% above the range; median and above below and above.
+    values = np.array([[1e10, 2e10, 3e10, 4e10, 5e10], [1e10, 2e10, 3e10, np.inf, np.inf],
+                       [-np.inf, -np.inf, np.inf, np.inf, np.inf]]).T
+    compute = xr.DataArray(values, dims=("quantile", "student_size"),
+                           coords={"quantile": [0.05, 0.25, 0.5, 0.75, 0.95], "student_size": sizes})
+    fig = Figure()
+    ax = fig.subplots()
+    limits = (1e9, 1e12)
+    _draw_crossover(ax, sizes, compute, limits)
+    above = np.concatenate([c.get_offsets() for c in _tagged(ax, "above-range")])
+    below = np.concatenate([c.get_offsets() for c in _tagged(ax, "below-range")])
+    assert sorted(map(tuple, above)) == [(1e5, 1e12), (1e6, 1e12)]
+    assert sorted(map(tuple, below)) == [(1e6, 1e9)]
+    filled = [c for c in _tagged(ax, "above-range") if len(c.get_offsets())
+              and not np.allclose(c.get_facecolor()[0][:3], 1.0)]
+    np.testing.assert_array_equal(filled[0].get_offsets(), [[1e6, 1e12]])  # only there the median is above
+    band = _tagged(ax, "band-90")[0].get_paths()[0].vertices
+    assert np.all(np.isfinite(band)) and band[:, 1].max() == 1e12 and band[:, 1].min() == 1e9
+
+
+def test_win_probability_map_is_the_posteriors_probability_per_cell(posterior, tmp_path):
+    sizes, budgets = np.array([1.5e4, 4e4, 9e4]), np.geomspace(1e9, 1e11, 4)
+    scenarios = ("best-case", "teacher-inference")
+    fig = plots.win_probability_map(posterior, student_sizes=sizes, budgets=budgets, scenarios=scenarios)
+    _saved(fig, tmp_path, "win_probability_map")
+    panels, colorbar = fig.axes[:-1], fig.axes[-1]
+    assert len(panels) == len(scenarios)
+    for ax, scenario in zip(panels, scenarios, strict=True):
+        (mesh,) = _tagged(ax, "win-probability")
+        expected = posterior.prob_distillation_wins(sizes, budgets, scenario).transpose("student_size", "compute")
+        values = np.asarray(mesh.get_array()).reshape(budgets.size, sizes.size)
+        np.testing.assert_allclose(values, expected.values.T)
+        assert np.all((values >= 0) & (values <= 1)) and mesh.get_clim() == (0.0, 1.0)
+        np.testing.assert_allclose(mesh.get_coordinates()[0, :, 0], log_edges(sizes))
+        assert ax.get_xscale() == ax.get_yscale() == "log"
+    assert "P(distillation wins)" in colorbar.get_ylabel()
+
+
+def test_posterior_predictive_draws_every_runs_observed_log_loss(posterior, tmp_path):
+    fig = plots.posterior_predictive(posterior)
+    _saved(fig, tmp_path, "posterior_predictive")
+    (ax,) = fig.axes
+    observed = np.log(posterior.runs["loss"].values)
+    drawn = [c.get_offsets() for c in ax.collections if len(c.get_offsets()) == observed.size]
+    assert any(np.allclose(points[:, 1], observed) for points in drawn)
+    assert [t.get_text() for t in ax.get_xticklabels()] == [k[0].upper() for k in posterior.runs["kind"].values]
+    assert "nats/token" in ax.get_ylabel()
+
+
+@pytest.mark.parametrize("kind", ["rank", "trace"])
+def test_diagnostics_draw_every_free_coefficient(posterior, kind, tmp_path):
+    fig = plots.diagnostics(posterior, kind=kind)
+    _saved(fig, tmp_path, f"diagnostics_{kind}")
+    titles = {ax.get_title() for ax in fig.axes}
+    assert set(posterior.free_coefficients) <= titles and "E" not in titles  # E is held fixed in this fit
+    with pytest.raises(ValueError, match="kind"):
+        plots.diagnostics(posterior, kind="pair")
+
+
+def test_importing_the_plots_changes_no_process_wide_state():
+    # rcParams read raw (_get): reading rcParams["backend"] would itself resolve the backend, importing pyplot.
+    script = ("import matplotlib, sys; rc = matplotlib.rcParams; raw = lambda: {k: rc._get(k) for k in rc.keys()}; "
+              "before = raw(); import bayes_distill.plots; assert raw() == before; "
+              "assert 'matplotlib.pyplot' not in sys.modules; assert 'arviz_plots' not in sys.modules")
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_default_curves_are_the_pairs_with_the_most_runs():
+    keys = [(1.0, 2.0)] * 3 + [(1.0, 3.0)] * 2 + [(2.0, 2.0), (5.0, 1.0)]
+    assert most_run(keys, limit=2) == ([(1.0, 2.0), (1.0, 3.0)], 4)
+    assert most_run(keys, limit=3) == ([(1.0, 2.0), (1.0, 3.0), (2.0, 2.0)], 4)  # a tie goes to the smaller
+    assert most_run(keys, limit=10) == (sorted(set(keys)), 4)
