@@ -1,0 +1,25 @@
+"""Layer 6: the report of a fitted posterior, one self-contained HTML page and a Markdown file with its PNGs.
+
+``write_report(posterior, out_dir)`` (Python) and ``bayes-distill report posterior.nc --out DIR`` (wired through
+``add_report_arguments`` and ``report_command``) write the coefficients with their diagnostics, the posterior
+predictive check, the compute-optimal plans, the crossover and P(distillation wins) at the runs' scale in the four
+scenarios, and the figures of ``bayes_distill.plots``.
+
+The content is built once (``sections``: ``Section`` objects of text and tables) and rendered twice (``render``);
+the figures are drawn apart (``figures``). A figure that fails to draw is shown as "figure X failed: <error>" in
+its place, the rest of the report is written, and the command exits 1.
+"""
+
+from bayes_distill.report.cli import add_report_arguments, report_command
+from bayes_distill.report.content import Figure, Report, Section, Table
+from bayes_distill.report.write import (
+    ReportFiles,
+    ReportWarning,
+    load_report_posterior,
+    report_content,
+    report_from_file,
+    write_report,
+)
+
+__all__ = ["Figure", "Report", "ReportFiles", "ReportWarning", "Section", "Table", "add_report_arguments",
+           "load_report_posterior", "report_command", "report_content", "report_from_file", "write_report"]

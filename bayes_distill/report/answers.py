@@ -1,0 +1,122 @@
+"""The posterior's answers the report states, computed once: plans, crossovers, P(distillation wins), and the
+posterior predictive check. Numbers here; their wording is in ``bayes_distill.report.sections``."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SCENARIOS
+from bayes_distill.posterior import SAMPLE_DIMS, summarize_crossover, summarize_draws
+
+INTERVAL = (0.05, 0.5, 0.95)
+"""The report's intervals: median with the 90% equal-tailed interval."""
+BUDGET_COUNT = 5
+"""Budgets per student size in the plans and the win-probability table, evenly spaced in log over the range."""
+PLANNING_DRAWS = 500
+"""At most this many draws answer the planning queries (and draw the planning figures): every k-th draw of each
+chain. Each query solves one optimisation per draw, student and budget, so the cpu grid's 10,000 draws would take
+minutes; 500 give P(distillation wins) to within about 0.02 and 90% intervals from 25 draws in each tail."""
+
+
+def draw_count(posterior: Any) -> int:
+    """The number of posterior draws, all chains together."""
+    sizes = posterior.posterior.sizes
+    return int(sizes.get("chain", 1) * sizes.get("draw", 1))
+
+
+def thinned(posterior: Any, max_draws: int | None) -> Any:
+    """``posterior`` with every k-th draw of each chain in all its groups, k the smallest step that leaves at most
+    ``max_draws`` draws; the posterior itself when it has no more (or ``max_draws`` is None)."""
+    total = draw_count(posterior)
+    if max_draws is None or total <= max_draws:
+        return posterior
+    if max_draws < 1:
+        raise ValueError(f"max_draws must be >= 1; got {max_draws}")
+    step = math.ceil(total / max_draws)
+    out = copy.copy(posterior)
+    out.tree = posterior.tree.map_over_datasets(lambda ds: ds.isel(draw=slice(None, None, step),
+                                                                   missing_dims="ignore"))
+    return out
+
+
+@dataclass(frozen=True)
+class PlanningAnswers:
+    """Plans, crossovers and win probabilities at the runs' scale, one of each per scenario (Table 2's names).
+
+    plans: ``summarize_draws`` of ``Posterior.allocate`` over (quantile, student_size, compute);
+    crossovers: ``summarize_crossover`` of ``Posterior.crossover`` over (student_size[, quantile]);
+    win_probability: ``Posterior.prob_distillation_wins`` over (student_size, compute);
+    draws_used, draws_total: the draws that answered (see ``PLANNING_DRAWS``) and the posterior's.
+    """
+
+    student_sizes: tuple[float, ...]
+    budgets: tuple[float, ...]
+    compute_range: tuple[float, float]
+    plans: dict[str, xr.Dataset]
+    crossovers: dict[str, xr.Dataset]
+    win_probability: dict[str, xr.DataArray]
+    draws_used: int
+    draws_total: int
+
+
+def fits_distillation(posterior: Any) -> bool:
+    """Whether the posterior can plan distillation (it was fitted on distilled runs, or they were fixed)."""
+    return all(c in posterior.posterior.data_vars or c in posterior.fix for c in DISTILLATION_COEFFICIENTS)
+
+
+def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
+                     max_draws: int | None = PLANNING_DRAWS) -> PlanningAnswers:
+    """Every planning answer of the report, at the posterior's own scale (``posterior.scale``), from at most
+    ``max_draws`` draws (``thinned``)."""
+    scale, total = posterior.scale, draw_count(posterior)
+    posterior = thinned(posterior, max_draws)
+    sizes, budgets = list(scale.student_sizes), scale.budgets(budget_count)
+    plans, crossovers, wins = {}, {}, {}
+    for scenario in SCENARIOS:
+        plan = posterior.allocate(sizes, budgets, scenario)
+        plans[scenario] = summarize_draws(plan, INTERVAL)
+        wins[scenario] = posterior.prob_distillation_wins(sizes, budgets, scenario)
+        crossovers[scenario] = summarize_crossover(posterior.crossover(sizes, scenario), INTERVAL)
+    return PlanningAnswers(tuple(sizes), tuple(map(float, budgets)), tuple(scale.compute_range), plans, crossovers,
+                           wins, draw_count(posterior), total)
+
+
+@dataclass(frozen=True)
+class PredictiveCheck:
+    """The runs' observed losses against the posterior predictive draws (with observation noise), per run.
+
+    ``predicted`` holds the predictive loss quantiles (5%, 25%, 50%, 75%, 95%) over (quantile, run).
+    """
+
+    runs: xr.Dataset
+    observed: xr.DataArray
+    predicted: xr.DataArray
+
+    def inside(self, lower: float, upper: float) -> xr.DataArray:
+        """Per run, whether its observed loss lies within the predictive interval between two quantiles."""
+        return (self.observed >= self.predicted.sel(quantile=lower)) & (
+            self.observed <= self.predicted.sel(quantile=upper))
+
+    def outside_distance(self) -> xr.DataArray:
+        """How far each run lies outside its 90% interval, in widths of that interval (0 inside it)."""
+        lo, hi = self.predicted.sel(quantile=0.05), self.predicted.sel(quantile=0.95)
+        width = np.maximum(hi - lo, np.finfo(float).tiny)
+        return np.maximum(np.maximum(lo - self.observed, self.observed - hi), 0.0) / width
+
+
+def predictive_check(posterior: Any) -> PredictiveCheck | None:
+    """The check from the fit's stored posterior predictive draws of log loss; None when the file has none."""
+    tree = posterior.tree
+    if "posterior_predictive" not in tree.children or "observed_data" not in tree.children:
+        return None
+    replicated = np.exp(tree["posterior_predictive"].to_dataset()["log_loss"])
+    observed = np.exp(tree["observed_data"].to_dataset()["log_loss"])
+    predicted = replicated.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=list(SAMPLE_DIMS))
+    runs = posterior.runs.sel(run=observed["run"].values)
+    return PredictiveCheck(runs, observed, predicted)

@@ -1,0 +1,47 @@
+"""The ``report`` command: ``bayes-distill report posterior.nc --out DIR``.
+
+Exit codes: 0 when the whole report was written; 1 when it was written but a figure failed to draw (the report
+shows "figure X failed: <error>" in its place and the command names it on stderr); 2 when the posterior cannot
+be read or answer (nothing is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+
+from bayes_distill.report.answers import PLANNING_DRAWS
+from bayes_distill.report.write import ReportWarning, report_from_file
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """The report command's arguments: the posterior file and ``--out``."""
+    parser.add_argument("posterior", help="a posterior written by 'bayes-distill fit' (netCDF)")
+    parser.add_argument("--out", required=True,
+                        help="folder for report.html (self-contained), report.md and its PNG figures")
+    parser.add_argument("--planning-draws", type=int, default=PLANNING_DRAWS, metavar="N",
+                        help=f"at most N posterior draws answer the planning queries and draw their figures "
+                             f"(every k-th draw of each chain; default {PLANNING_DRAWS}; 0: all)")
+
+
+def report_command(args: argparse.Namespace) -> int:
+    """Write the report of ``args.posterior`` into ``args.out``; returns the exit code (0, 1 or 2, see above)."""
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReportWarning)  # stated below, once
+            files = report_from_file(args.posterior, args.out, getattr(args, "planning_draws", PLANNING_DRAWS) or None)
+    except ValueError as error:
+        print(f"bayes-distill report: error: {error}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    print(f"report written to {files.html} and {files.markdown} ({len(files.figures)} figures, {elapsed:.1f} s)")
+    for note in files.failures:
+        print(f"bayes-distill report: {note}", file=sys.stderr)
+    if files.failures:
+        print(f"bayes-distill report: {len(files.failures)} figure(s) failed; the report shows a note in their "
+              "place", file=sys.stderr)
+        return 1
+    return 0

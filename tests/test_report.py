@@ -1,0 +1,201 @@
+"""The report (bayes-distill report posterior.nc --out DIR): its sections, its figures embedded in the HTML and
+beside the Markdown, its exit codes, and its failures shown rather than dropped."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import html
+import re
+import time
+
+import numpy as np
+import pytest
+
+from bayes_distill.atomic import TEMPORARY_GLOB
+from bayes_distill.laws import SCENARIOS
+from bayes_distill.report import (
+    Figure,
+    Section,
+    Table,
+    add_report_arguments,
+    load_report_posterior,
+    report_command,
+)
+from bayes_distill.report import figures as report_figures
+from bayes_distill.report.answers import PlanningAnswers, draw_count, thinned
+from bayes_distill.report.render import md_escape, to_html, to_markdown
+from bayes_distill.report.sections import _draws_text, build_report, planning_sections
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+DATA_URI = '<img src="data:image/png;base64,'
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    add_report_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture(scope="module")
+def report(smoke_posterior, tmp_path_factory):
+    """The smoke posterior saved to a file and reported through the command: (posterior, path, out, code, seconds,
+    stdout, stderr)."""
+    folder = tmp_path_factory.mktemp("report")
+    path = smoke_posterior.save(folder / "posterior.nc")
+    out = folder / "out"
+    start = time.perf_counter()
+    code = report_command(_args(str(path), "--out", str(out)))
+    seconds = time.perf_counter() - start
+    return {"posterior": smoke_posterior, "path": path, "out": out, "code": code, "seconds": seconds,
+            "html": (out / "report.html").read_text(), "markdown": (out / "report.md").read_text()}
+
+
+def test_report_command_returns_0_and_writes_both_files(report):
+    out = report["out"]
+    print(f"report of the smoke posterior: {report['seconds']:.1f} s")
+    assert report["code"] == 0
+    assert (out / "report.html").is_file() and (out / "report.md").is_file()
+    assert not list(out.glob(TEMPORARY_GLOB)), "a temporary file of the atomic writes was left behind"
+    assert report["html"].startswith("<!DOCTYPE html>") and "<script" not in report["html"]
+    assert not re.search(r"""(src|href)=["'](?!data:)""", report["html"]), "the HTML must not load external assets"
+
+
+def test_header_names_file_runs_architecture_source_and_date(report):
+    posterior = report["posterior"]
+    kinds, counts = np.unique(posterior.runs["kind"].values.astype(str), return_counts=True)
+    for text in (html.unescape(report["html"]), report["markdown"]):
+        assert str(report["path"]) in text
+        assert f"{posterior.runs.sizes['run']} runs: " in text
+        for kind, count in zip(kinds, counts, strict=True):
+            assert f"{count} {kind}" in text
+        assert f"context_length={posterior.architecture.context_length}" in text
+        assert posterior.scale.source.split(";")[0] in text
+        assert datetime.date.today().isoformat() in text
+
+
+def test_coefficient_table_has_every_free_coefficient_and_diagnostics(report):
+    posterior = report["posterior"]
+    for text in (report["html"], report["markdown"]):
+        assert "Coefficients and diagnostics" in text and "R-hat" in text and "ESS bulk" in text
+        assert "Divergences: " in text
+    rows = re.findall(r"<tr><td>([^<]+)</td>", report["html"])
+    assert set(posterior.free_coefficients) <= set(rows)
+    for name in posterior.free_coefficients:
+        assert re.search(rf"^\| {re.escape(md_escape(name))} \|", report["markdown"], re.M), name
+
+
+def test_plans_crossover_and_win_probability_in_every_scenario(report):
+    markdown = report["markdown"]
+    for text in (report["html"], markdown):
+        assert "Compute-optimal plans" in text and "Posterior predictive check" in text
+        for scenario in SCENARIOS:
+            assert f"Scenario {scenario} (" in text
+        assert "Crossover" in text and "wins throughout" in text and "never wins" in text
+        assert "P(distillation wins) over student size and budget" in text
+    crossover_rows = re.findall(r"^\| ([a-z-]+) \| [0-9.e+]+ \| (\d+)% \| (\d+)% \|", markdown, re.M)
+    assert {r[0] for r in crossover_rows} >= set(SCENARIOS)
+    win_rows = re.findall(r"^\| ([a-z-]+) \| [0-9.e+]+ \|((?: [01]\.\d\d \|)+)$", markdown, re.M)
+    assert {r[0] for r in win_rows} == set(SCENARIOS)
+    assert all(len(r[1].split("|")) - 1 == 5 for r in win_rows)  # five budgets
+
+
+def test_html_embeds_every_figure_as_a_png(report):
+    page = report["html"]
+    assert page.count(DATA_URI) == len(report_figures.FIGURES)
+    for data in re.findall(r'data:image/png;base64,([A-Za-z0-9+/=]+)"', page):
+        assert base64.b64decode(data).startswith(PNG_MAGIC)
+    assert "failed:" not in page
+
+
+def test_markdown_references_png_files_beside_it(report):
+    names = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report["markdown"])
+    assert len(names) == len(report_figures.FIGURES) == report["html"].count(DATA_URI)
+    for name in names:
+        png = report["out"] / name
+        assert png.is_file() and png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_posterior_path_is_a_clear_error(tmp_path, capsys):
+    missing = tmp_path / "nowhere.nc"
+    with pytest.raises(ValueError, match=re.escape(str(missing))):
+        load_report_posterior(missing)
+    garbage = tmp_path / "garbage.nc"
+    garbage.write_text("not a netCDF file")
+    with pytest.raises(ValueError, match=re.escape(str(garbage))):
+        load_report_posterior(garbage)
+    out = tmp_path / "out"
+    assert report_command(_args(str(missing), "--out", str(out))) == 2
+    err = capsys.readouterr().err
+    assert "bayes-distill report: error:" in err and str(missing) in err
+    assert not (out / "report.html").exists()
+
+
+def test_failed_figure_is_shown_in_place_and_exits_1(report, monkeypatch, tmp_path, capsys):
+    """A figure that raises becomes a visible note in both files (escaped in the HTML), the others are written,
+    and the command exits 1 naming it."""
+    import bayes_distill.plots as plots
+
+    def broken(posterior, **kwargs):
+        raise RuntimeError("no <axes> & no luck")
+
+    monkeypatch.setattr(plots, "capacity_gap", broken)
+    specs = tuple(s for s in report_figures.FIGURES if s.name in ("capacity_gap", "posterior_predictive"))
+    monkeypatch.setattr(report_figures, "FIGURES", specs)
+    out = tmp_path / "out"
+    code = report_command(_args(str(report["path"]), "--out", str(out), "--planning-draws", "0"))  # JIT cache hits
+    assert code == 1
+    assert "figure capacity_gap failed: RuntimeError: no <axes> & no luck" in capsys.readouterr().err
+    page, markdown = (out / "report.html").read_text(), (out / "report.md").read_text()
+    assert "figure capacity_gap failed: RuntimeError: no &lt;axes&gt; &amp; no luck" in page
+    assert "figure capacity_gap failed: RuntimeError: no \\<axes\\> & no luck" in markdown
+    assert page.count(DATA_URI) == 1 and (out / "posterior_predictive.png").is_file()
+    assert not (out / "capacity_gap.png").exists()
+    assert "Answers from all 400 posterior draws" in markdown
+
+
+def test_one_content_rendered_twice():
+    """Markdown and HTML say the same: every paragraph, note, cell and figure of the content is in both."""
+    png = PNG_MAGIC + b"fake"
+    figures = (Figure("drawn", "A figure", "Its caption.", png=png), Figure("broken", "B", "c", error="E: x|y"))
+    section = Section("Title *1*", ("Text with | pipe and <tag>.",), (Table(("a", "b"), (("1 [0, 2]", "x"),), "Cap"),),
+                      figures, ("a warning",))
+    from bayes_distill.report.content import Report
+
+    content = Report("R", Table(("", ""), (("Date", "today"),)), (section,))
+    markdown, page = to_markdown(content), to_html(content)
+    assert "## Title \\*1\\*" in markdown and "Text with \\| pipe and \\<tag\\>." in markdown
+    assert "| 1 [0, 2] | x |" in markdown and "![A figure](drawn.png)" in markdown
+    assert "figure broken failed: E: x\\|y" in markdown and "> **Warning:** a warning" in markdown
+    assert "Text with | pipe and &lt;tag&gt;." in page and "figure broken failed: E: x|y" in page
+    assert '<td>1<span class="interval">[0, 2]</span></td>' in page and page.count(DATA_URI) == 1
+    assert base64.b64encode(png).decode() in page
+
+
+def test_thinning_and_a_supervised_only_fit(smoke_posterior):
+    few = thinned(smoke_posterior, 100)
+    assert draw_count(few) == 100 and few.posterior.sizes["chain"] == smoke_posterior.posterior.sizes["chain"]
+    assert few.tree["sample_stats"].sizes["draw"] == few.posterior.sizes["draw"]
+    assert thinned(smoke_posterior, None) is smoke_posterior and draw_count(smoke_posterior) == 400
+    answers = PlanningAnswers((1e4,), (1e9,), (1e8, 1e10), {}, {}, {}, draws_used=100, draws_total=400)
+    assert "Answers from 100 of the 400 posterior draws" in _draws_text(answers)
+    titles = [s.title for s in planning_sections(None)]
+    assert titles == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]
+    assert all("supervised runs only" in s.paragraphs[0] for s in planning_sections(None))
+
+
+def test_figures_without_a_section_still_appear():
+    """A figure whose section is unknown is shown in an extra section rather than dropped."""
+    from bayes_distill.report.sections import place_figures
+
+    placed = place_figures([Section("Crossover")], {"new_plot": Figure("new_plot", "t", "c", png=PNG_MAGIC)})
+    assert [s.title for s in placed] == ["Crossover", "Other figures"] and placed[1].figures[0].name == "new_plot"
+
+
+def test_build_report_lists_failed_figures_first(report):
+    failed = {"capacity_gap": Figure("capacity_gap", "t", "c", error="ValueError: bad")}
+    content = build_report(report["posterior"], None, [], None, None, failed)
+    assert content.sections[0].title == "Figures that failed"
+    assert content.sections[0].notes == ("figure capacity_gap failed: ValueError: bad",)
+    assert "not given (a Posterior in memory)" in to_markdown(content)
