@@ -21,7 +21,7 @@ from bayes_distill import plots
 from bayes_distill.inference import FitWarning
 from bayes_distill.laws import forward_flops
 from bayes_distill.plots._common import BANDS, log_edges
-from bayes_distill.plots.laws import most_run
+from bayes_distill.plots.laws import most_run, profile_budgets
 from bayes_distill.plots.planning import _draw_crossover, feasible_range
 from bayes_distill.posterior import summarize_crossover, summarize_draws
 from bayes_distill.runner.executors import InProcess
@@ -105,11 +105,8 @@ def test_loss_vs_tokens_given_students_and_teachers_draws_their_product(posterio
     assert all(len(dots.get_offsets()) == 0 for dots in _tagged(ax, "observed"))  # no run has these students
 
 
-def test_isoflop_profiles_hold_compute_fixed_and_draw_each_run_near_its_budget(posterior, tmp_path):
-    fig = plots.isoflop_profiles(posterior)
-    _saved(fig, tmp_path, "isoflop_profiles")
+def _check_isoflop(posterior, fig, budgets):
     (ax,) = fig.axes
-    budgets = np.unique(posterior.scale.budgets(4, trained=True))
     _check_bands(ax, budgets.size)
     arch = posterior.architecture
     for budget, line in zip(budgets, _tagged(ax, "median"), strict=True):
@@ -117,15 +114,25 @@ def test_isoflop_profiles_hold_compute_fixed_and_draw_each_run_near_its_budget(p
         tokens = budget / (3 * forward_flops(N, arch))
         np.testing.assert_allclose(line.get_ydata(), _median_of(posterior.predict(N, tokens)), rtol=1e-12)
     supervised = _runs(posterior, "supervised")
-    drawn = np.concatenate([dots.get_offsets() for dots in _tagged(ax, "observed")])
-    # The default budgets span the runs' training compute, so every supervised run is near one of them.
-    assert sorted(map(tuple, drawn)) == sorted(zip(supervised["N"].values, supervised["loss"].values, strict=True))
+    run_compute = 3 * forward_flops(supervised["N"].values, arch) * supervised["D"].values
     for budget, dots in zip(budgets, _tagged(ax, "observed"), strict=True):
-        which = [np.flatnonzero((supervised["N"].values == n) & (supervised["loss"].values == loss))[0]
-                 for n, loss in dots.get_offsets()]
-        N, D = supervised["N"].values[which], supervised["D"].values[which]
-        run_compute = 3 * forward_flops(N, arch) * D if N.size else np.array([budget])
-        assert np.all(np.abs(np.log(run_compute / budget)) <= np.diff(np.log(budgets)).min() / 2 + 1e-12)
+        near = np.abs(np.log(run_compute / budget)) <= np.log(1.2)  # each run on the profile of its own compute
+        expected = zip(supervised["N"].values[near], supervised["loss"].values[near], strict=True)
+        assert sorted(map(tuple, dots.get_offsets())) == sorted(expected)
+
+
+def test_isoflop_profiles_hold_compute_fixed_and_draw_each_run_near_its_budget(posterior, tmp_path):
+    fig = plots.isoflop_profiles(posterior)
+    _saved(fig, tmp_path, "isoflop_profiles")
+    # The smoke grid's one IsoFLOP profile: two sizes at 2e10 FLOPs of its own architecture.
+    supervised = _runs(posterior, "supervised")
+    N = supervised["N"].values
+    (budget,) = profile_budgets(3 * forward_flops(N, posterior.architecture) * supervised["D"].values, N)
+    assert budget == pytest.approx(2e10, rel=0.01)
+    _check_isoflop(posterior, fig, np.array([budget]))
+    assert len(_tagged(fig.axes[0], "observed")[0].get_offsets()) == 2
+    budgets = np.array([4e9, 3e10, 2.5e11])
+    _check_isoflop(posterior, plots.isoflop_profiles(posterior, budgets=budgets), budgets)
 
 
 def test_capacity_gap_draws_student_against_teacher_loss(posterior, tmp_path):

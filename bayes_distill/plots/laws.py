@@ -34,9 +34,9 @@ from bayes_distill.plots._common import (
 from bayes_distill.posterior import summarize_draws
 
 ISOFLOP_BUDGETS = 4
-"""Default number of IsoFLOP budgets, spread over the runs' own training compute."""
-SINGLE_BUDGET_REACH = 2.0
-"""With one budget, runs within this factor of it count as near it."""
+"""Budgets spread over the runs' own training compute when the runs hold no IsoFLOP profile."""
+NEAR_BUDGET = 1.2
+"""A run lies on a budget's IsoFLOP profile when its compute 3 F(N) D is within this factor of the budget."""
 TEACHER_LOSS_MARGIN = 1.15
 """The capacity-gap curves reach this factor beyond the runs' smallest and largest losses."""
 MAX_CURVES = 6
@@ -110,28 +110,46 @@ def loss_vs_tokens(posterior: Any, *, student_sizes: Any = None, teacher_losses:
 
 
 def _nearest_budget(compute: np.ndarray, budgets: np.ndarray) -> np.ndarray:
-    """Index of the budget each run's compute is near (within half the log spacing of the budgets), else -1."""
-    log_b, log_c = np.log(budgets), np.log(compute)
-    reach = np.diff(log_b).min() / 2 if budgets.size > 1 else np.log(SINGLE_BUDGET_REACH)
-    distance = np.abs(log_c[:, None] - log_b[None, :])
+    """Index of the budget each run's compute 3 F(N) D is near (within a factor NEAR_BUDGET), else -1."""
+    distance = np.abs(np.log(compute)[:, None] - np.log(budgets)[None, :])
     nearest = distance.argmin(axis=1)
-    return np.where(distance[np.arange(compute.size), nearest] <= reach, nearest, -1)
+    return np.where(distance[np.arange(compute.size), nearest] <= np.log(NEAR_BUDGET), nearest, -1)
+
+
+def profile_budgets(compute: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The budgets (FLOPs) the runs lay IsoFLOP profiles on: groups of runs whose compute lies within a factor
+    NEAR_BUDGET of the group's smallest and that hold at least two sizes, each at its geometric mean compute;
+    at most MAX_CURVES, those with the most runs."""
+    groups: list[list[int]] = []
+    for i in np.argsort(compute):
+        if groups and compute[i] <= compute[groups[-1][0]] * NEAR_BUDGET:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    profiles = [g for g in groups if np.unique(sizes[g]).size >= 2]
+    profiles = sorted(profiles, key=len, reverse=True)[:MAX_CURVES]
+    return np.sort([float(np.exp(np.log(compute[g]).mean())) for g in profiles])
 
 
 def isoflop_profiles(posterior: Any, *, budgets: Any = None) -> Figure:
     """Supervised loss (nats/token) against model size N (parameters) at fixed compute C = 3 F(N) D (FLOPs).
 
-    ``budgets`` (FLOPs) default to 4 spread over the runs' own training compute (``scale.trained_compute``).
-    F is the forward FLOPs per token of the posterior's architecture (Eq. 69). Each supervised run is drawn, in
-    its budget's colour, on the profile of the budget nearest its own 3 F(N) D (within half the budgets' log
-    spacing); runs near none are left out. The curves keep to the sizes whose D lies within the posterior's bounds.
+    ``budgets`` (FLOPs) default to the IsoFLOP profiles the supervised runs hold (runs of two or more sizes within
+    20% of one compute, ``profile_budgets``), else to 4 spread over the runs' training compute. F is the forward
+    FLOPs per token of the posterior's architecture (Eq. 69). Each supervised run whose own 3 F(N) D lies within
+    20% of a budget is drawn, in its colour, on that budget's profile. The curves keep to sizes 3x beyond the runs'
+    whose D lies within the posterior's bounds.
     """
     arch, bounds = posterior.architecture, posterior.scale.bounds
-    budgets = np.unique(posterior.scale.budgets(ISOFLOP_BUDGETS, trained=True) if budgets is None
-                        else np.atleast_1d(np.asarray(budgets, float)))
     runs = runs_of_kind(posterior, "supervised")
     N, D, loss = (runs[v].values.astype(float) for v in ("N", "D", "loss"))
-    near = _nearest_budget(3.0 * np.asarray(forward_flops(N, arch)) * D, budgets)
+    compute = 3.0 * np.asarray(forward_flops(N, arch)) * D
+    if budgets is None:
+        budgets = profile_budgets(compute, N)
+        if not budgets.size:
+            budgets = posterior.scale.budgets(ISOFLOP_BUDGETS, trained=True)
+    budgets = np.unique(np.atleast_1d(np.asarray(budgets, float)))
+    near = _nearest_budget(compute, budgets)
     fig, (ax,) = new_figure(1, width=6.0)
     sizes = log_grid(N if N.size else posterior.scale.student_sizes, limits=bounds)
     for i, (budget, color) in enumerate(zip(budgets, colors(budgets.size, "plasma"), strict=True)):
