@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from bayes_distill.posterior import INTERVAL_QUANTILES, summarize_draws
 
@@ -59,8 +59,18 @@ def tidy_log_axes(fig: Figure) -> None:
         for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
             if axis.get_scale() == "log" and np.log10(max(limits) / min(limits)) < NARROW_LOG_SPAN:
                 axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-                axis.set_major_formatter(LogFormatterSciNotation(labelOnlyBase=False))
+                axis.set_major_formatter(FuncFormatter(_power_of_ten))
                 axis.set_minor_formatter(NullFormatter())
+
+
+def _power_of_ten(value: float, _position: Any = None) -> str:
+    """A tick label m x 10^k in mathtext (10^k when m = 1): every major tick labelled, whatever the span."""
+    if not value > 0:
+        return ""
+    exponent = int(np.floor(np.log10(value) + 1e-9))
+    mantissa = round(value / 10.0**exponent, 1)
+    power = f"10^{{{exponent}}}"
+    return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times {power}$"
 
 
 def colors(count: int, name: str = "viridis") -> list[Any]:
