@@ -235,27 +235,41 @@ def test_reparameterised_sites_are_the_size_term_and_its_slope_at_the_central_si
     np.testing.assert_allclose(-slope, post["alpha_gamma"].values.ravel(), rtol=1e-7)
 
 
-def test_demo_trains_fits_and_plans(tmp_path, capsys):
+def test_demo_trains_fits_answers_from_its_posterior_and_reports(smoke_runs, tmp_path, capsys):
+    import shutil
     from pathlib import Path
 
     smoke = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
     out = tmp_path / "demo"
+    shutil.copytree(smoke_runs, out)  # the session's finished runs are kept, as a rerun of the demo keeps its own
     args = ["--spec", str(smoke), "--out", str(out), "--chains", "2", "--draws", "100", "--warmup", "100"]
     code = main(["demo", *args])
     captured = capsys.readouterr()
     printed = captured.out
     assert "L_S distilled" in printed and "eti90_lb" in printed
     # 2 x 100 draws cannot reach ESS 400: the demo prints the diagnostics' verdict and exits 3, having written all.
-    problems = bd.inference.diagnose(bd.load_posterior(out / "posterior.nc").tree)
+    posterior = bd.load_posterior(out / "posterior.nc")
+    problems = bd.inference.diagnose(posterior.tree)
     assert any("ESS below 400" in p for p in problems)
     assert code == 3 and "the fit's diagnostics failed" in captured.err
     for message in problems:
         assert f"diagnostics: {message}" in printed
     assert "diagnostics: R-hat <= 1.01" not in printed
-    assert "E held at the source's exact loss floor" in printed
-    assert "Crossover (teacher-inference)" in printed
-    again = bd.load_posterior(out / "posterior.nc")
-    assert again.runs.sizes["run"] == bd.load_runs(out / "runs.nc").sizes["run"]
+    with xr.open_dataset(out / "runs.nc") as table:
+        floor = float(table["loss_floor"][0])
+    assert f"E held at the loss floor {floor:.4f}" in printed and f"its loss floor is {floor:.4f}" in printed
+    # The posterior's own answers at the grid's scale, in the four scenarios, before the paper's, labelled.
+    ours, paper = printed.split("the paper's own fit")
+    assert "At the runs' scale (the runs' recorded architecture" in ours
+    for scenario in ("best-case", "teacher-inference", "teacher-pretraining", "teacher-pretraining-inference"):
+        assert f"scenario: {scenario}\n" in ours
+    student = f"{posterior.scale.student_sizes[0]:.3g}"
+    assert "Crossover (teacher-inference), searched over" in ours and "never wins" in ours and student in ours
+    assert "P(distillation wins), teacher-inference" in ours
+    assert "Crossover (teacher-inference)" in paper and "3e+08" in paper
+    for written in ("report/report.html", "report/report.md"):
+        assert (out / written).is_file() and str(out / written) in printed
+    assert posterior.runs.sizes["run"] == bd.load_runs(out / "runs.nc").sizes["run"]
 
 
 def test_half_bounded_truncated_normal_prior_maps_to_finite_values():
@@ -467,7 +481,9 @@ def test_chains_vectorised_on_one_device_sample_the_posterior_of_pmapped_chains(
         pmapped = bd.fit(frame, **kw).tree["posterior"]
         monkeypatch.setattr(jax, "local_device_count", lambda *args, **kwargs: 1)
         vectorised = bd.fit(frame, **kw).tree["posterior"]
-    methods = {key[0][-1] for key in fit_module._PROGRAMS if key[0][:5] == ("nuts", 4, 400, 400, 0.9)}
+    settings = fit_module._NutsSettings(warmup=400, draws=400, target_accept=0.9)
+    methods = {chains for _, name, spec, chains, *_ in fit_module._PROGRAMS
+               if (name, spec) == ("_nuts_chain", settings)}
     assert methods == {"pmap", "vmap"}  # two programs: the chain method is part of a program's key
     for name in ("E", "alpha", "beta", "gamma"):
         a, b = pmapped[name].values, vectorised[name].values

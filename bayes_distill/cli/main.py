@@ -1,16 +1,16 @@
-"""``bayes-distill``: plan, crossover, fit, run, and demo (the main job)."""
+"""``bayes-distill``: plan, crossover, fit, run, report, and demo (the main job)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from bayes_distill.cli.tables import allocation_table, crossover_table, format_table
+from bayes_distill.cli.demo import add_demo_arguments, demo
+from bayes_distill.cli.fitting import fit_and_diagnose
+from bayes_distill.cli.tables import allocation_table, crossover_table
 from bayes_distill.laws import PAPER, SCENARIOS
 from bayes_distill.planner import DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, allocate, crossover
 
@@ -73,99 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or finish) a sweep of teacher, supervised and distilled trainings")
     add_run_arguments(run)
 
-    demo = sub.add_parser("demo", help="the main job: train the cpu grid, fit the laws to it, plan")
-    demo.add_argument("--spec", default="experiments/cpu.toml", help="the sweep to train")
-    demo.add_argument("--out", default="runs/cpu", help="output folder (runs table, checkpoints, posterior)")
-    demo.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    demo.add_argument("--chains", type=int, default=4)
-    # The cpu grid identifies the distillation law weakly, so its chains need more draws than the fit's defaults
-    # to reach R-hat <= 1.01 (the measurements are in experiments/README.md).
-    demo.add_argument("--draws", type=int, default=2500, help="draws per chain")
-    demo.add_argument("--warmup", type=int, default=2500, help="warm-up steps per chain")
-    demo.add_argument("--target-accept", type=float, default=None,
-                      help="NUTS target acceptance probability (default: the fit's rule, 0.9 and 0.99 if a "
-                           "transition diverges)")
+    from bayes_distill.report import add_report_arguments
+
+    report = sub.add_parser("report", help="write an HTML and a Markdown report of a posterior, with its figures")
+    add_report_arguments(report)
+
+    demo = sub.add_parser("demo", help="the main job: train the cpu grid, fit the laws to it, answer from the "
+                                       "posterior, write the report")
+    add_demo_arguments(demo)
     return parser
-
-
-def _paper_plans() -> str:
-    students, budgets = [3e8, 1e9, 3e9], [1e21, 1e23]
-    parts = ["Compute-optimal distillation with the paper's coefficients (Busbridge et al. 2025, Table 6)."]
-    for scenario in ("best-case", "teacher-inference", "teacher-pretraining"):
-        parts += [f"\nscenario: {scenario}", allocation_table(allocate(students, budgets, scenario, PAPER))]
-    parts += ["\nCrossover (teacher-inference): budget above which supervised training wins",
-              crossover_table(crossover(students, "teacher-inference", PAPER))]
-    return "\n".join(parts)
-
-
-def _runs_report(table: Any) -> str:
-    """What the sweep measured: teacher losses by size, and distilled against supervised students of equal N, D."""
-    from bayes_distill.data import supervised_twin_loss
-
-    floor = float(np.nanmin(table["entropy_rate"].values)) if "entropy_rate" in table else float("nan")
-    lines = [f"{table.sizes['run']} runs; the source's exact entropy rate (the floor E) is {floor:.3f} nats/token; "
-             f"lowest loss measured {float(table['loss'].min()):.3f}"]
-    twins = supervised_twin_loss(table)
-    students = table.sel(run=twins["run"])
-    rows = []
-    for i in range(twins.sizes["run"]):
-        twin = float(twins[i])
-        rows.append([f"{float(students['N'][i]):.3g}", f"{float(students['D'][i]):.3g}",
-                     f"{float(students['teacher_N'][i]):.3g}", f"{float(students['teacher_loss'][i]):.3f}",
-                     f"{float(students['loss'][i]):.3f}", f"{twin:.3f}" if np.isfinite(twin) else "-"])
-    lines.append(format_table(["N_S", "D_S", "N_T", "L_T", "L_S distilled", "L supervised"], rows))
-    return "\n".join(lines)
-
-
-def _fit_and_diagnose(runs: Any, **kwargs: Any) -> tuple[Any, list[str]]:
-    """Fit, and return the posterior with the messages of the FitWarnings its diagnostics raised (the commands
-    print them and exit 3 rather than let a warning scroll by)."""
-    import warnings
-
-    from bayes_distill.inference import FitWarning
-    from bayes_distill.posterior import fit
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", FitWarning)
-        posterior = fit(runs, **kwargs)
-    return posterior, [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
-
-
-def _demo(args: argparse.Namespace) -> int:
-    """The main job: run the sweep (resuming what is done), fit both laws to it, report, then plan with the paper's
-    coefficients at the scale where they were measured."""
-    from bayes_distill.runner import report_failed_runs, run_sweep
-
-    out = Path(args.out)
-    print(f"1. training the sweep {args.spec} into {out}/ (finished runs are kept)", flush=True)
-    table = run_sweep(args.spec, out, workers=args.workers)
-    failed = report_failed_runs(table)  # the fit goes on with the runs that finished
-    print(_runs_report(table))
-    # A synthetic source knows its floor exactly (the entropy rate, raised by the short context at a window's
-    # start): E is then data, not a coefficient to fit. Runs far above the floor cannot pin E down themselves.
-    floors = np.unique(table["loss_floor"].values) if "loss_floor" in table else np.array([np.nan])
-    fix = {"E": float(floors[0])} if floors.size == 1 and np.isfinite(floors[0]) else {}
-    held = f"; E held at the source's exact loss floor {fix['E']:.4f}" if fix else ""
-    print(f"\n2. fitting the joint Bayesian model (NumPyro NUTS, {args.chains} x {args.draws} draws after "
-          f"{args.warmup} warm-up{held})", flush=True)
-    posterior, problems = _fit_and_diagnose(out / "runs.nc", chains=args.chains, draws=args.draws,
-                                            warmup=args.warmup, target_accept=args.target_accept, fix=fix)
-    posterior.save(out / "posterior.nc")
-    print(posterior.summary().to_string())
-    for message in problems:
-        print(f"diagnostics: {message}")
-    if not problems:
-        print("diagnostics: R-hat <= 1.01, ESS >= 400, no divergences")
-    print(f"posterior written to {out / 'posterior.nc'}; query it with bayes-distill plan --posterior ...")
-    print("\n3. " + _paper_plans())
-    if failed:
-        print(f"bayes-distill demo: {failed} runs failed (see above); the fit used the others", file=sys.stderr)
-        return 1
-    if problems:
-        print("bayes-distill demo: the fit's diagnostics failed (see above); rerun with more --draws and --warmup",
-              file=sys.stderr)
-        return 3
-    return 0
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -176,7 +92,7 @@ def _fit(args: argparse.Namespace) -> int:
             fix[name] = float(value)
         except ValueError:
             raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
-    posterior, problems = _fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
+    posterior, problems = fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
                                             fix=fix, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                             seed=args.seed, target_accept=args.target_accept)
     posterior.save(args.out)
@@ -229,8 +145,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bayes_distill.runner import run_command
 
             return run_command(args)
+        elif args.command == "report":
+            from bayes_distill.report import report_command
+
+            return report_command(args)
         elif args.command == "demo":
-            return _demo(args)
+            return demo(args)
     except ValueError as error:
         print(f"bayes-distill {args.command}: error: {error}", file=sys.stderr)
         return 2

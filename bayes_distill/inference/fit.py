@@ -6,20 +6,24 @@ from prior draws, vectorised and compiled), samples with a dense mass matrix in 
 power-law terms (see ``model``), and then checks R-hat, ESS and divergences across chains: trouble is reported,
 never hidden.
 
-Speed: compiling is most of a cold fit on a CPU. The three programs of a fit (the optimiser, the sampler, and the
+Speed: compiling is most of a cold fit on a CPU. The programs of a fit (the optimiser, the sampler, and the
 per-draw quantities) are traced up front and compiled one after another on a worker thread, in the order they are
 needed, so the sampler compiles while the optimiser runs; each traces the model once (one loop over warm-up and
-draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace). The programs take the runs' values
-and the prior's numbers as arguments, so new data of the same design reuse them (see ``_compiled``).
+draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace). The programs take the model's
+numbers (``ModelArgs``: the runs' values, the prior's parameters) as arguments, so new data of the same design reuse
+them (see ``Program``).
+
+The file reads in the order a fit runs: its arguments, the compiled-program cache, the model's sites, the
+optimiser, the three methods (NumPyro NUTS, PyMC NUTS, SVI), the per-draw quantities, and ``sample`` itself.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -35,15 +39,36 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, u
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import FitWarning, diagnose
-from bayes_distill.inference.model import RunArrays, law_model, log_loss_location_scale
+from bayes_distill.inference.model import ModelArgs, RunArrays
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
 
 BACKENDS = ("numpyro", "pymc")
 METHODS = ("nuts", "svi")
+GUIDES = {"full-rank": autoguide.AutoMultivariateNormal, "low-rank": autoguide.AutoLowRankMultivariateNormal}
+
+TARGET_ACCEPT = 0.9
+CAREFUL_TARGET_ACCEPT = 0.99
+"""With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, if any
+transition diverges, samples again towards ``CAREFUL_TARGET_ACCEPT``: smaller steps, about twice the leapfrog steps
+per draw. The divergences this avoids sit in the tail of low E, where the reducible loss must grow and the exponents
+shrink to fit the same runs (measurements: experiments/README.md)."""
+
+FUNNEL_DIVERGENCES = 0.01
+"""Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
+samples again in the coefficients' own coordinates: a prior-dominated posterior can be a funnel there (its spread
+scales with gamma) and every chain meets it. Divergences in one chain of an informative fit (a step size adapted
+a little too large) are only reported: coefficient coordinates would cost that fit twice the leapfrog steps."""
+
+NEWTON_STEPS = 400
+"""Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
+
+PROGRAMS_KEPT = 16
+"""Compiled programs kept in memory, so that fitting new data of one design again skips tracing as well."""
 
 
+# -- the model's arguments ------------------------------------------------------------------------------------
 def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
     fix = dict(fix or {})
     unknown = set(fix) - set(COEFFICIENTS)
@@ -55,41 +80,250 @@ def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
     return {k: float(v) for k, v in fix.items()}
 
 
-def _latent_prior_draws(model_kwargs: dict, key: jax.Array, n: int) -> dict[str, jax.Array]:
+def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[str, float] | None, nu: float,
+                     group_effects: bool | str) -> tuple[xr.Dataset, ModelArgs]:
+    """The validated runs table and ``law_model``'s arguments (in power-law term coordinates)."""
+    if not nu > 0:
+        raise ValueError(f"nu must be > 0; got {nu!r}")
+    if group_effects not in (True, False, "auto"):
+        raise ValueError(f"group_effects must be True, False or 'auto'; got {group_effects!r}")
+    runs = load_runs(runs)
+    arrays = RunArrays.from_runs(runs)
+    if group_effects == "auto":
+        group_effects = bool(arrays.n_groups < arrays.log_loss.size)
+    prior = resolve_prior(prior, float(runs["loss"].min()))
+    return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects))
+
+
+# -- compiled programs -----------------------------------------------------------------------------------------
+_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayes-distill-xla")
+"""One worker: XLA already spreads one compilation over the cores, so two at once only slow the first."""
+
+_PROGRAMS: OrderedDict[tuple, Future] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class Program:
+    """A program of the fit: ``fn(settings, model_args, *args)``, compiled once per settings and design.
+
+    fn: a module-level function that closes over nothing; every value it reads besides its arguments is in
+        ``settings``. So the cache's key, (fn, settings, chain mapping, the arguments' structure and shapes), is
+        everything the compiled program depends on: it cannot drift from the code.
+    settings: a hashable value (numbers, strings, a frozen dataclass) of the program's constants.
+    chains: None (one program, jitted), or "pmap" / "vmap": ``fn`` is one chain's program, mapped over the leading
+        axis of every argument after the model's (chains in parallel over devices, or vectorised on one).
+    """
+
+    fn: Callable[..., Any]
+    settings: Hashable = None
+    chains: str | None = None
+
+    def __post_init__(self) -> None:
+        if getattr(self.fn, "__closure__", None) or "<locals>" in self.fn.__qualname__:
+            raise TypeError(f"{self.fn.__qualname__} closes over values the program cache cannot see; pass them "
+                            f"in settings")
+        if self.chains not in (None, "pmap", "vmap"):
+            raise ValueError(f"chains must be None, 'pmap' or 'vmap'; got {self.chains!r}")
+
+    def transform(self) -> Callable[..., Any]:
+        """``fn`` with its settings bound and its chains mapped, ready to lower."""
+        def bound(args: ModelArgs, *rest: Any) -> Any:
+            return self.fn(self.settings, args, *rest)
+
+        if self.chains is None:
+            return jax.jit(bound)
+        axes = (None, *([0] * (self.fn.__code__.co_argcount - 2)))  # the model's arguments are shared by chains
+        return jax.pmap(bound, in_axes=axes) if self.chains == "pmap" else jax.jit(jax.vmap(bound, in_axes=axes))
+
+
+def _compiled(program: Program, args: ModelArgs, *example_args: Any) -> Callable[..., Any]:
+    """``program`` compiled for the design of ``args`` and the shapes of ``example_args``; returns ``run(*args)``,
+    which waits for the compilation and runs it on this fit's ``args``.
+
+    A program of the same key compiled earlier in this process is reused; otherwise it is traced now and compiled
+    on the worker thread (XLA compiles without the GIL, so this thread goes on tracing and running). Tracing stays
+    on the calling thread: NumPyro's effect handlers live on one global stack, which two tracing threads would mix.
+    """
+    leaves, structure = jax.tree.flatten((args, example_args))
+    shapes = tuple((np.shape(x), str(getattr(x, "dtype", np.result_type(x)))) for x in leaves)
+    key = (program.fn.__module__, program.fn.__qualname__, program.settings, program.chains, structure, shapes)
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+    else:
+        lowered = program.transform().lower(args, *example_args)
+        _PROGRAMS[key] = _COMPILER.submit(lowered.compile)
+        if len(_PROGRAMS) > PROGRAMS_KEPT:
+            _PROGRAMS.popitem(last=False)
+    compiled = _PROGRAMS[key]
+    return lambda *run_args: compiled.result()(args, *run_args)
+
+
+def _batched(shapes: Any, n: int) -> Any:
+    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((n, *s.shape), s.dtype), shapes)
+
+
+def _key_shape() -> jax.ShapeDtypeStruct:
+    return jax.eval_shape(lambda: jax.random.PRNGKey(0))
+
+
+# -- the model's sites in the sampler's space ------------------------------------------------------------------
+def _latent_prior_draws(args: ModelArgs, key: jax.Array, n: int) -> dict[str, jax.Array]:
     """``n`` joint draws of every latent site from the prior, mapped to the sampler's unconstrained space
     (traceable; the model runs with ``observe=False`` so nothing is conditioned)."""
-    kwargs = {**model_kwargs, "observe": False}
-
     def draw(k: jax.Array) -> dict[str, jax.Array]:
-        trace = handlers.trace(handlers.seed(law_model, k)).get_trace(**kwargs)
+        trace = handlers.trace(handlers.seed(args.model(observe=False), k)).get_trace()
         latent = {name: site["value"] for name, site in trace.items()
                   if site["type"] == "sample" and name != "log_loss"}
-        return unconstrain_fn(law_model, (), model_kwargs, latent)
+        return unconstrain_fn(args.model(), (), {}, latent)
 
     return jax.vmap(draw)(jax.random.split(key, n))
 
 
-def _potential(model_kwargs: dict) -> Any:
+def _potential(args: ModelArgs) -> Callable[[dict], jax.Array]:
     """The negative log posterior density (nats) of unconstrained site values, Jacobians included."""
-    return lambda z: potential_energy(law_model, (), model_kwargs, z)
+    return lambda z: potential_energy(args.model(), (), {}, z)
 
 
-def _sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
+def _sites(args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
     """Every latent and deterministic site (the coefficients among them) of one point of the sampler's space."""
-    sites = constrain_fn(law_model, (), model_kwargs, unconstrained, return_deterministic=True)
+    sites = constrain_fn(args.model(), (), {}, unconstrained, return_deterministic=True)
     return {k: v for k, v in sites.items() if k != "log_loss"}
 
 
-def _constrained_sites(model_kwargs: dict, unconstrained: dict) -> dict[str, jax.Array]:
+def _sites_settings(_: None, args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
+    return _sites(args, unconstrained)
+
+
+def _constrained_sites(args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
     """``_sites`` of one point, compiled (once per design, like the fit's other programs)."""
-    return _compiled(("sites",), _sites, model_kwargs, jax.eval_shape(lambda: unconstrained))(unconstrained)
+    return _compiled(Program(_sites_settings), args, jax.eval_shape(lambda: unconstrained))(unconstrained)
 
 
-FUNNEL_DIVERGENCES = 0.01
-"""Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
-samples again in the coefficients' own coordinates: a prior-dominated posterior can be a funnel there (its spread
-scales with gamma) and every chain meets it. Divergences in one chain of an informative fit (a step size adapted
-a little too large) are only reported: coefficient coordinates would cost that fit twice the leapfrog steps."""
+def _latent_shapes(args: ModelArgs) -> dict[str, jax.ShapeDtypeStruct]:
+    """Shape and dtype of every latent site in the sampler's space (traced, not run)."""
+    batch = jax.eval_shape(lambda: _latent_prior_draws(args, jax.random.PRNGKey(0), 1))
+    return {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in batch.items()}
+
+
+def _unconstrained_sites(args: ModelArgs, constrained: dict) -> dict[str, jax.Array]:
+    """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
+    names = _latent_shapes(args)
+    return unconstrain_fn(args.model(), (), {}, {k: constrained[k] for k in names})
+
+
+# -- the optimiser: the posterior's mode from many starts ----------------------------------------------------
+def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
+    """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
+    energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
+    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point and its
+    energy."""
+    def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
+        value, g = jax.value_and_grad(energy)(x)
+        return g, (value, g)
+
+    curvature = jax.jacfwd(gradient, has_aux=True)  # Hessian, value and gradient from one trace of the model
+    identity = jnp.eye(x.size)
+
+    def step(carry: tuple, _: None) -> tuple[tuple, None]:
+        x, value, g, hessian, damping = carry
+        trial = x - jnp.linalg.solve(hessian + damping * identity, g)
+        trial_hessian, (trial_value, trial_g) = curvature(trial)
+        better = jnp.isfinite(trial_value) & (trial_value < value)
+        new = [jnp.where(better, a, b) for a, b in ((trial, x), (trial_value, value), (trial_g, g),
+                                                      (trial_hessian, hessian))]
+        return (*new, jnp.where(better, damping / 3.0, damping * 4.0)), None
+
+    # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
+    # (which halves the compile time).
+    start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
+    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
+    return x, value
+
+
+@dataclass(frozen=True)
+class _MultistartSettings:
+    starts: int
+    newton_steps: int
+
+
+def _optimise(settings: _MultistartSettings, args: ModelArgs, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """``starts`` prior draws from ``key``, each polished by Levenberg-Marquardt in the unconstrained space, all at
+    once: the polished flat points and their potential energies."""
+    potential = _potential(args)
+    latent = _latent_prior_draws(args, key, settings.starts)
+    _, unravel = ravel_pytree(jax.tree.map(lambda v: v[0], latent))
+
+    def energy(x: jax.Array) -> jax.Array:
+        value = potential(unravel(x))
+        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
+
+    x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(latent)
+    return jax.vmap(lambda x: _levenberg_marquardt(energy, x, settings.newton_steps))(x0)
+
+
+class _Multistart(NamedTuple):
+    program: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # key -> (polished points, potential energies)
+    unravel: Any  # flat point -> site values
+
+
+def _multistart_program(args: ModelArgs, shapes: dict, starts: int) -> _Multistart:
+    """The multi-start optimiser as one program, compiling in the background."""
+    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, shapes))
+    program = Program(_optimise, _MultistartSettings(starts, NEWTON_STEPS))
+    return _Multistart(_compiled(program, args, _key_shape()), unravel)
+
+
+def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
+    """The best polished point (site values) and every start's energy."""
+    x, energies = multistart.program(jax.random.PRNGKey(seed))
+    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
+    return multistart.unravel(x[int(np.argmin(energies))]), energies
+
+
+def multistart_map(args: ModelArgs, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
+    """The posterior mode from ``starts`` prior draws, each polished by Levenberg-Marquardt in the unconstrained
+    space; all starts run at once, vectorised and compiled by JAX.
+
+    Returns the best point (unconstrained site values) and every start's final potential energy (negative log
+    density), so that distant optima of similar fit can be reported.
+    """
+    configure_jax()
+    return _best_start(_multistart_program(args, _latent_shapes(args), starts), seed)
+
+
+# -- the methods -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FitSettings:
+    """How a fit samples: chains x draws after warmup (NUTS) or from the guide after ``svi_steps`` (SVI), from the
+    best of ``starts`` optimisations; ``target_accept`` None follows the rule of ``TARGET_ACCEPT``."""
+
+    chains: int
+    draws: int
+    warmup: int
+    seed: int
+    starts: int
+    svi_steps: int
+    guide: str
+    target_accept: float | None
+
+    def __post_init__(self) -> None:
+        for name in ("chains", "draws", "warmup", "starts", "svi_steps"):
+            value = getattr(self, name)
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.target_accept is not None and not 0.0 < self.target_accept < 1.0:
+            raise ValueError(f"target_accept must be in (0, 1); got {self.target_accept!r}")
+        if self.guide not in GUIDES:
+            raise ValueError(f"guide must be one of {list(GUIDES)}; got {self.guide!r}")
+
+
+class Draws(NamedTuple):
+    """A method's draws: unconstrained site values by (chain, draw), the sampler's statistics by (chain, draw),
+    and the model's arguments in the coordinates they were drawn in."""
+
+    unconstrained: dict[str, np.ndarray]
+    stats: dict[str, np.ndarray]
+    args: ModelArgs
 
 
 def _is_funnel(diverging: np.ndarray) -> bool:
@@ -121,220 +355,137 @@ def _nuts_by_the_rules(sample_once: Callable[[bool, float], tuple[Any, np.ndarra
     return result, term_coordinates
 
 
-def _latent_shapes(model_kwargs: dict) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shape and dtype of every latent site in the sampler's space (traced, not run)."""
-    batch = jax.eval_shape(lambda: _latent_prior_draws(model_kwargs, jax.random.PRNGKey(0), 1))
-    return {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in batch.items()}
+@dataclass(frozen=True)
+class _NutsSettings:
+    warmup: int
+    draws: int
+    target_accept: float
 
 
-def _unconstrained_sites(model_kwargs: dict, constrained: dict) -> dict[str, jax.Array]:
-    """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
-    names = _latent_shapes(model_kwargs)
-    return unconstrain_fn(law_model, (), model_kwargs, {k: constrained[k] for k in names})
+def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Array) -> tuple[dict, dict]:
+    """One NUTS chain from ``z0``: its unconstrained draws and per-draw divergence flags, tree sizes and energies.
+    The dense mass matrix (from the identity) and the step size adapt over the warm-up towards the target
+    acceptance (a constant of the program: as an argument it took 0.3-0.5 s more to compile)."""
+    init_kernel, sample_kernel = hmc(potential_fn=_potential(args), algo="NUTS")
+    state = init_kernel(z0, settings.warmup, dense_mass=True, target_accept_prob=settings.target_accept,
+                        rng_key=key)
+
+    def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
+        s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
+        return s, (s.z, {"diverging": s.diverging, "num_steps": s.num_steps, "energy": s.energy})
+
+    # One loop over warm-up and draws, so the tree builder is compiled once, not twice.
+    _, trace = jax.lax.scan(transition, state, None, length=settings.warmup + settings.draws)
+    return jax.tree.map(lambda v: v[settings.warmup:], trace)
 
 
-def _batched(shapes: Any, n: int) -> Any:
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((n, *s.shape), s.dtype), shapes)
-
-
-_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayes-distill-xla")
-"""One worker: XLA already spreads one compilation over the cores, so two at once only slow the first."""
-
-OPTIONS = ("group_effects", "term_coordinates")
-"""The model arguments that shape a compiled program. The others (the runs table, the prior, fixed values, nu) are
-its arguments, so one program, and the persistent cache's copy of it, serves every table and prior of one form."""
-
-
-PROGRAMS_KEPT = 16
-"""Compiled programs kept in memory, so that fitting new data of one design again skips tracing as well."""
-
-_PROGRAMS: OrderedDict[tuple, Future] = OrderedDict()
-
-
-def _compiled(name: tuple, fn: Callable[..., Any], model_kwargs: dict, *example_args: Any,
-              transform: Callable[[Callable], Any] = jax.jit) -> Callable[..., Any]:
-    """``fn(model_kwargs, *args)`` compiled with the model's data as an argument; returns ``run(*args)``, which
-    waits for the compilation and runs it on this fit's data.
-
-    ``name`` must tell apart everything ``fn`` closes over, and the ``transform`` (jit, or how chains are mapped
-    over devices). A program of the same name, options, data structure
-    and shapes compiled earlier in this process is reused; otherwise ``fn`` is traced now and compiled on the
-    worker thread (XLA compiles without the GIL, so this thread goes on tracing and running). Tracing stays on the
-    calling thread: NumPyro's effect handlers live on one global stack, which two tracing threads would mix."""
-    data = {k: v for k, v in model_kwargs.items() if k not in OPTIONS}
-    options = {k: v for k, v in model_kwargs.items() if k in OPTIONS}
-    leaves, structure = jax.tree.flatten((data, example_args))
-    key = (name, tuple(sorted(options.items())), structure,
-           tuple((np.shape(x), str(getattr(x, "dtype", np.result_type(x)))) for x in leaves))
-    if key in _PROGRAMS:
-        _PROGRAMS.move_to_end(key)
-    else:
-        lowered = transform(lambda data, *args: fn({**data, **options}, *args)).lower(data, *example_args)
-        _PROGRAMS[key] = _COMPILER.submit(lowered.compile)
-        if len(_PROGRAMS) > PROGRAMS_KEPT:
-            _PROGRAMS.popitem(last=False)
-    program = _PROGRAMS[key]
-    return lambda *args: program.result()(data, *args)
-
-
-TARGET_ACCEPT = 0.9
-CAREFUL_TARGET_ACCEPT = 0.99
-"""With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, if any
-transition diverges, samples again towards ``CAREFUL_TARGET_ACCEPT``: smaller steps, about twice the leapfrog steps
-per draw. Measured on 20 simulated supervised tables of 250 runs (4 x 1000 draws): 7 fits had divergences at 0.9
-(1-6 each, and one chain with 109), 6 at 0.95 and none at 0.99 (R-hat <= 1.007, bulk ESS >= 609). The divergences
-sit in the tail of low E, where the reducible loss must grow and the exponents shrink to fit the same runs."""
-
-
-def _nuts_program(model_kwargs: dict, shapes: dict, chains: int, warmup: int, draws: int,
+def _nuts_program(args: ModelArgs, shapes: dict, chains: int, warmup: int, draws: int,
                   target_accept: float) -> Callable[..., tuple[dict, dict]]:
-    """The NUTS sampler, compiling in the background: ``(initial points, keys)``, each by chain -> unconstrained
-    draws by chain and per-draw divergence flags, tree sizes and energies. The dense mass matrix (from the identity)
-    and the step size adapt over ``warmup`` towards an acceptance of ``target_accept`` (a constant of the program:
-    as an argument it took 0.3-0.5 s more to compile); chains run in parallel over devices when there are enough,
-    else vectorised on one."""
-
-    def chain(kwargs: dict, z0: dict, key: jax.Array) -> tuple[dict, dict]:
-        init_kernel, sample_kernel = hmc(potential_fn=_potential(kwargs), algo="NUTS")
-        state = init_kernel(z0, warmup, dense_mass=True, target_accept_prob=target_accept, rng_key=key)
-
-        def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
-            s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
-            return s, (s.z, {"diverging": s.diverging, "num_steps": s.num_steps, "energy": s.energy})
-
-        # One loop over warm-up and draws, so the tree builder is compiled once, not twice.
-        _, trace = jax.lax.scan(transition, state, None, length=warmup + draws)
-        return jax.tree.map(lambda v: v[warmup:], trace)
-
-    by_chain = (None, 0, 0)  # the data are shared; starts and keys are per chain
-    parallel = jax.local_device_count() >= chains
-    if parallel:
-        transform = partial(jax.pmap, in_axes=by_chain)
-    else:
-        def transform(f: Callable) -> Any:
-            return jax.jit(jax.vmap(f, in_axes=by_chain))
+    """The NUTS sampler, compiling in the background: ``(initial points, keys)``, each by chain -> draws and
+    statistics by chain. Chains run in parallel over devices when there are enough, else vectorised on one."""
+    mapping = "pmap" if jax.local_device_count() >= chains else "vmap"
+    program = Program(_nuts_chain, _NutsSettings(warmup, draws, target_accept), chains=mapping)
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compiled(("nuts", chains, warmup, draws, target_accept, "pmap" if parallel else "vmap"), chain,
-                     model_kwargs, _batched(shapes, chains), keys, transform=transform)
+    return _compiled(program, args, _batched(shapes, chains), keys)
 
 
-def _nuts(program: Callable[..., tuple[dict, dict]], mode: dict, seed: int, chains: int) -> tuple[dict, dict]:
-    """Run a ``_nuts_program`` from ``chains`` small jitters of ``mode``: unconstrained draws by chain, and the
-    sampler's per-draw statistics."""
+def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
+    """``chains`` small jitters of ``mode`` (unconstrained site values), one per chain and site."""
     flat, unravel = ravel_pytree(mode)
-    jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))  # one per chain and site
-    init = jax.vmap(unravel)(flat + jitter)
-    return program(init, jax.random.split(jax.random.PRNGKey(seed), chains))
+    jitter = 0.01 * np.random.default_rng(seed).standard_normal((chains, flat.size))
+    return jax.vmap(unravel)(flat + jitter)
 
 
-def _draw_quantities_program(model_kwargs: dict, shapes: dict, chains: int,
+def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
+    """NumPyro's NUTS by the rules of ``_nuts_by_the_rules``, from jitters of the mode."""
+    def sample_once(term_coordinates: bool, target: float) -> tuple[Draws, np.ndarray]:
+        chosen = args if term_coordinates else args.in_coefficient_coordinates()
+        start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
+        sampler = _nuts_program(chosen, _latent_shapes(chosen), fs.chains, fs.warmup, fs.draws, target)
+        keys = jax.random.split(jax.random.PRNGKey(fs.seed + 1), fs.chains)
+        unconstrained, extra = sampler(_jittered_starts(start, fs.seed + 1, fs.chains), keys)
+        stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
+        return Draws(unconstrained, stats, chosen), np.asarray(extra["diverging"])
+
+    draws, _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
+    return draws
+
+
+def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tuple[Any, ModelArgs]:
+    """PyMC's NUTS on the model's twin, by the same rules as NumPyro's, started at the mode; its DataTree."""
+    from bayes_distill.inference.pymc_model import sample_pymc
+
+    start = _constrained_sites(args, mode)  # PyMC's twin has the same latent sites (and deterministics)
+
+    def sample_once(term_coordinates: bool, target: float) -> tuple[tuple[Any, ModelArgs], np.ndarray]:
+        chosen = args if term_coordinates else args.in_coefficient_coordinates()
+        latent = _latent_shapes(chosen)
+        tree = sample_pymc(chosen.runs, chosen.prior, chosen.fix, nu=chosen.nu, group_effects=chosen.group_effects,
+                           chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
+                           initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
+                           term_coordinates=term_coordinates)
+        return (tree, chosen), tree["sample_stats"]["diverging"].values
+
+    (tree, chosen), _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
+    return tree, chosen
+
+
+def _svi(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
+    """A Gaussian guide fitted by SVI from the mode, and ``chains x draws`` draws of it with their log importance
+    weights; the Pareto k of those weights says whether the guide can stand for the posterior."""
+    start = _constrained_sites(args, mode)
+    # An autoguide maps each site through the support it saw once, at its prototype; in the term coordinates
+    # alpha_gamma's support scales with gamma, so SVI fits in the coefficients' own, whose supports are fixed.
+    chosen = args.in_coefficient_coordinates()
+    attrs["coordinates"] = "coefficients"
+    guide = GUIDES[fs.guide](chosen.model(), init_loc_fn=init_to_value(values=start), init_scale=0.01)
+    svi = SVI(chosen.model(), guide, numpyro.optim.ClippedAdam(5e-3), Trace_ELBO())
+    result = svi.run(jax.random.PRNGKey(fs.seed + 1), fs.svi_steps, progress_bar=False)
+    latent, log_weights = _guide_draws(guide, result.params, chosen, jax.random.PRNGKey(fs.seed + 2),
+                                       fs.chains * fs.draws)
+    unconstrained = {k: v.reshape(fs.chains, fs.draws, *v.shape[1:]) for k, v in latent.items()}
+    log_weights = xr.DataArray(log_weights.reshape(fs.chains, fs.draws), dims=("chain", "draw"))
+    attrs["svi_final_elbo_loss"] = float(result.losses[-1])
+    attrs["svi_pareto_k"] = float(log_weights.azstats.psislw(dim=("chain", "draw"))[1])
+    stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (fs.chains, fs.draws)),
+             "log_importance_weight": log_weights.values}
+    return Draws(unconstrained, stats, chosen)
+
+
+def _guide_draws(guide: Any, params: dict, args: ModelArgs, key: jax.Array, n: int) -> tuple[dict, np.ndarray]:
+    """``n`` draws of an autoguide (unconstrained site values) and their log importance weights
+    log p(z, data) - log q(z), in nats: how far the guide is from the posterior (Yao et al. 2018)."""
+    flat_posterior = guide.get_posterior(params)  # a Gaussian over the flattened unconstrained sites
+    flat = flat_posterior.sample(key, (n,))
+    latent = guide._unpack_latent(flat)
+    log_density = jax.jit(jax.vmap(lambda z: -_potential(args)(z)))(latent)
+    return latent, np.asarray(log_density - flat_posterior.log_prob(flat))
+
+
+# -- per-draw quantities and the DataTree ------------------------------------------------------------------------
+def _draw_quantities(_: None, args: ModelArgs, unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
+    """Unconstrained draws by (chain, draw) -> every latent and deterministic site, each run's log likelihood, and
+    the location and scale of each run's log loss."""
+    def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
+        sites = _sites(args, z)
+        mu, sigma = handlers.substitute(args.location_scale, data=sites)()
+        return sites, mu, sigma
+
+    samples, mu, sigma = jax.vmap(jax.vmap(one))(unconstrained)
+    log_lik = log_likelihood(args.model(), samples, batch_ndims=2, parallel=True)
+    return samples, log_lik, mu, sigma
+
+
+def _draw_quantities_program(args: ModelArgs, shapes: dict, chains: int,
                              draws: int) -> Callable[[dict], tuple[dict, dict, jax.Array, jax.Array]]:
-    """Compiling in the background: unconstrained draws by (chain, draw) -> every latent and deterministic site,
-    each run's log likelihood, and the location and scale of each run's log loss."""
-
-    def quantities(kwargs: dict, unconstrained: dict) -> tuple[dict, dict, jax.Array, jax.Array]:
-        arguments = {k: v for k, v in kwargs.items() if k != "nu"}  # the likelihood's nu is not the law's
-
-        def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
-            sites = _sites(kwargs, z)
-            mu, sigma = handlers.substitute(log_loss_location_scale, data=sites)(**arguments)
-            return sites, mu, sigma
-
-        samples, mu, sigma = jax.vmap(jax.vmap(one))(unconstrained)
-        log_lik = log_likelihood(law_model, samples, batch_ndims=2, parallel=True, **kwargs)
-        return samples, log_lik, mu, sigma
-
-    return _compiled(("draw quantities",), quantities, model_kwargs, _batched(_batched(shapes, draws), chains))
+    """``_draw_quantities`` compiling in the background for ``chains`` x ``draws`` draws."""
+    return _compiled(Program(_draw_quantities), args, _batched(_batched(shapes, draws), chains))
 
 
 def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.random.Generator) -> np.ndarray:
     """Replicated log losses: each draw's location and scale with Student-t noise from NumPy (JAX's Student-t
     sampler is a rejection loop, some 40 times slower on a CPU)."""
     return np.asarray(mu) + np.asarray(sigma) * rng.standard_t(nu, size=np.shape(mu))
-
-
-NEWTON_STEPS = 400
-"""Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
-
-
-def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
-    """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
-    energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
-    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point and its
-    energy."""
-    def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        value, g = jax.value_and_grad(energy)(x)
-        return g, (value, g)
-
-    curvature = jax.jacfwd(gradient, has_aux=True)  # Hessian, value and gradient from one trace of the model
-    identity = jnp.eye(x.size)
-
-    def step(carry: tuple, _: None) -> tuple[tuple, None]:
-        x, value, g, hessian, damping = carry
-        trial = x - jnp.linalg.solve(hessian + damping * identity, g)
-        trial_hessian, (trial_value, trial_g) = curvature(trial)
-        better = jnp.isfinite(trial_value) & (trial_value < value)
-        new = [jnp.where(better, a, b) for a, b in ((trial, x), (trial_value, value), (trial_g, g),
-                                                      (trial_hessian, hessian))]
-        return (*new, jnp.where(better, damping / 3.0, damping * 4.0)), None
-
-    # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
-    # (which halves the compile time).
-    start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
-    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
-    return x, value
-
-
-class _Multistart(NamedTuple):
-    program: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # key -> (polished points, potential energies)
-    unravel: Any  # flat point -> site values
-
-
-def _multistart_program(model_kwargs: dict, shapes: dict, starts: int) -> _Multistart:
-    """The multi-start optimiser as one program (compiling in the background): ``starts`` prior draws from a key,
-    each polished by Levenberg-Marquardt in the unconstrained space, all at once."""
-    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, shapes))
-
-    def optimise(kwargs: dict, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-        potential = _potential(kwargs)
-
-        def energy(x: jax.Array) -> jax.Array:
-            value = potential(unravel(x))
-            return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
-
-        x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(_latent_prior_draws(kwargs, key, starts))
-        return jax.vmap(lambda x: _levenberg_marquardt(energy, x, NEWTON_STEPS))(x0)
-
-    key = jax.eval_shape(lambda: jax.random.PRNGKey(0))
-    return _Multistart(_compiled(("multistart", starts, NEWTON_STEPS), optimise, model_kwargs, key), unravel)
-
-
-def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    """The best polished point (site values) and every start's energy."""
-    x, energies = multistart.program(jax.random.PRNGKey(seed))
-    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
-    return multistart.unravel(x[int(np.argmin(energies))]), energies
-
-
-def multistart_map(model_kwargs: dict, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    """The posterior mode from ``starts`` prior draws, each polished by Levenberg-Marquardt in the unconstrained space;
-    all starts run at once, vectorised and compiled by JAX.
-
-    Returns the best point (unconstrained site values) and every start's final potential energy
-    (negative log density), so that distant optima of similar fit can be reported.
-    """
-    configure_jax()
-    return _best_start(_multistart_program(model_kwargs, _latent_shapes(model_kwargs), starts), seed)
-
-
-def _guide_draws(guide: Any, params: dict, model_kwargs: dict, key: jax.Array, n: int) -> tuple[dict, np.ndarray]:
-    """``n`` draws of an autoguide (unconstrained site values) and their log importance weights
-    log p(z, data) - log q(z), in nats: how far the guide is from the posterior (Yao et al. 2018)."""
-    flat_posterior = guide.get_posterior(params)  # a Gaussian over the flattened unconstrained sites
-    flat = flat_posterior.sample(key, (n,))
-    latent = guide._unpack_latent(flat)
-    log_density = jax.jit(jax.vmap(lambda z: -_potential(model_kwargs)(z)))(latent)
-    return latent, np.asarray(log_density - flat_posterior.log_prob(flat))
 
 
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
@@ -350,21 +501,20 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     return tree
 
 
-def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[str, float] | None, nu: float,
-                     group_effects: bool | str) -> tuple[xr.Dataset, dict]:
-    """The validated runs table and ``law_model``'s arguments (in power-law term coordinates)."""
-    if not nu > 0:
-        raise ValueError(f"nu must be > 0; got {nu!r}")
-    if group_effects not in (True, False, "auto"):
-        raise ValueError(f"group_effects must be True, False or 'auto'; got {group_effects!r}")
-    runs = load_runs(runs)
-    arrays = RunArrays.from_runs(runs)
-    if group_effects == "auto":
-        group_effects = bool(arrays.n_groups < arrays.log_loss.size)
-    return runs, {"runs": arrays, "prior": resolve_prior(prior, float(runs["loss"].min())), "fix": _checked_fix(fix),
-                  "nu": nu, "group_effects": bool(group_effects), "term_coordinates": True}
+def _draws_tree(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) -> Any:
+    """The DataTree of a NumPyro method's draws: posterior, log likelihood, posterior predictive, statistics."""
+    quantities = _draw_quantities_program(draws.args, _latent_shapes(draws.args), fs.chains, fs.draws)
+    samples, log_lik, mu, sigma = quantities(jax.tree.map(np.asarray, draws.unconstrained))
+    predictive = {"log_loss": _posterior_predictive(mu, sigma, draws.args.nu, np.random.default_rng(fs.seed + 3))}
+    return _to_tree({"posterior": samples, "log_likelihood": log_lik, "posterior_predictive": predictive,
+                     "sample_stats": draws.stats}, runs, attrs)
 
 
+def _prior_draws(draws: int, args: ModelArgs, key: jax.Array) -> dict[str, jax.Array]:
+    return _latent_prior_draws(args, key, draws)
+
+
+# -- the entry points --------------------------------------------------------------------------------------------
 def prior_predictive(
     runs: Any,
     prior: str | Mapping[str, Prior] = "default",
@@ -382,27 +532,33 @@ def prior_predictive(
     configure_jax()
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
-    runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
-    shapes = _latent_shapes(model_kwargs)
-    prior_draws = _compiled(("prior draws", draws), lambda kwargs, key: _latent_prior_draws(kwargs, key, draws),
-                            model_kwargs, jax.eval_shape(lambda: jax.random.PRNGKey(0)))
-    quantities = _draw_quantities_program(model_kwargs, shapes, 1, draws)
+    runs, args = _model_arguments(runs, prior, fix, nu, group_effects)
+    prior_draws = _compiled(Program(_prior_draws, int(draws)), args, _key_shape())
+    quantities = _draw_quantities_program(args, _latent_shapes(args), 1, draws)
     latent = prior_draws(jax.random.PRNGKey(seed))
     samples, _, mu, sigma = quantities(jax.tree.map(lambda v: np.asarray(v)[None], latent))
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 1))}
-    attrs = {"nu": nu, "group_effects": int(model_kwargs["group_effects"]), "fix": repr(model_kwargs["fix"]),
-             "prior": repr(model_kwargs["prior"])}
+    attrs = {"nu": nu, "group_effects": int(args.group_effects), "fix": repr(args.fix), "prior": repr(args.prior)}
     return _to_tree({"prior": samples, "prior_predictive": predictive}, runs, attrs)
 
 
 class FitResult(NamedTuple):
-    """What sampling produced: the ArviZ DataTree, the validated runs, the model's arguments, and the final
-    potential energy of every multi-start optimisation."""
+    """What sampling produced: the ArviZ DataTree, the validated runs, the model's arguments (in the coordinates
+    the draws were taken in), and the final potential energy of every multi-start optimisation."""
 
     tree: Any
     runs: xr.Dataset
-    model_kwargs: dict
+    model_args: ModelArgs
     multistart_energies: np.ndarray
+
+
+def _checked_method(backend: str, method: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if backend == "pymc" and method != "nuts":
+        raise ValueError(f"method={method!r} is only available with backend='numpyro'")
 
 
 def sample(
@@ -437,91 +593,26 @@ def sample(
     k of the guide's importance weights exceeds 0.7 (SVI).
     """
     configure_jax()
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    if backend == "pymc" and method != "nuts":
-        raise ValueError(f"method={method!r} is only available with backend='numpyro'")
-    for name, value in (("chains", chains), ("draws", draws), ("warmup", warmup), ("starts", starts)):
-        if int(value) != value or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    if target_accept is not None and not 0.0 < target_accept < 1.0:
-        raise ValueError(f"target_accept must be in (0, 1); got {target_accept!r}")
-    runs, model_kwargs = _model_arguments(runs, prior, fix, nu, group_effects)
-    arrays, prior, fix, group_effects = (model_kwargs[k] for k in ("runs", "prior", "fix", "group_effects"))
+    _checked_method(backend, method)
+    fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
+    runs, args = _model_arguments(runs, prior, fix, nu, group_effects)
 
     # Traced here, compiled one after another in the background, in the order they are needed.
-    shapes = _latent_shapes(model_kwargs)
-    multistart = _multistart_program(model_kwargs, shapes, starts)
+    shapes = _latent_shapes(args)
+    multistart = _multistart_program(args, shapes, starts)
     if backend == "numpyro" and method == "nuts":  # traced now so that they compile while the optimiser runs
-        _nuts_program(model_kwargs, shapes, chains, warmup, draws, target_accept or TARGET_ACCEPT)
-        _draw_quantities_program(model_kwargs, shapes, chains, draws)
+        _nuts_program(args, shapes, chains, warmup, draws, target_accept or TARGET_ACCEPT)
+        _draw_quantities_program(args, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
-    key = jax.random.PRNGKey(seed + 1)
-    attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(bool(group_effects)),
-             "fix": repr(fix), "prior": repr(prior), "multistart_best_potential": float(np.min(energies))}
+    attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(args.group_effects),
+             "fix": repr(args.fix), "prior": repr(args.prior), "multistart_best_potential": float(np.min(energies))}
 
     if backend == "pymc":
-        from bayes_distill.inference.pymc_model import sample_pymc
-
-        start = _constrained_sites(model_kwargs, mode)  # PyMC's twin has the same latent sites (and deterministics)
-
-        def pymc_nuts(term_coordinates: bool, target: float) -> tuple[Any, np.ndarray]:
-            latent = shapes if term_coordinates else _latent_shapes({**model_kwargs, "term_coordinates": False})
-            tree = sample_pymc(arrays, prior, fix, nu=nu, group_effects=bool(group_effects), chains=chains,
-                               draws=draws, warmup=warmup, seed=seed, target_accept=target,
-                               initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
-                               term_coordinates=term_coordinates)
-            return tree, tree["sample_stats"]["diverging"].values
-
-        tree, term_coordinates = _nuts_by_the_rules(pymc_nuts, target_accept, attrs)
+        tree, args = _pymc_nuts(args, mode, fs, attrs)
         tree.attrs = {**tree.attrs, **attrs}
-        for message in diagnose(tree):
-            warnings.warn(message, FitWarning, stacklevel=2)
-        return FitResult(tree, runs, {**model_kwargs, "term_coordinates": term_coordinates}, energies)
-
-    if method == "nuts":
-        def numpyro_nuts(term_coordinates: bool, target: float) -> tuple[Any, np.ndarray]:
-            kwargs = model_kwargs if term_coordinates else {**model_kwargs, "term_coordinates": False}
-            latent = shapes if term_coordinates else _latent_shapes(kwargs)  # other sites in these coordinates
-            start = mode if term_coordinates else _unconstrained_sites(kwargs, _constrained_sites(model_kwargs, mode))
-            sampler = _nuts_program(kwargs, latent, chains, warmup, draws, target)  # compiled once per target
-            unconstrained, extra = _nuts(sampler, start, seed + 1, chains)
-            return (unconstrained, extra, kwargs, latent), extra["diverging"]
-
-        (unconstrained, extra, model_kwargs, shapes), _ = _nuts_by_the_rules(numpyro_nuts, target_accept, attrs)
-        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
-        stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
     else:
-        make_guide = {"full-rank": autoguide.AutoMultivariateNormal,
-                      "low-rank": autoguide.AutoLowRankMultivariateNormal}
-        if guide not in make_guide:
-            raise ValueError(f"guide must be one of {list(make_guide)}; got {guide!r}")
-        start = _constrained_sites(model_kwargs, mode)
-        # An autoguide maps each site through the support it saw once, at its prototype; in the term coordinates
-        # alpha_gamma's support scales with gamma, so SVI fits in the coefficients' own, whose supports are fixed.
-        model_kwargs = {**model_kwargs, "term_coordinates": False}
-        shapes = _latent_shapes(model_kwargs)
-        draw_quantities = _draw_quantities_program(model_kwargs, shapes, chains, draws)
-        attrs["coordinates"] = "coefficients"
-        q = make_guide[guide](law_model, init_loc_fn=init_to_value(values=start), init_scale=0.01)
-        svi = SVI(law_model, q, numpyro.optim.ClippedAdam(5e-3), Trace_ELBO())
-        result = svi.run(key, svi_steps, progress_bar=False, **model_kwargs)
-        latent, log_weights = _guide_draws(q, result.params, model_kwargs, jax.random.PRNGKey(seed + 2),
-                                           chains * draws)
-        unconstrained = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
-        log_weights = xr.DataArray(log_weights.reshape(chains, draws), dims=("chain", "draw"))
-        stats = {"elbo_loss": np.broadcast_to(np.asarray(result.losses[-1]), (chains, draws)),
-                 "log_importance_weight": log_weights.values}
-        attrs["svi_final_elbo_loss"] = float(result.losses[-1])
-        attrs["svi_pareto_k"] = float(log_weights.azstats.psislw(dim=("chain", "draw"))[1])
-
-    unconstrained = jax.tree.map(np.asarray, unconstrained)  # gathered from the chains' devices
-    samples, log_lik, mu, sigma = draw_quantities(unconstrained)
-    predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 3))}
-    tree = _to_tree({"posterior": samples, "log_likelihood": log_lik, "posterior_predictive": predictive,
-                     "sample_stats": stats}, runs, attrs)
+        draws_ = (_numpyro_nuts if method == "nuts" else _svi)(args, mode, fs, attrs)
+        tree, args = _draws_tree(draws_, runs, fs, attrs), draws_.args
     for message in diagnose(tree):
         warnings.warn(message, FitWarning, stacklevel=2)
-    return FitResult(tree, runs, model_kwargs, energies)
+    return FitResult(tree, runs, args, energies)

@@ -26,7 +26,7 @@ each map a ``Prior.affine`` of the coefficient's prior.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -243,3 +243,39 @@ def law_model(
     mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)
+
+
+@dataclass(frozen=True)
+class ModelArgs:
+    """Everything ``law_model`` is given, in one typed object: the runs, the prior per coefficient, the coefficients
+    held fixed, the Student-t degrees of freedom ``nu`` of the log-loss noise, and the model's design (group offsets,
+    and the coordinates the sampler sees).
+
+    A JAX pytree: the numbers (runs' values, prior parameters, fixed values, nu) are leaves, so a compiled program
+    takes them as arguments; the design (which coefficients are fixed or have which prior family, the runs' kinds
+    and groups, ``group_effects``, ``term_coordinates``) is structure, so it is part of a program's identity."""
+
+    runs: RunArrays
+    prior: Mapping[str, Prior]
+    fix: Mapping[str, float]
+    nu: float
+    group_effects: bool
+    term_coordinates: bool = True
+
+    def in_coefficient_coordinates(self) -> ModelArgs:
+        """The same model sampled in the coefficients' own coordinates (see the module docstring)."""
+        return replace(self, term_coordinates=False)
+
+    def model(self, **extra: Any) -> Any:
+        """``law_model`` with these arguments (``extra`` as ``observe=False``), as a plain callable of none."""
+        return lambda: law_model(self.runs, self.prior, self.fix, self.nu, self.group_effects,
+                                 term_coordinates=self.term_coordinates, **extra)
+
+    def location_scale(self) -> tuple[jnp.ndarray, jnp.ndarray]:
+        """``log_loss_location_scale`` of these arguments (the likelihood's nu plays no part)."""
+        return log_loss_location_scale(self.runs, self.prior, self.fix, self.group_effects, self.term_coordinates)
+
+
+jax.tree_util.register_dataclass(ModelArgs, data_fields=["runs", "prior", "fix", "nu"],
+                                 meta_fields=["group_effects", "term_coordinates"])
+

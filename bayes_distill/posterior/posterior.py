@@ -46,7 +46,7 @@ class Posterior:
 
     @classmethod
     def from_fit(cls, result: FitResult, architecture: Architecture | None = None) -> Posterior:
-        return cls(result.tree, result.runs, result.model_kwargs["fix"], result.model_kwargs["nu"], architecture)
+        return cls(result.tree, result.runs, result.model_args.fix, result.model_args.nu, architecture)
 
     @property
     def architecture(self) -> Architecture:

@@ -1,0 +1,19 @@
+"""Fitting for the commands: the diagnostics' warnings become messages the command prints before it exits 3."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def fit_and_diagnose(runs: Any, **kwargs: Any) -> tuple[Any, list[str]]:
+    """Fit, and return the posterior with the messages of the FitWarnings its diagnostics raised (the commands
+    print them and exit 3 rather than let a warning scroll by)."""
+    import warnings
+
+    from bayes_distill.inference import FitWarning
+    from bayes_distill.posterior import fit
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        posterior = fit(runs, **kwargs)
+    return posterior, [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
