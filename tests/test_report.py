@@ -26,7 +26,7 @@ from bayes_distill.report import (
 from bayes_distill.report import figures as report_figures
 from bayes_distill.report.answers import PlanningAnswers, draw_count, thinned
 from bayes_distill.report.render import md_escape, to_html, to_markdown
-from bayes_distill.report.sections import _draws_text, build_report, planning_sections
+from bayes_distill.report.sections import build_report, draws_text, planning_sections
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = '<img src="data:image/png;base64,'
@@ -179,7 +179,7 @@ def test_thinning_and_a_supervised_only_fit(smoke_posterior):
     assert few.tree["sample_stats"].sizes["draw"] == few.posterior.sizes["draw"]
     assert thinned(smoke_posterior, None) is smoke_posterior and draw_count(smoke_posterior) == 400
     answers = PlanningAnswers((1e4,), (1e9,), (1e8, 1e10), {}, {}, {}, draws_used=100, draws_total=400)
-    assert "Answers from 100 of the 400 posterior draws" in _draws_text(answers)
+    assert "Answers from 100 of the 400 posterior draws" in draws_text(answers)
     titles = [s.title for s in planning_sections(None)]
     assert titles == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]
     assert all("supervised runs only" in s.paragraphs[0] for s in planning_sections(None))

@@ -19,10 +19,12 @@ def md_escape(text: str) -> str:
 
 
 def md_table(table: Table) -> list[str]:
-    """A pipe table, its caption in bold above it; a header of empty cells (a key-value table) stays empty."""
+    """A pipe table, its caption in bold above it, its first column left-aligned and the others (numbers)
+    right-aligned; a key-value table (a header of empty cells) stays empty and left-aligned."""
     lines = [f"**{md_escape(table.caption)}**", ""] if table.caption else []
     lines.append("| " + " | ".join(md_escape(h) for h in table.headers) + " |")
-    lines.append("|" + "|".join("---" for _ in table.headers) + "|")
+    rest = "---:|" if any(table.headers) else "---|"
+    lines.append("|---|" + rest * (len(table.headers) - 1))
     lines += ["| " + " | ".join(md_escape(c) for c in row) + " |" for row in table.rows]
     return [*lines, ""]
 

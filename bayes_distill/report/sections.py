@@ -161,7 +161,7 @@ def predictive_section(check: PredictiveCheck | None) -> Section:
 
 
 # -- planning ------------------------------------------------------------------------------------------------
-def _draws_text(answers: PlanningAnswers) -> str:
+def draws_text(answers: PlanningAnswers) -> str:
     """Which draws answered the planning queries."""
     if answers.draws_used == answers.draws_total:
         return f"Answers from all {answers.draws_total} posterior draws."
@@ -169,13 +169,13 @@ def _draws_text(answers: PlanningAnswers) -> str:
             "each chain, to bound the report's time).")
 
 
-def _scale_text(answers: PlanningAnswers, budgets: bool = True) -> str:
+def scale_text(answers: PlanningAnswers, budgets: bool = True) -> str:
     """The student sizes (and budgets) the planning queries were asked at, and the draws that answered."""
     sizes = ", ".join(f"{n:.3g}" for n in answers.student_sizes)
     text = f"At the runs' scale: student sizes N_S = {sizes} (those of the distilled runs)"
     if budgets:
         text += "; budgets C = " + ", ".join(f"{c:.3g}" for c in answers.budgets) + " FLOPs"
-    return f"{text}. {_draws_text(answers)}"
+    return f"{text}. {draws_text(answers)}"
 
 
 def plan_table(scenario: str, plan: xr.Dataset) -> Table:
@@ -199,7 +199,7 @@ def plans_section(answers: PlanningAnswers) -> Section:
     """The compute-optimal plans (Eq. 10) in the four scenarios of Table 2."""
     intro = ("Compute-optimal distillation: the distillation tokens D_S and teacher (N_T, D_T) minimising the "
              "student's loss L_S at budget C, against the same student trained supervised on C / 3F(N_S) tokens. "
-             + _scale_text(answers) + " Cells: posterior median [90% equal-tailed interval].")
+             + scale_text(answers) + " Cells: posterior median [90% equal-tailed interval].")
     tables = tuple(plan_table(s, answers.plans[s]) for s in SCENARIOS)
     return Section("Compute-optimal plans", (intro,), tables)
 
@@ -228,7 +228,7 @@ def crossover_section(answers: PlanningAnswers) -> Section:
              f"{lower:.3g} to {upper:.3g} FLOPs. 'Wins throughout' is the share of draws where distillation wins "
              f"over the whole range (C* above it, shown as '> {upper:.3g}'); 'never wins' the share where it never "
              f"does (C* below it, shown as '< {lower:.3g}'). Quantiles are draws' own values. "
-             + _scale_text(answers, budgets=False))
+             + scale_text(answers, budgets=False))
     return Section("Crossover", (intro,), (crossover_table(answers),))
 
 
@@ -248,7 +248,7 @@ def win_probability_section(answers: PlanningAnswers) -> Section:
     """The posterior probability that compute-optimal distillation beats supervised training."""
     intro = ("The posterior probability that compute-optimal distillation gives the student a lower loss than "
              "supervised training at the same budget (the share of draws where L_S < L_S supervised). "
-             + _scale_text(answers))
+             + scale_text(answers))
     return Section("P(distillation wins)", (intro,), (win_probability_table(answers),))
 
 
