@@ -199,3 +199,17 @@ def test_build_report_lists_failed_figures_first(report):
     assert content.sections[0].title == "Figures that failed"
     assert content.sections[0].notes == ("figure capacity_gap failed: ValueError: bad",)
     assert "not given (a Posterior in memory)" in to_markdown(content)
+
+
+def test_supervised_only_fit_leaves_out_the_distillation_figures(smoke_posterior, monkeypatch):
+    """A fit without the distillation law draws only the figures that need none (its sections say why)."""
+    monkeypatch.setattr(report_figures, "fits_distillation", lambda posterior: False)
+    specs = [s for s in report_figures.FIGURES if s.name in ("capacity_gap", "posterior_predictive")]
+    drawn = report_figures.draw_figures(smoke_posterior, specs)
+    assert list(drawn) == ["posterior_predictive"] and not drawn["posterior_predictive"].failed
+
+
+def test_planning_draws_must_be_a_count():
+    with pytest.raises(SystemExit):
+        _args("p.nc", "--out", "o", "--planning-draws", "-1")
+    assert _args("p.nc", "--out", "o", "--planning-draws", "0").planning_draws == 0

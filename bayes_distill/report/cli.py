@@ -16,12 +16,23 @@ from bayes_distill.report.answers import PLANNING_DRAWS
 from bayes_distill.report.write import ReportWarning, report_from_file
 
 
+def _draw_count(text: str) -> int:
+    """A count of draws: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0; got {text!r}")
+    return value
+
+
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The report command's arguments: the posterior file and ``--out``."""
     parser.add_argument("posterior", help="a posterior written by 'bayes-distill fit' (netCDF)")
     parser.add_argument("--out", required=True,
                         help="folder for report.html (self-contained), report.md and its PNG figures")
-    parser.add_argument("--planning-draws", type=int, default=PLANNING_DRAWS, metavar="N",
+    parser.add_argument("--planning-draws", type=_draw_count, default=PLANNING_DRAWS, metavar="N",
                         help=f"at most N posterior draws answer the planning queries and draw their figures "
                              f"(every k-th draw of each chain; default {PLANNING_DRAWS}; 0: all)")
 

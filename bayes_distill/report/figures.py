@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import importlib
 import io
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bayes_distill.report.answers import PLANNING_DRAWS, thinned
+from bayes_distill.report.answers import PLANNING_DRAWS, fits_distillation, thinned
 from bayes_distill.report.content import Figure
 
 DPI = 110
@@ -22,14 +23,16 @@ DPI = 110
 @dataclass(frozen=True)
 class FigureSpec:
     """A figure of the report: the ``bayes_distill.plots`` function that draws it, its title and caption, the
-    keyword arguments it is called with, and whether it needs all draws (else it gets the thinned posterior that
-    answers the planning queries, ``PLANNING_DRAWS``)."""
+    keyword arguments it is called with, whether it needs all draws (else it gets the thinned posterior that
+    answers the planning queries, ``PLANNING_DRAWS``), and whether it needs the distillation law (it is left out
+    of the report of a supervised-only fit, whose sections say why)."""
 
     name: str
     title: str
     caption: str
     kwargs: tuple[tuple[str, Any], ...] = ()
     all_draws: bool = False
+    distillation: bool = False
 
 
 FIGURES: tuple[FigureSpec, ...] = (
@@ -44,13 +47,17 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("isoflop_profiles", "IsoFLOP profiles",
                "Loss against model size at fixed training compute, from the fitted supervised law."),
     FigureSpec("capacity_gap", "Capacity gap",
-               "Student loss against teacher loss at fixed student: the distillation law's capacity gap."),
+               "Student loss against teacher loss at fixed student: the distillation law's capacity gap.",
+               distillation=True),
     FigureSpec("allocation_vs_budget", "Compute-optimal allocation against budget",
-               "How the optimal plan (D_S, N_T, D_T and the shares of compute) changes with the budget."),
+               "How the optimal plan (D_S, N_T, D_T and the shares of compute) changes with the budget.",
+               distillation=True),
     FigureSpec("crossover_vs_student_size", "Crossover budget against student size",
-               "The budget C* above which supervised training matches distillation, per student size."),
+               "The budget C* above which supervised training matches distillation, per student size.",
+               distillation=True),
     FigureSpec("win_probability_map", "P(distillation wins)",
-               "Posterior probability that distillation beats supervised training, over student size and budget."),
+               "Posterior probability that distillation beats supervised training, over student size and budget.",
+               distillation=True),
 )
 """The report's figures, in the order they appear."""
 
@@ -78,9 +85,11 @@ def figure_png(figure: Any, dpi: int = DPI) -> bytes:
 
 
 def _close(figure: Any) -> None:
-    import matplotlib.pyplot as plt
-
-    plt.close(figure)
+    """Release a figure pyplot may hold (``bayes_distill.plots`` makes its figures without pyplot, and pyplot is
+    not imported here, since importing it selects a backend)."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None:
+        pyplot.close(figure)
 
 
 def _plotter(name: str) -> Callable[..., Any]:
@@ -101,7 +110,9 @@ def draw_figure(spec: FigureSpec, posterior: Any) -> Figure:
 def draw_figures(posterior: Any, specs: Sequence[FigureSpec] | None = None,
                  max_draws: int | None = PLANNING_DRAWS) -> dict[str, Figure]:
     """Every figure of ``specs`` (default ``FIGURES``) drawn from ``posterior`` (thinned to ``max_draws`` unless
-    the figure needs all draws), by name, in order."""
+    the figure needs all draws), by name, in order; those of the distillation law only if it was fitted."""
     specs = FIGURES if specs is None else specs
+    if not fits_distillation(posterior):
+        specs = [s for s in specs if not s.distillation]
     few = thinned(posterior, max_draws)
     return {spec.name: draw_figure(spec, posterior if spec.all_draws else few) for spec in specs}
