@@ -147,3 +147,8 @@ def test_a_smoke_grid_posterior_plans_at_its_own_scale_with_no_architecture_give
     assert "defaults_source" not in explicit.attrs
     post.save(tmp_path / "p.nc")
     assert bd.load_posterior(tmp_path / "p.nc").scale == post.scale
+    other = Architecture(context_length=64, vocab_size=128, aspect_ratio=64.0)
+    moved = post.with_architecture(other)
+    assert moved.architecture == other and moved.scale.source.startswith("the architecture given")
+    moved.save(tmp_path / "q.nc")
+    assert bd.load_posterior(tmp_path / "q.nc").architecture == other

@@ -48,6 +48,11 @@ class Posterior:
     def from_fit(cls, result: FitResult, architecture: Architecture | None = None) -> Posterior:
         return cls(result.tree, result.runs, result.model_args.fix, result.model_args.nu, architecture)
 
+    def with_architecture(self, architecture: Architecture) -> Posterior:
+        """This posterior planning for ``architecture`` (for runs whose table records none, or another family);
+        the default ranges follow from it and the runs (``planning_scale``), and ``save`` keeps it."""
+        return Posterior(self.tree, self.runs, self.fix, self.nu, architecture)
+
     @property
     def architecture(self) -> Architecture:
         """The architecture whose FLOPs per token the planning queries use by default."""
