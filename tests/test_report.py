@@ -24,7 +24,7 @@ from bayes_distill.report import (
     report_command,
 )
 from bayes_distill.report import figures as report_figures
-from bayes_distill.report.answers import PlanningAnswers, draw_count, thinned
+from bayes_distill.report.answers import PlanningAnswers
 from bayes_distill.report.render import md_escape, to_html, to_markdown
 from bayes_distill.report.sections import build_report, draws_text, planning_sections
 
@@ -174,10 +174,10 @@ def test_one_content_rendered_twice():
 
 
 def test_thinning_and_a_supervised_only_fit(smoke_posterior):
-    few = thinned(smoke_posterior, 100)
-    assert draw_count(few) == 100 and few.posterior.sizes["chain"] == smoke_posterior.posterior.sizes["chain"]
+    few = smoke_posterior.thinned(100)
+    assert few.draw_count == 100 and few.posterior.sizes["chain"] == smoke_posterior.posterior.sizes["chain"]
     assert few.tree["sample_stats"].sizes["draw"] == few.posterior.sizes["draw"]
-    assert thinned(smoke_posterior, None) is smoke_posterior and draw_count(smoke_posterior) == 400
+    assert smoke_posterior.thinned(None) is smoke_posterior and smoke_posterior.draw_count == 400
     answers = PlanningAnswers((1e4,), (1e9,), (1e8, 1e10), {}, {}, {}, draws_used=100, draws_total=400)
     assert "Answers from 100 of the 400 posterior draws" in draws_text(answers)
     titles = [s.title for s in planning_sections(None)]

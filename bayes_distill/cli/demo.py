@@ -83,10 +83,14 @@ def posterior_plans(posterior: Any) -> str:
     """The questions the toolkit exists for, answered from ``posterior`` at its runs' scale."""
     from bayes_distill.posterior import SAMPLE_DIMS
 
-    scale = posterior.scale
+    from bayes_distill.report.answers import PLANNING_DRAWS
+
+    scale, total = posterior.scale, posterior.draw_count
+    posterior = posterior.thinned(PLANNING_DRAWS)
     students, budgets = list(scale.student_sizes), scale.budgets(ALLOCATION_BUDGETS, trained=True)
-    parts = [f"At the runs' scale ({scale.source}).",
-             "Compute-optimal allocation: median [5%, 95%] over the posterior draws."]
+    parts = [f"At the runs' scale ({scale.source}); answers from {posterior.draw_count} of the {total} draws "
+             "(every k-th of each chain).",
+             "Compute-optimal allocation: median [5%, 95%] over the draws."]
     for scenario in SCENARIOS:
         plan = posterior.allocate(students, budgets, scenario)
         parts += [f"\nscenario: {scenario}", allocation_table(plan, SAMPLE_DIMS)]

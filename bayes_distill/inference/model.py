@@ -117,10 +117,24 @@ class Sites:
     sample: Callable[[str, Prior], Any]
     deterministic: Callable[[str, Any], Any]
     constant: Callable[[float], Any]
+    zeros: Callable[[int], Any]  # a vector of n zeros
+    set_rows: Callable[[Any, Any, Any], Any]  # (vector, rows, values) -> the vector with those rows set
+    group_offsets: Callable[[int], Any]  # ``group_offset_raw``: n standard normal offsets over the groups
+
+
+def _numpyro_group_offsets(n_groups: int) -> Any:
+    with numpyro.plate("group", n_groups):
+        return numpyro.sample("group_offset_raw", dist.Normal(0.0, 1.0))
 
 
 NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
-                      constant=lambda value: jnp.asarray(value, dtype=float))
+                      constant=lambda value: jnp.asarray(value, dtype=float), zeros=jnp.zeros,
+                      set_rows=lambda vector, rows, values: vector.at[rows].set(values),
+                      group_offsets=_numpyro_group_offsets)
+NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
+"""Prior of each kind's noise scale on log loss."""
+GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
+"""Prior of the spread of the per-group offsets on log loss."""
 
 
 def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites) -> Any:
@@ -202,27 +216,26 @@ def log_loss_location_scale(
     fix: Mapping[str, float],
     group_effects: bool = False,
     term_coordinates: bool = True,
-) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Every latent site of ``law_model``, and the location and scale of each run's log loss (log nats/token):
-    the law's value (plus the run's group offset) and its kind's noise scale. ``term_coordinates=False`` samples
-    every coefficient in its own coordinates (better when the prior dominates: see the module docstring)."""
-    params = law_coefficients(runs, prior, fix, NUMPYRO_SITES, term_coordinates)
-
-    mu = jnp.zeros(runs.log_loss.shape[0])
-    sigma = jnp.zeros(runs.log_loss.shape[0])
+    sites: Sites = NUMPYRO_SITES,
+) -> tuple[Any, Any]:
+    """Every latent site of the model, and the location and scale of each run's log loss (log nats/token): the
+    law's value (plus the run's group offset) and its kind's noise scale; written once for both backends
+    (``sites``: NumPyro's or PyMC's). ``term_coordinates=False`` samples every coefficient in its own coordinates
+    (better when the prior dominates: see the module docstring)."""
+    params = law_coefficients(runs, prior, fix, sites, term_coordinates)
+    n = runs.log_loss.shape[0]
+    mu, sigma = sites.zeros(n), sites.zeros(n)
     if runs.supervised.size:
         i = _rows(runs.supervised)
-        mu = mu.at[i].set(log_supervised_loss(runs.N[i], runs.D[i], params))
-        sigma = sigma.at[i].set(numpyro.sample("sigma_supervised", dist.HalfNormal(NOISE_SCALE)))
+        mu = sites.set_rows(mu, i, log_supervised_loss(runs.N[i], runs.D[i], params))
+        sigma = sites.set_rows(sigma, i, sites.sample("sigma_supervised", NOISE_PRIOR))
     if runs.distilled.size:
         i = _rows(runs.distilled)
-        mu = mu.at[i].set(log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
-        sigma = sigma.at[i].set(numpyro.sample("sigma_distilled", dist.HalfNormal(NOISE_SCALE)))
+        mu = sites.set_rows(mu, i, log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
+        sigma = sites.set_rows(sigma, i, sites.sample("sigma_distilled", NOISE_PRIOR))
     if group_effects:
-        scale = numpyro.sample("group_scale", dist.HalfNormal(GROUP_SCALE))
-        with numpyro.plate("group", runs.n_groups):
-            raw = numpyro.sample("group_offset_raw", dist.Normal(0.0, 1.0))
-        mu = mu + scale * raw[runs.group]
+        scale = sites.sample("group_scale", GROUP_PRIOR)
+        mu = mu + scale * sites.group_offsets(runs.n_groups)[runs.group]
     return mu, sigma
 
 

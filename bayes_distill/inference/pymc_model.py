@@ -4,8 +4,8 @@ Sites: the coefficients as ``law_coefficients`` makes them for both backends, in
 (``alpha_gamma``, ``log_A_term``, ``log_d1_onset``, ...; every coefficient a ``pm.Deterministic`` under its own name),
 ``sigma_supervised`` / ``sigma_distilled`` ~ HalfNormal(NOISE_SCALE) on log loss, optional ``group_scale`` ~
 HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, and the observed ``log_loss`` (Student-t with
-``nu`` degrees of freedom on log nats/token) over dimension ``run``. The laws are the shared
-``log_supervised_loss`` / ``log_distilled_loss``, evaluated on PyTensor variables.
+``nu`` degrees of freedom on log nats/token) over dimension ``run``. Everything but the likelihood's own line is
+NumPyro's ``log_loss_location_scale``, made with PyMC's sites and evaluated on PyTensor variables.
 """
 
 from __future__ import annotations
@@ -15,40 +15,33 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from bayes_distill.inference.model import GROUP_SCALE, RunArrays, Sites, law_coefficients
-from bayes_distill.inference.priors import NOISE_SCALE, Prior
-from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
+from bayes_distill.inference.model import RunArrays, Sites, log_loss_location_scale
+from bayes_distill.inference.priors import Prior
+
+
+def _pymc_sites() -> Sites:
+    """PyMC's way of making the model's sites (inside a ``pm.Model`` context with a ``group`` dimension)."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    return Sites(sample=lambda name, p: p.pymc(name), deterministic=pm.Deterministic,
+                 constant=lambda value: pt.as_tensor_variable(np.float64(value)),
+                 zeros=lambda n: pt.zeros(n, dtype="float64"),
+                 set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
+                 group_offsets=lambda n: pm.Normal("group_offset_raw", 0.0, 1.0, dims="group"))
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
                      group_effects: bool = False, term_coordinates: bool = True):  # noqa: ANN201 (pm.Model, lazy)
-    """The PyMC model of ``law_model`` for ``runs`` (see the module docstring for its sites)."""
+    """The PyMC model of ``law_model`` for ``runs``: the same location and scale of each run's log loss, made by
+    ``log_loss_location_scale`` with PyMC's sites, and the same Student-t likelihood."""
     import pymc as pm
-    import pytensor.tensor as pt
 
-    n = runs.log_loss.shape[0]
-    coords = {"run": np.arange(n)}
+    coords = {"run": np.arange(runs.log_loss.shape[0])}
     if group_effects:
         coords["group"] = np.arange(runs.n_groups)
     with pm.Model(coords=coords) as model:
-        sites = Sites(sample=lambda name, p: p.pymc(name), deterministic=pm.Deterministic,
-                      constant=lambda value: pt.as_tensor_variable(np.float64(value)))
-        params = law_coefficients(runs, prior, fix, sites, term_coordinates)
-
-        mu = pt.zeros(n, dtype="float64")
-        sigma = pt.zeros(n, dtype="float64")
-        if runs.supervised.size:
-            i = runs.supervised
-            mu = pt.set_subtensor(mu[i], log_supervised_loss(runs.N[i], runs.D[i], params))
-            sigma = pt.set_subtensor(sigma[i], pm.HalfNormal("sigma_supervised", NOISE_SCALE))
-        if runs.distilled.size:
-            i = runs.distilled
-            mu = pt.set_subtensor(mu[i], log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
-            sigma = pt.set_subtensor(sigma[i], pm.HalfNormal("sigma_distilled", NOISE_SCALE))
-        if group_effects:
-            scale = pm.HalfNormal("group_scale", GROUP_SCALE)
-            raw = pm.Normal("group_offset_raw", 0.0, 1.0, dims="group")
-            mu = mu + scale * raw[runs.group]
+        mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites())
         pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=runs.log_loss, dims="run")
     return model
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -57,6 +58,25 @@ class Posterior:
     def architecture(self) -> Architecture:
         """The architecture whose FLOPs per token the planning queries use by default."""
         return self.scale.architecture
+
+    @property
+    def draw_count(self) -> int:
+        """The number of posterior draws, all chains together."""
+        sizes = self.posterior.sizes
+        return int(sizes.get("chain", 1) * sizes.get("draw", 1))
+
+    def thinned(self, max_draws: int | None) -> Posterior:
+        """This posterior with every k-th draw of each chain in all its groups, k the smallest step that leaves at
+        most ``max_draws`` draws; itself when it has no more (or ``max_draws`` is None). Planning solves one
+        optimisation per draw, student and budget, so a few hundred draws answer much faster than ten thousand."""
+        if max_draws is None or self.draw_count <= max_draws:
+            return self
+        if int(max_draws) != max_draws or max_draws < 1:
+            raise ValueError(f"max_draws must be a positive integer; got {max_draws!r}")
+        step = math.ceil(self.draw_count / max_draws)
+        tree = self.tree.map_over_datasets(lambda ds: ds.isel(draw=slice(None, None, step), missing_dims="ignore"))
+        return Posterior(tree, self.runs, self.fix, self.nu,
+                         self.architecture if self._architecture_given else None)
 
     # -- coefficients -------------------------------------------------------------------------------------
     @property

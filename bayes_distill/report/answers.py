@@ -3,8 +3,6 @@ posterior predictive check. Numbers here; their wording is in ``bayes_distill.re
 
 from __future__ import annotations
 
-import copy
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,27 +20,6 @@ PLANNING_DRAWS = 500
 """At most this many draws answer the planning queries (and draw the planning figures): every k-th draw of each
 chain. Each query solves one optimisation per draw, student and budget, so the cpu grid's 10,000 draws would take
 minutes; 500 give P(distillation wins) to within about 0.02 and 90% intervals from 25 draws in each tail."""
-
-
-def draw_count(posterior: Any) -> int:
-    """The number of posterior draws, all chains together."""
-    sizes = posterior.posterior.sizes
-    return int(sizes.get("chain", 1) * sizes.get("draw", 1))
-
-
-def thinned(posterior: Any, max_draws: int | None) -> Any:
-    """``posterior`` with every k-th draw of each chain in all its groups, k the smallest step that leaves at most
-    ``max_draws`` draws; the posterior itself when it has no more (or ``max_draws`` is None)."""
-    total = draw_count(posterior)
-    if max_draws is None or total <= max_draws:
-        return posterior
-    if max_draws < 1:
-        raise ValueError(f"max_draws must be >= 1; got {max_draws}")
-    step = math.ceil(total / max_draws)
-    out = copy.copy(posterior)
-    out.tree = posterior.tree.map_over_datasets(lambda ds: ds.isel(draw=slice(None, None, step),
-                                                                   missing_dims="ignore"))
-    return out
 
 
 @dataclass(frozen=True)
@@ -73,9 +50,9 @@ def fits_distillation(posterior: Any) -> bool:
 def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
                      max_draws: int | None = PLANNING_DRAWS) -> PlanningAnswers:
     """Every planning answer of the report, at the posterior's own scale (``posterior.scale``), from at most
-    ``max_draws`` draws (``thinned``)."""
-    scale, total = posterior.scale, draw_count(posterior)
-    posterior = thinned(posterior, max_draws)
+    ``max_draws`` draws (``Posterior.thinned``)."""
+    scale, total = posterior.scale, posterior.draw_count
+    posterior = posterior.thinned(max_draws)
     sizes, budgets = list(scale.student_sizes), scale.budgets(budget_count)
     plans, crossovers, wins = {}, {}, {}
     for scenario in SCENARIOS:
@@ -84,7 +61,7 @@ def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
         wins[scenario] = posterior.prob_distillation_wins(sizes, budgets, scenario)
         crossovers[scenario] = summarize_crossover(posterior.crossover(sizes, scenario), INTERVAL)
     return PlanningAnswers(tuple(sizes), tuple(map(float, budgets)), tuple(scale.compute_range), plans, crossovers,
-                           wins, draw_count(posterior), total)
+                           wins, posterior.draw_count, total)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bayes_distill.report.answers import PLANNING_DRAWS, fits_distillation, thinned
+from bayes_distill.report.answers import PLANNING_DRAWS, fits_distillation
 from bayes_distill.report.content import Figure
 
 DPI = 110
@@ -114,5 +114,5 @@ def draw_figures(posterior: Any, specs: Sequence[FigureSpec] | None = None,
     specs = FIGURES if specs is None else specs
     if not fits_distillation(posterior):
         specs = [s for s in specs if not s.distillation]
-    few = thinned(posterior, max_draws)
+    few = posterior.thinned(max_draws)
     return {spec.name: draw_figure(spec, posterior if spec.all_draws else few) for spec in specs}
