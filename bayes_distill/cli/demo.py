@@ -82,7 +82,6 @@ def win_probability_table(posterior: Any, scenario: str = "teacher-inference") -
 def posterior_plans(posterior: Any) -> str:
     """The questions the toolkit exists for, answered from ``posterior`` at its runs' scale."""
     from bayes_distill.posterior import SAMPLE_DIMS
-
     from bayes_distill.report.answers import PLANNING_DRAWS
 
     scale, total = posterior.scale, posterior.draw_count
