@@ -320,7 +320,8 @@ def test_execute_writes_result_atomically(tmp_path):
 def test_cpu_grid_design():
     """The main job's grid: every run past the unigram plateau (>= 1000 steps, >= 1M tokens), a supervised law
     identifiable (3 sizes, D over a factor >= 10), teachers weaker and stronger than the students, all four
-    paper families, and a cost that fits 15 minutes on 2 cores (training + teacher-logit FLOPs, as measured)."""
+    paper families, and a cost that leaves the main job within 15 minutes on 2 cores (training + teacher-logit
+    FLOPs, as measured)."""
     spec = load_spec(ROOT / "experiments" / "cpu.toml")
     rows, jobs = expand(spec)
     tokens_per_step = spec["train"]["batch_size"] * spec["data"]["context_length"]
@@ -335,4 +336,4 @@ def test_cpu_grid_design():
     assert {"fixed_teacher_student_isoflop", "teacher_isoflop_fixed_student", "fixed_teacher_fixed_student",
             "supervised_isoflop"} <= kinds
     assert len(rows) <= 30
-    assert sum(j["cost"] for j in jobs) <= 4.5e13  # 4.0e13 as designed: 583 s on 2 cores
+    assert sum(j["cost"] for j in jobs) <= 3.6e13  # 3.5e13 as designed (see cpu.toml's measured time)

@@ -16,7 +16,7 @@ import signal
 import time
 import tomllib
 import traceback
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -151,145 +151,151 @@ def _as_list(v: Any) -> list:
     return v if isinstance(v, list) else [v]
 
 
-def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run rows and jobs of a validated spec.
+@dataclass
+class _Rows:
+    """The run rows of a sweep being expanded, by key, in specification order; and the sizes of its models."""
 
-    Returns (rows, jobs): one row per (model, budget) in specification order, with its key ``run``, role
-    ("teacher", "supervised", "student"), kind, families, N, requested D and teacher key; and the jobs that
-    produce them (one per row for cosine schedules; WSD merges runs differing only in D into one job).
-    """
-    from bayes_distill.runner.model import Transformer  # noqa: F401  (import check)
+    spec: dict[str, Any]
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sizes: dict[int, int] = field(default_factory=dict)
 
-    tps = spec["train"]["batch_size"] * spec["data"]["context_length"]
-    rows: dict[str, dict[str, Any]] = {}
-    n_cache: dict[int, int] = {}
+    @property
+    def tokens_per_step(self) -> int:
+        return self.spec["train"]["batch_size"] * self.spec["data"]["context_length"]
 
-    def N(layers: int) -> int:
-        if layers not in n_cache:
-            n_cache[layers] = n_params(model_config(spec, layers))
-        return n_cache[layers]
+    def N(self, layers: int) -> int:
+        """Non-embedding parameters of the model of ``layers`` layers."""
+        if layers not in self.sizes:
+            self.sizes[layers] = n_params(model_config(self.spec, layers))
+        return self.sizes[layers]
 
-    def f3(layers: int) -> float:
+    def f3(self, layers: int) -> float:
+        """Training FLOPs per token, 3 F(N) with Eq. 69's F at this sweep's architecture."""
         from bayes_distill.laws.compute import forward_flops
 
-        return 3.0 * float(forward_flops(float(N(layers)), model_config(spec, layers).architecture()))
+        return 3.0 * float(forward_flops(float(self.N(layers)), model_config(self.spec, layers).architecture()))
 
-    def add(
-        role: str, stream: str, layers: int, D: float, seed: int, family: str, teacher: dict | None = None
-    ) -> dict:
+    def add(self, role: str, stream: str, layers: int, D: float, seed: int, family: str,
+            teacher: dict | None = None) -> dict:
+        """The row of this model, stream, seed, teacher and budget (D rounded up to whole steps), added once;
+        a run shared by families lists them all, and a teacher's role wins over others."""
         base = {
-            "stream": stream,
-            "model": asdict(model_config(spec, layers)),
-            "data": spec["data"],
-            "train": {**spec["train"], "seed": seed},
-            "distill": spec["distill"] if teacher else None,
+            "stream": stream, "model": asdict(model_config(self.spec, layers)), "data": self.spec["data"],
+            "train": {**self.spec["train"], "seed": seed}, "distill": self.spec["distill"] if teacher else None,
             "teacher": teacher["run"] if teacher else None,
         }
-        steps = max(1, math.ceil(D / tps))
-        key = _hash({**base, "D": float(steps * tps)})  # the role does not change training: not hashed
-        if key not in rows:
-            rows[key] = {
-                "spec": base,
-                "run": key,
-                "role": role,
-                "layers": layers,
-                "N": float(N(layers)),
-                "D_requested": float(D),
-                "D": float(steps * tps),
-                "seed": seed,
-                "families": [],
-                "teacher": teacher,
-                "kind": "distilled" if teacher else "supervised",
-            }
-        if role == "teacher" and rows[key]["role"] != "teacher":
-            rows[key]["role"] = "teacher"
-        if family not in rows[key]["families"]:
-            rows[key]["families"].append(family)
-        return rows[key]
+        trained = float(max(1, math.ceil(D / self.tokens_per_step)) * self.tokens_per_step)
+        key = _hash({**base, "D": trained})  # the role does not change training: not hashed
+        row = self.rows.setdefault(key, {
+            "spec": base, "run": key, "role": role, "layers": layers, "N": float(self.N(layers)),
+            "D_requested": float(D), "D": trained, "seed": seed, "families": [], "teacher": teacher,
+            "kind": "distilled" if teacher else "supervised",
+        })
+        if role == "teacher":
+            row["role"] = "teacher"
+        if family not in row["families"]:
+            row["families"].append(family)
+        return row
 
-    for seed in spec["seeds"]:
-        for fam in spec["family"]:
-            kind = fam["kind"]
-            if kind == "supervised_grid":
-                for L in _as_list(fam["layers"]):
-                    Ds = [float(d) for d in _as_list(fam.get("tokens", []))]
-                    Ds += [float(m) * N(L) for m in _as_list(fam.get("tokens_per_param", []))]
-                    for D in Ds:
-                        add("supervised", fam.get("stream", "teacher"), L, D, seed, kind)
-                continue
-            if kind == "supervised_isoflop":
-                for c in _as_list(fam["flops"]):
-                    for L in _as_list(fam["layers"]):
-                        add("supervised", fam.get("stream", "teacher"), L, c / f3(L), seed, kind)
-                continue
-            teachers = []
-            if kind == "teacher_isoflop_fixed_student":
-                for c in _as_list(fam["teacher_flops"]):
-                    teachers += [
-                        add("teacher", "teacher", L, c / f3(L), seed, kind)
-                        for L in _as_list(fam["teacher_layers"])
-                    ]
-            else:
-                m_t = float(fam.get("teacher_tokens_per_param", 20))
-                teachers = [
-                    add("teacher", "teacher", L, m_t * N(L), seed, kind)
-                    for L in _as_list(fam["teacher_layers"])
-                ]
-            budgets: list[tuple[int, float]] = []
-            for L in _as_list(fam["student_layers"]):
-                if kind == "fixed_teacher_student_isoflop":
-                    budgets += [(L, c / f3(L)) for c in _as_list(fam["student_flops"])]
-                else:
-                    budgets += [(L, m * N(L)) for m in _as_list(fam.get("student_tokens_per_param", 20))]
-            for t in teachers:
-                for L, D in budgets:
-                    add("student", "student", L, D, seed, kind, teacher=t)
-            if fam.get("supervised_baseline", False):
-                for L, D in budgets:
-                    add("supervised", "student", L, D, seed, kind)
-    rows_list = list(rows.values())
-    # one job per row, or (WSD) per group of rows that differ only in D
+
+def _supervised_family(rows: _Rows, fam: dict[str, Any], seed: int) -> None:
+    """``supervised_grid`` (layers x tokens and tokens per parameter) and ``supervised_isoflop`` (layers x FLOPs)."""
+    kind, stream = fam["kind"], fam.get("stream", "teacher")
+    for budget in _as_list(fam.get("flops", [])) if kind == "supervised_isoflop" else ():
+        for L in _as_list(fam["layers"]):
+            rows.add("supervised", stream, L, budget / rows.f3(L), seed, kind)
+    if kind == "supervised_grid":
+        for L in _as_list(fam["layers"]):
+            tokens = [float(d) for d in _as_list(fam.get("tokens", []))]
+            tokens += [float(m) * rows.N(L) for m in _as_list(fam.get("tokens_per_param", []))]
+            for D in tokens:
+                rows.add("supervised", stream, L, D, seed, kind)
+
+
+def _distillation_family(rows: _Rows, fam: dict[str, Any], seed: int) -> None:
+    """The three distillation families: teachers (fixed tokens per parameter, or an IsoFLOP profile), each
+    student budget distilled from each teacher, and optionally the students' supervised baselines."""
+    kind = fam["kind"]
+    if kind == "teacher_isoflop_fixed_student":
+        teachers = [rows.add("teacher", "teacher", L, c / rows.f3(L), seed, kind)
+                    for c in _as_list(fam["teacher_flops"]) for L in _as_list(fam["teacher_layers"])]
+    else:
+        m_t = float(fam.get("teacher_tokens_per_param", 20))
+        teachers = [rows.add("teacher", "teacher", L, m_t * rows.N(L), seed, kind)
+                    for L in _as_list(fam["teacher_layers"])]
+    budgets: list[tuple[int, float]] = []
+    for L in _as_list(fam["student_layers"]):
+        if kind == "fixed_teacher_student_isoflop":
+            budgets += [(L, c / rows.f3(L)) for c in _as_list(fam["student_flops"])]
+        else:
+            budgets += [(L, m * rows.N(L)) for m in _as_list(fam.get("student_tokens_per_param", 20))]
+    for teacher in teachers:
+        for L, D in budgets:
+            rows.add("student", "student", L, D, seed, kind, teacher=teacher)
+    if fam.get("supervised_baseline", False):
+        for L, D in budgets:
+            rows.add("supervised", "student", L, D, seed, kind)
+
+
+def _group_jobs(rows_list: list[dict[str, Any]], wsd: bool) -> list[dict[str, Any]]:
+    """One job per row, or (WSD) per group of rows that differ only in D; sets each row's ``group`` (and, for a
+    WSD group, its key: its result depends on the whole group's warm-up and branch points)."""
     groups: dict[str, list[dict]] = {}
     for r in rows_list:
-        gkey = _hash(r["spec"]) if spec["train"]["schedule"] == "wsd" else r["run"]
-        groups.setdefault(gkey, []).append(r)
+        groups.setdefault(_hash(r["spec"]) if wsd else r["run"], []).append(r)
     jobs = []
     for gkey, members in groups.items():
         members.sort(key=lambda r: r["D"])
-        if len(members) > 1 or spec["train"]["schedule"] == "wsd":
-            budgets_ = [m["D"] for m in members]
-            job_id = _hash({"group": gkey, "budgets": budgets_})
-            for m in members:  # a WSD row's result depends on the whole group (warm-up, branch points)
+        if len(members) > 1 or wsd:
+            job_id = _hash({"group": gkey, "budgets": [m["D"] for m in members]})
+            for m in members:
                 m["run"] = _hash({"group": job_id, "D": m["D"]}) if len(members) > 1 else m["run"]
         else:
             job_id = members[0]["run"]
         for m in members:
             m["group"] = job_id
         jobs.append({"id": job_id, "rows": members})
-    # teacher keys may have changed with WSD grouping: resolve through the row objects
-    for r in rows_list:
+    return jobs
+
+
+def _job_payload(job: dict[str, Any]) -> dict[str, Any]:
+    """What a worker needs to train ``job`` (plain JSON: it crosses process and machine boundaries)."""
+    first, teacher = job["rows"][0], job["rows"][0]["teacher"]
+    return {
+        "id": job["id"], "role": first["role"], "stream": first["spec"]["stream"], "model": first["spec"]["model"],
+        "data": first["spec"]["data"], "train": first["spec"]["train"], "distill": first["spec"]["distill"],
+        "teacher": {"run": teacher["run"], "N": teacher["N"], "D": teacher["D"]} if teacher else None,
+        "budgets": [m["D"] for m in job["rows"]], "row_ids": [m["run"] for m in job["rows"]],
+        "save_checkpoint": any(m["role"] == "teacher" for m in job["rows"]),
+    }
+
+
+def expand(spec: dict[str, Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run rows and jobs of a validated spec.
+
+    Returns (rows, jobs): one row per (model, budget) in specification order, with its key ``run``, role
+    ("teacher", "supervised", "student"), kind, families, N, requested D and teacher key; and the jobs that
+    produce them (one per row for cosine schedules; WSD merges runs differing only in D into one job), each with
+    its payload, the job it depends on (its teacher's) and its cost in FLOPs (for scheduling).
+    """
+    rows = _Rows(spec)
+    for seed in spec["seeds"]:
+        for fam in spec["family"]:
+            if fam["kind"] in ("supervised_grid", "supervised_isoflop"):
+                _supervised_family(rows, fam, seed)
+            else:
+                _distillation_family(rows, fam, seed)
+    rows_list = list(rows.rows.values())
+    jobs = _group_jobs(rows_list, spec["train"]["schedule"] == "wsd")
+    for r in rows_list:  # teacher keys may have changed with WSD grouping: resolve through the row objects
         if r["teacher"] is not None:
             r["teacher_run"] = r["teacher"]["run"]
     for job in jobs:
-        first = job["rows"][0]
-        t = first["teacher"]
-        job["payload"] = {
-            "id": job["id"],
-            "role": first["role"],
-            "stream": first["spec"]["stream"],
-            "model": first["spec"]["model"],
-            "data": first["spec"]["data"],
-            "train": first["spec"]["train"],
-            "distill": first["spec"]["distill"],
-            "teacher": {"run": t["run"], "N": t["N"], "D": t["D"]} if t else None,
-            "budgets": [m["D"] for m in job["rows"]],
-            "row_ids": [m["run"] for m in job["rows"]],
-            "save_checkpoint": any(m["role"] == "teacher" for m in job["rows"]),
-        }
-        job["depends"] = t["group"] if t else None
-        job["cost"] = sum(f3(m["layers"]) * m["D"] for m in job["rows"][-1:]) + (
-            f3(t["layers"]) / 3.0 * job["rows"][-1]["D"] if t else 0.0
-        )
+        last, teacher = job["rows"][-1], job["rows"][0]["teacher"]
+        job["payload"] = _job_payload(job)
+        job["depends"] = teacher["group"] if teacher else None
+        job["cost"] = rows.f3(last["layers"]) * last["D"] + (rows.f3(teacher["layers"]) / 3.0 * last["D"]
+                                                              if teacher else 0.0)
     return rows_list, jobs
 
 
@@ -388,95 +394,93 @@ def run_sweep(
     return build_table(spec, rows, jobs, results, out)
 
 
-def _orchestrate(
-    todo: list[dict],
-    jobs: list[dict],
-    results: dict[str, list[dict]],
-    out: Path,
-    executor: Executor,
-    progress: bool,
-) -> None:
+@dataclass
+class _Sweep:
+    """A sweep in progress: its jobs by id, the results so far, the jobs running and waiting, and its bars."""
+
+    jobs: dict[str, dict]
+    results: dict[str, list[dict]]
+    out: Path
+    executor: Executor
+    waiting: list[dict]
+    bar: Any
+    running: dict[str, Any] = field(default_factory=dict)
+    run_bars: dict[str, Any] = field(default_factory=dict)
+
+    def fail(self, job: dict, reason: str) -> None:
+        """Record every row of ``job`` as failed with ``reason`` (written like a worker's result)."""
+        rows = [{"run": rid, "status": "failed", "failure_reason": reason} for rid in job["payload"]["row_ids"]]
+        write_json_atomic(self.out / "results" / f"{job['id']}.json", rows)
+        self.results[job["id"]] = rows
+
+    def submit_ready(self) -> None:
+        """Submit each waiting job whose teacher is done; fail those whose teacher failed."""
+        for job in list(self.waiting):
+            dep = job["depends"]
+            if dep is not None and dep not in self.results:
+                continue
+            self.waiting.remove(job)
+            if dep is not None and any(r["status"] != "ok" for r in self.results[dep]):
+                self.fail(job, f"teacher job {dep} failed: " + self.results[dep][0].get("failure_reason", ""))
+                self.bar.update(job["cost"])
+                continue
+            self.running[job["id"]] = self.executor.submit(execute, job["payload"], str(self.out),
+                                                           self.executor.threads)
+
+    def collect_finished(self) -> None:
+        """Take the results of finished jobs; a crashed worker fails its job, not the sweep."""
+        for jid, future in list(self.running.items()):
+            if not future.done():
+                continue
+            del self.running[jid]
+            try:
+                self.results[jid] = future.result()
+            except Exception as exc:  # noqa: BLE001
+                self.fail(self.jobs[jid], f"worker crashed: {exc!r}")
+            if jid in self.run_bars:
+                self.run_bars.pop(jid).close()
+            self.bar.update(self.jobs[jid]["cost"])
+
+    def show_progress(self) -> None:
+        """A bar per running job from its progress file, and the FLOPs in flight on the sweep's bar."""
+        from tqdm.auto import tqdm
+
+        for jid in self.running:
+            try:
+                p = json.loads((self.out / "progress" / f"{jid}.json").read_text())
+            except (OSError, ValueError):
+                continue
+            if jid not in self.run_bars:
+                first = self.jobs[jid]["rows"][0]
+                self.run_bars[jid] = tqdm(total=p["total"], desc=f"{first['role']} L={first['layers']} {jid[:6]}",
+                                          unit="step", leave=False, position=1 + len(self.run_bars),
+                                          dynamic_ncols=True)
+            run_bar = self.run_bars[jid]
+            run_bar.update(min(p["done"], run_bar.total) - run_bar.n)
+        flying = sum(self.jobs[j]["cost"] * b.n / max(1, b.total) for j, b in self.run_bars.items())
+        self.bar.set_postfix_str(f"submitted {len(self.running)} waiting {len(self.waiting)} "
+                                 f"(+{flying:.3g} FLOP in flight)")
+
+
+def _orchestrate(todo: list[dict], jobs: list[dict], results: dict[str, list[dict]], out: Path, executor: Executor,
+                 progress: bool) -> None:
+    """Run ``todo`` on ``executor``, each job once its teacher's job is done, biggest first; fill ``results``."""
     from tqdm.auto import tqdm
 
-    by_id = {j["id"]: j for j in jobs}
-    total_cost = sum(j["cost"] for j in jobs)
-    done_cost = sum(j["cost"] for j in jobs if j["id"] in results)
-    bar = tqdm(
-        total=total_cost,
-        initial=done_cost,
-        unit="FLOP",
-        unit_scale=True,
-        desc="sweep",
-        disable=not progress,
-        position=0,
-        dynamic_ncols=True,
-    )
-    run_bars: dict[str, Any] = {}
-    running: dict[str, Any] = {}
+    bar = tqdm(total=sum(j["cost"] for j in jobs), initial=sum(j["cost"] for j in jobs if j["id"] in results),
+               unit="FLOP", unit_scale=True, desc="sweep", disable=not progress, position=0, dynamic_ncols=True)
     waiting = sorted(todo, key=lambda j: (j["depends"] is not None, -j["cost"]))
-    t_last = 0.0
-    while waiting or running:
-        for job in list(waiting):
-            dep = job["depends"]
-            if dep is not None and dep not in results:
-                continue
-            waiting.remove(job)
-            if dep is not None and any(r["status"] != "ok" for r in results[dep]):
-                reason = f"teacher job {dep} failed: " + results[dep][0].get("failure_reason", "")
-                rows = [
-                    {"run": rid, "status": "failed", "failure_reason": reason}
-                    for rid in job["payload"]["row_ids"]
-                ]
-                write_json_atomic(out / "results" / f"{job['id']}.json", rows)
-                results[job["id"]] = rows
-                bar.update(job["cost"])
-                continue
-            running[job["id"]] = executor.submit(execute, job["payload"], str(out), executor.threads)
-        for jid, fut in list(running.items()):
-            if not fut.done():
-                continue
-            del running[jid]
-            try:
-                results[jid] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - a crashed worker fails its job, not the sweep
-                rows = [
-                    {"run": rid, "status": "failed", "failure_reason": f"worker crashed: {exc!r}"}
-                    for rid in by_id[jid]["payload"]["row_ids"]
-                ]
-                write_json_atomic(out / "results" / f"{jid}.json", rows)
-                results[jid] = rows
-            if jid in run_bars:
-                run_bars.pop(jid).close()
-            bar.update(by_id[jid]["cost"])
-        now = time.monotonic()
-        if progress and now - t_last > 0.5:
-            t_last = now
-            for jid in running:
-                pfile = out / "progress" / f"{jid}.json"
-                try:
-                    p = json.loads(pfile.read_text())
-                except (OSError, ValueError):
-                    continue
-                if jid not in run_bars:
-                    job = by_id[jid]
-                    label = f"{job['rows'][0]['role']} L={job['rows'][0]['layers']} {jid[:6]}"
-                    run_bars[jid] = tqdm(
-                        total=p["total"],
-                        desc=label,
-                        unit="step",
-                        leave=False,
-                        position=1 + len(run_bars),
-                        dynamic_ncols=True,
-                    )
-                b = run_bars[jid]
-                b.update(p["done"] - b.n)
-            partial = sum(by_id[j]["cost"] * run_bars[j].n / max(1, run_bars[j].total) for j in run_bars)
-            bar.set_postfix_str(
-                f"submitted {len(running)} waiting {len(waiting)} (+{partial:.3g} FLOP in flight)"
-            )
+    sweep = _Sweep({j["id"]: j for j in jobs}, results, out, executor, waiting, bar)
+    shown = 0.0
+    while sweep.waiting or sweep.running:
+        sweep.submit_ready()
+        sweep.collect_finished()
+        if progress and time.monotonic() - shown > 0.5:
+            shown = time.monotonic()
+            sweep.show_progress()
         time.sleep(0.05)
-    for b in run_bars.values():
-        b.close()
+    for run_bar in sweep.run_bars.values():
+        run_bar.close()
     bar.close()
 
 

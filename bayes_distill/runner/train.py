@@ -318,138 +318,181 @@ def train_step(
     return ce.item(), loss.item()
 
 
+@dataclass
+class _Progress:
+    """Steps done of a job's total, written to its progress file at most every 0.5 s (the sweep's progress bar
+    reads it)."""
+
+    path: Path
+    total: int
+    done: int = 0
+    last_write: float = 0.0
+
+    def advance(self) -> None:
+        self.done += 1
+        self.write()
+
+    def write(self, force: bool = False) -> None:
+        now = time.perf_counter()
+        if force or now - self.last_write > 0.5:
+            self.last_write = now
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json.dumps({"done": self.done, "total": self.total}))
+
+
+@dataclass
+class _Job:
+    """What a job trains with: the student (and its compiled forward), its optimiser, the teacher, the data."""
+
+    spec: dict[str, Any]
+    tcfg: TrainConfig
+    mcfg: ModelConfig
+    device: torch.device
+    streams: TokenStreams
+    model: Transformer
+    opt: torch.optim.Optimizer
+    forward: Any
+    teacher: Transformer | None
+    teacher_forward: Any
+    dist: DistillConfig | None
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.tcfg.batch_size * self.mcfg.context_length
+
+
+def _build_job(job: dict[str, Any], out: Path, threads: int | None) -> _Job:
+    """The models, optimiser and data of ``job`` on this process's device."""
+    tcfg = TrainConfig(**job["train"])
+    device = setup_torch(threads, tcfg.seed)
+    streams = TokenStreams(DataConfig(**{**job["data"], "paths": tuple(job["data"]["paths"])}))
+    mcfg = ModelConfig(**job["model"])
+    model = Transformer(mcfg, seed=tcfg.seed).to(device)
+    teacher, dist = None, None
+    if job["teacher"]:
+        dist = DistillConfig(**job["distill"])
+        teacher = load_checkpoint(out / "checkpoints" / f"{job['teacher']['run']}.safetensors", device)
+    forward = torch.compile(model) if tcfg.compile else model
+    teacher_forward = torch.compile(teacher) if tcfg.compile and teacher is not None else teacher
+    return _Job(job, tcfg, mcfg, device, streams, model, make_optimizer(model, tcfg), forward, teacher,
+                teacher_forward, dist)
+
+
+def _train_steps(run: _Job, progress: _Progress, prefetch: ThreadPoolExecutor | None, first: int, last: int,
+                 total: int, cooldown_start: int | None) -> None:
+    """Optimiser steps ``first`` to ``last`` - 1 of a schedule of ``total`` steps; TrainingError on a non-finite
+    loss or, past half the schedule, a training CE above ``diverge_factor`` ln(V)."""
+    tcfg, ln_v = run.tcfg, math.log(run.mcfg.vocab_size)
+
+    def fetch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return run.streams.batch(run.spec["stream"], step, tcfg.batch_size)
+
+    ahead = prefetch.submit(fetch, first) if prefetch and first < last else None
+    for step in range(first, last):
+        lr = lr_at(step, total, tcfg, cooldown_start)
+        for g in run.opt.param_groups:
+            g["lr"] = lr
+        if ahead is not None:
+            batch = ahead.result()
+            ahead = prefetch.submit(fetch, step + 1) if step + 1 < last else None
+        else:
+            batch = fetch(step)
+        x, y = (t.to(run.device, non_blocking=True) for t in batch)
+        value, total_loss = train_step(run.forward, run.opt, x, y, tcfg, run.teacher_forward, run.dist)
+        if not math.isfinite(value) or not math.isfinite(total_loss):
+            raise TrainingError(f"non-finite loss at step {step}")
+        if step > 0.5 * total and value > tcfg.diverge_factor * ln_v:
+            raise TrainingError(f"diverged: train CE {value:.3f} > {tcfg.diverge_factor} ln(V) at step {step}")
+        progress.advance()
+
+
+@dataclass(frozen=True)
+class _FlopsPerToken:
+    """Forward FLOPs per token of the student and the teacher (0 without one), by Eq. 69 and counted."""
+
+    formula: float
+    counted: float
+    teacher_formula: float
+    teacher_counted: float
+
+    @classmethod
+    def of(cls, run: _Job) -> _FlopsPerToken:
+        teacher = run.teacher
+        return cls(run.model.forward_flops_per_token(), count_forward_flops_per_token(run.model)["causal"],
+                   teacher.forward_flops_per_token() if teacher is not None else 0.0,
+                   count_forward_flops_per_token(teacher)["causal"] if teacher is not None else 0.0)
+
+
+def _result_row(run: _Job, row_id: str, d_requested: float, n_steps: int, metrics: dict, flops: _FlopsPerToken,
+                tokens_per_s: float, t_start: float) -> dict[str, Any]:
+    """The result row of one budget (the schema of ``sweep.build_table``)."""
+    d_true = float(n_steps * run.tokens_per_step)
+    cuda = run.device.type == "cuda"
+    return {
+        "run": row_id, "group": run.spec["id"], "D": d_true, "D_requested": float(d_requested), "steps": n_steps,
+        **metrics,
+        "N": float(run.model.n_params), "n_layers": run.mcfg.n_layers, "d_model": run.mcfg.d_model,
+        "flops_per_token_formula": flops.formula, "flops_per_token_counted": flops.counted,
+        "flops_formula": (3.0 * flops.formula + flops.teacher_formula) * d_true,
+        "flops_counted": (3.0 * flops.counted + flops.teacher_counted) * d_true,
+        "wall_time_s": time.perf_counter() - t_start, "tokens_per_s": tokens_per_s,
+        "entropy_rate": run.streams.entropy_rate, "loss_floor": run.streams.loss_floor,
+        "data_epochs": run.streams.epochs(run.spec["stream"], n_steps * run.tcfg.batch_size),
+        "device": str(run.device), "precision": "bf16-autocast" if cuda else "fp32",
+        "peak_memory_bytes": float(torch.cuda.max_memory_allocated() if cuda else _rss()),
+        "versions": json.dumps(versions(), sort_keys=True),
+    }
+
+
 def run_job(job: dict[str, Any], out_dir: str | os.PathLike[str], threads: int | None = None) -> list[dict[str, Any]]:
     """Train the model ``job`` describes and return one result row per budget (see ``sweep.expand``).
 
-    Raises TrainingError on divergence; the orchestrator records it as a failed run.
+    Cosine: one run per budget. WSD: one stable phase, branching into a cool-down at each budget (the model and
+    optimiser are restored after each branch but the last). Raises TrainingError on divergence; the orchestrator
+    records it as a failed run.
     """
-    t_start = time.perf_counter()
-    out = Path(out_dir)
-    tcfg = TrainConfig(**job["train"])
-    device = setup_torch(threads, tcfg.seed)
-    dcfg = DataConfig(**{**job["data"], "paths": tuple(job["data"]["paths"])})
-    streams = TokenStreams(dcfg)
-    mcfg = ModelConfig(**job["model"])
-    model = Transformer(mcfg, seed=tcfg.seed).to(device)
-    teacher = None
-    dist = DistillConfig(**job["distill"]) if job["teacher"] else None
-    if job["teacher"]:
-        teacher = load_checkpoint(out / "checkpoints" / f"{job['teacher']['run']}.safetensors", device)
-    opt = make_optimizer(model, tcfg)
-    fwd = torch.compile(model) if tcfg.compile else model
-    t_fwd = torch.compile(teacher) if tcfg.compile and teacher is not None else teacher
-    tokens_per_step = tcfg.batch_size * mcfg.context_length
+    t_start, out = time.perf_counter(), Path(out_dir)
+    run = _build_job(job, out, threads)
+    tcfg, wsd = run.tcfg, run.tcfg.schedule == "wsd"
     budgets = sorted(job["budgets"])
-    steps = [max(1, math.ceil(d / tokens_per_step)) for d in budgets]
-    cool = [max(1, int(round(tcfg.cooldown_frac * s))) if tcfg.schedule == "wsd" else 0 for s in steps]
-    total_steps = steps[-1] + sum(cool[:-1])
-    progress_file = out / "progress" / f"{job['id']}.json"
-    progress_file.parent.mkdir(parents=True, exist_ok=True)
-    ln_v = math.log(mcfg.vocab_size)
-    done_steps, last_report = 0, 0.0
-
-    def report(force: bool = False) -> None:
-        nonlocal last_report
-        now = time.perf_counter()
-        if force or now - last_report > 0.5:
-            last_report = now
-            with atomic_path(progress_file) as tmp:
-                tmp.write_text(json.dumps({"done": done_steps, "total": total_steps}))
-
-    # On a GPU the next batch is drawn on a CPU thread while the current step runs (batches are indexed by
-    # step, so this changes no result); on CPU the cores are busy training and batches are drawn in line.
-    prefetch = ThreadPoolExecutor(1) if device.type in PREFETCH_DEVICES else None
-
-    def fetch(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return streams.batch(job["stream"], step, tcfg.batch_size)
-
-    def train_steps(first: int, last: int, total: int, cooldown_start: int | None) -> None:
-        nonlocal done_steps
-        ahead = prefetch.submit(fetch, first) if prefetch and first < last else None
-        for step in range(first, last):
-            lr = lr_at(step, total, tcfg, cooldown_start)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            if ahead is not None:
-                batch = ahead.result()
-                ahead = prefetch.submit(fetch, step + 1) if step + 1 < last else None
-            else:
-                batch = fetch(step)
-            x, y = (t.to(device, non_blocking=True) for t in batch)
-            value, total_loss = train_step(fwd, opt, x, y, tcfg, t_fwd, dist)
-            if not math.isfinite(value) or not math.isfinite(total_loss):
-                raise TrainingError(f"non-finite loss at step {step}")
-            if step > 0.5 * total and value > tcfg.diverge_factor * ln_v:
-                raise TrainingError(f"diverged: train CE {value:.3f} > {tcfg.diverge_factor} ln(V) at step {step}")
-            done_steps += 1
-            report()
-
-    if device.type == "cuda":
+    steps = [max(1, math.ceil(d / run.tokens_per_step)) for d in budgets]
+    cool = [max(1, int(round(tcfg.cooldown_frac * s))) if wsd else 0 for s in steps]
+    progress = _Progress(out / "progress" / f"{job['id']}.json", steps[-1] + sum(cool[:-1]))
+    progress.path.parent.mkdir(parents=True, exist_ok=True)
+    if run.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    counted = count_forward_flops_per_token(model)["causal"]
-    f_formula = model.forward_flops_per_token()
-    f_teacher = teacher.forward_flops_per_token() if teacher is not None else 0.0
-    f_teacher_counted = count_forward_flops_per_token(teacher)["causal"] if teacher is not None else 0.0
-    rows: list[dict[str, Any]] = []
-    step = 0
-    train_time = 0.0
-    for i, (d_run, n_steps) in enumerate(zip(budgets, steps, strict=True)):
-        t0 = time.perf_counter()
-        branch_at = n_steps - cool[i] if tcfg.schedule == "wsd" else n_steps
-        train_steps(step, branch_at, n_steps if tcfg.schedule == "cosine" else steps[-1], None)
-        step = branch_at
-        last = i == len(budgets) - 1
-        snap = None
-        if tcfg.schedule == "wsd":
-            if not last:
-                snap = (copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict()))
-            train_steps(branch_at, n_steps, n_steps, branch_at)
-        train_time += time.perf_counter() - t0
-        metrics = evaluate(model, streams, tcfg, device, teacher)
-        if not math.isfinite(metrics["loss"]):
-            raise TrainingError(f"non-finite validation loss at budget {d_run:.4g}")
-        row_id = job["row_ids"][i]
-        if job["save_checkpoint"]:
-            (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-            save_checkpoint(
-                model,
-                out / "checkpoints" / f"{row_id}.safetensors",
-                {"run": row_id, "D": n_steps * tokens_per_step},
-            )
-        d_true = float(n_steps * tokens_per_step)
-        n_tok_done = float(done_steps * tokens_per_step)
-        rows.append(
-            {
-                "run": row_id,
-                "group": job["id"],
-                "D": d_true,
-                "D_requested": float(d_run),
-                "steps": n_steps,
-                **metrics,
-                "N": float(model.n_params),
-                "n_layers": mcfg.n_layers,
-                "d_model": mcfg.d_model,
-                "flops_per_token_formula": f_formula,
-                "flops_per_token_counted": counted,
-                "flops_formula": (3.0 * f_formula + f_teacher) * d_true,
-                "flops_counted": (3.0 * counted + f_teacher_counted) * d_true,
-                "wall_time_s": time.perf_counter() - t_start,
-                "tokens_per_s": n_tok_done / max(train_time, 1e-9),
-                "entropy_rate": streams.entropy_rate,
-                "loss_floor": streams.loss_floor,
-                "data_epochs": streams.epochs(job["stream"], n_steps * tcfg.batch_size),
-                "device": str(device),
-                "precision": "bf16-autocast" if device.type == "cuda" else "fp32",
-                "peak_memory_bytes": float(torch.cuda.max_memory_allocated() if device.type == "cuda" else _rss()),
-                "versions": json.dumps(versions(), sort_keys=True),
-            }
-        )
-        if snap is not None:
-            model.load_state_dict(snap[0])
-            opt.load_state_dict(snap[1])
-    report(force=True)
-    if prefetch is not None:
-        prefetch.shutdown()
+    flops, rows, step, train_time = _FlopsPerToken.of(run), [], 0, 0.0
+    # On a GPU the next batch is drawn on a CPU thread while the current step runs (batches are indexed by step,
+    # so this changes no result); on CPU the cores are busy training and batches are drawn in line.
+    prefetch = ThreadPoolExecutor(1) if run.device.type in PREFETCH_DEVICES else None
+    try:
+        for i, (d_run, n_steps) in enumerate(zip(budgets, steps, strict=True)):
+            t0 = time.perf_counter()
+            branch_at = n_steps - cool[i] if wsd else n_steps
+            _train_steps(run, progress, prefetch, step, branch_at, steps[-1] if wsd else n_steps, None)
+            step, snapshot = branch_at, None
+            if wsd:
+                if i < len(budgets) - 1:
+                    snapshot = (copy.deepcopy(run.model.state_dict()), copy.deepcopy(run.opt.state_dict()))
+                _train_steps(run, progress, prefetch, branch_at, n_steps, n_steps, branch_at)
+            train_time += time.perf_counter() - t0
+            metrics = evaluate(run.model, run.streams, tcfg, run.device, run.teacher)
+            if not math.isfinite(metrics["loss"]):
+                raise TrainingError(f"non-finite validation loss at budget {d_run:.4g}")
+            row_id = job["row_ids"][i]
+            if job["save_checkpoint"]:
+                (out / "checkpoints").mkdir(parents=True, exist_ok=True)
+                save_checkpoint(run.model, out / "checkpoints" / f"{row_id}.safetensors",
+                                {"run": row_id, "D": n_steps * run.tokens_per_step})
+            tokens_per_s = progress.done * run.tokens_per_step / max(train_time, 1e-9)
+            rows.append(_result_row(run, row_id, d_run, n_steps, metrics, flops, tokens_per_s, t_start))
+            if snapshot is not None:
+                run.model.load_state_dict(snapshot[0])
+                run.opt.load_state_dict(snapshot[1])
+    finally:  # a failed job leaves no thread behind
+        if prefetch is not None:
+            prefetch.shutdown(cancel_futures=True)
+    progress.write(force=True)
     return rows
 
 
