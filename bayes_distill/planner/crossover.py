@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
 from bayes_distill.jax_settings import configure_jax
-from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE, Architecture, LawParams, Scenario, scenario_of
+from bayes_distill.laws import (
+    PAPER,
+    PAPER_ARCHITECTURE,
+    Architecture,
+    LawParams,
+    Scenario,
+    forward_flops,
+    scenario_of,
+)
 from bayes_distill.planner.allocate import DEFAULT_BOUNDS, solve
 from bayes_distill.planner.inputs import check_budgets, checked_bounds, checked_sizes, params_with_dims, scenario_attrs
 
@@ -60,11 +69,44 @@ def crossover(
     bounds = checked_bounds(bounds)
     check_budgets(N_S, np.array([c_lo, c_hi]), s, bounds, arch, name="compute_range")
     law, dims, coords = params_with_dims(params)
-
-    # Scan: shape (samples..., student, budget).
     scan = np.geomspace(c_lo, c_hi, _SCAN_POINTS)
-    grid_params = LawParams(*(np.asarray(v)[(...,) + (None, None)] for v in law))
-    advantage = _advantage(solve(grid_params, N_S[:, None], scan, s, bounds, arch))
+    problem = _Problem(law, N_S, s, bounds, arch)
+    advantage, outcome, last_win = _scan(problem, scan)
+    crossing = _refine(problem, scan, advantage, last_win)
+    crossing = np.where(outcome == OUTCOME_CROSSOVER, crossing, c_lo)
+    at_crossing = solve(problem.point_params, N_S, crossing, s, bounds, arch)
+    crossing = np.where(outcome == OUTCOME_DISTILLATION_THROUGHOUT, np.inf, crossing)
+    tokens = np.where(outcome == OUTCOME_DISTILLATION_THROUGHOUT, np.nan, at_crossing["student_tokens"])
+    attrs = {**scenario_attrs(s, bounds), "compute_range_lower": c_lo, "compute_range_upper": c_hi}
+    return _crossover_dataset(crossing, outcome, tokens, N_S, arch, dims, coords, attrs)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """The crossover's problem: coefficient draws, student sizes, scenario, bounds and architecture."""
+
+    law: LawParams
+    N_S: np.ndarray
+    scenario: Scenario
+    bounds: tuple[float, float]
+    arch: Architecture
+
+    @property
+    def point_params(self) -> LawParams:
+        """The draws with a student axis: one budget per (draw, student)."""
+        return LawParams(*(np.asarray(v)[(...,) + (None,)] for v in self.law))
+
+    def advantage(self, compute: np.ndarray) -> np.ndarray:
+        """log L_S - log L_supervised at one budget per (draw, student): negative where distillation wins."""
+        return _advantage(solve(self.point_params, self.N_S, compute, self.scenario, self.bounds, self.arch))
+
+
+def _scan(problem: _Problem, scan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The advantage over (draws..., student, budget) of the scan, each (draw, student)'s outcome, and the index of
+    the last budget at which distillation still wins (-1 if none)."""
+    grid_params = LawParams(*(np.asarray(v)[(...,) + (None, None)] for v in problem.law))
+    advantage = _advantage(solve(grid_params, problem.N_S[:, None], scan, problem.scenario, problem.bounds,
+                                 problem.arch))
     wins = advantage < 0
     last_win = np.where(wins.any(-1), _SCAN_POINTS - 1 - np.argmax(wins[..., ::-1], axis=-1), -1)
     outcome = np.select(
@@ -72,12 +114,14 @@ def crossover(
         [OUTCOME_SUPERVISED_THROUGHOUT, OUTCOME_DISTILLATION_THROUGHOUT],
         OUTCOME_CROSSOVER,
     ).astype(np.int8)
+    return advantage, outcome, last_win
 
-    # Each bracket [scan[i], scan[i + 1]] holds a sign change of the advantage g(log C); the Illinois
-    # variant of regula falsi finds its root in a few solves. Other outcomes are solved and ignored.
+
+def _refine(problem: _Problem, scan: np.ndarray, advantage: np.ndarray, last_win: np.ndarray) -> np.ndarray:
+    """The crossing in each bracket [scan[i], scan[i + 1]] after the last win, by the Illinois variant of regula
+    falsi on g(log C) in a few solves: the bracket's upper end, where supervised training matches or beats
+    distillation. Other outcomes are solved and ignored."""
     index = np.clip(last_win, 0, _SCAN_POINTS - 2)
-    point_params = LawParams(*(np.asarray(v)[(...,) + (None,)] for v in law))
-    g = lambda log_c: _advantage(solve(point_params, N_S, np.exp(log_c), s, bounds, arch))  # noqa: E731
     a, b = np.log(scan[index]), np.log(scan[index + 1])
     ga = np.take_along_axis(advantage, index[..., None], -1)[..., 0]
     gb = np.take_along_axis(advantage, index[..., None] + 1, -1)[..., 0]
@@ -85,7 +129,7 @@ def crossover(
     for _ in range(_ROOT_STEPS):
         c = np.where(gb != ga, b - gb * (b - a) / np.where(gb != ga, gb - ga, 1.0), 0.5 * (a + b))
         c = np.clip(c, np.minimum(a, b), np.maximum(a, b))
-        gc = g(c)
+        gc = problem.advantage(np.exp(c))
         left = gc < 0  # distillation still wins at c: the root lies in [c, b]
         # Illinois: halve the value kept at an end that survives twice, so both ends move.
         gb = np.where(left & (last_side == 1), 0.5 * gb, gb)
@@ -93,19 +137,16 @@ def crossover(
         a, ga = np.where(left, c, a), np.where(left, gc, ga)
         b, gb = np.where(left, b, c), np.where(left, gb, gc)
         last_side = np.where(left, 1, -1)
-    crossing = np.exp(b)
-    crossing = np.where(outcome == OUTCOME_CROSSOVER, crossing, c_lo)
-    at_crossing = solve(point_params, N_S, crossing, s, bounds, arch)
-    crossing = np.where(outcome == OUTCOME_DISTILLATION_THROUGHOUT, np.inf, crossing)
-    tokens = np.where(outcome == OUTCOME_DISTILLATION_THROUGHOUT, np.nan, at_crossing["student_tokens"])
+    return np.exp(b)
 
-    from bayes_distill.laws import forward_flops
 
+def _crossover_dataset(crossing: np.ndarray, outcome: np.ndarray, tokens: np.ndarray, N_S: np.ndarray,
+                       arch: Architecture, dims: tuple[str, ...], coords: dict, attrs: dict) -> xr.Dataset:
+    """The crossover's labelled answer over (sample dims..., ``student_size``)."""
     full_dims = (*dims, "student_size")
-    shape = crossing.shape
     data = {
         "compute": (full_dims, crossing, {"units": "FLOPs", "long_name": "crossover budget C*"}),
-        "outcome": (full_dims, np.broadcast_to(outcome, shape), {
+        "outcome": (full_dims, np.broadcast_to(outcome, crossing.shape), {
             "flag_values": "0 1 -1",
             "flag_meanings": "crossover_in_range distillation_wins_throughout supervised_wins_throughout",
         }),
@@ -114,5 +155,4 @@ def crossover(
                               {"units": "tokens", "long_name": "supervised tokens C* / 3F(N_S)"}),
     }
     coords = {**coords, "student_size": ("student_size", N_S, {"units": "parameters"})}
-    attrs = {**scenario_attrs(s, bounds), "compute_range_lower": c_lo, "compute_range_upper": c_hi}
     return xr.Dataset(data, coords=coords, attrs=attrs)

@@ -520,60 +520,34 @@ def architecture_columns(cfg: ModelConfig) -> dict[str, float]:
     return {name: float(getattr(arch, name)) for name in ARCHITECTURE_COLUMNS}
 
 
-def build_table(
-    spec: dict[str, Any], rows: list[dict], jobs: list[dict], results: dict[str, list[dict]], out: Path
-) -> Any:
-    """The results table (schema of the data layer's ``load_runs``), written to runs.nc and runs.csv.
+def _table_record(spec: dict[str, Any], row: dict, result: dict) -> dict[str, Any]:
+    """One run's entry of the table: what the sweep asked for, its architecture, and what its job measured."""
+    t = row["teacher"]
+    rec = {
+        "run": row["run"], "kind": row["kind"], "role": row["role"], "group": row["group"], "N": row["N"],
+        "D": row["D"], "D_requested": row["D_requested"], "n_layers": row["layers"], "loss": math.nan,
+        "teacher_loss": math.nan, "teacher_N": t["N"] if t else math.nan, "teacher_D": t["D"] if t else math.nan,
+        "teacher_run": t["run"] if t else "", "status": result["status"],
+        "failure_reason": result.get("failure_reason", ""), "entropy_rate": math.nan, "loss_floor": math.nan,
+        "seed": row["seed"], "families": ",".join(row["families"]), "config": json.dumps(row["spec"], sort_keys=True),
+        "source": spec["data"]["source"], "schedule": spec["train"]["schedule"],
+        "lam": spec["distill"]["lam"] if t else math.nan, "tau": spec["distill"]["tau"] if t else math.nan,
+        "top_k": float(spec["distill"]["top_k"]) if t else math.nan,
+    }
+    rec.update(architecture_columns(model_config(spec, row["layers"])))
+    if result["status"] == "ok":
+        rec.update({k: v for k, v in result.items() if k not in ("run", "group", "N", "D", "D_requested", "traceback")})
+    return rec
 
-    One entry per run along dimension ``run`` (the run's hash): kind, N, D (tokens; D_S for distilled),
-    loss (validation CE vs data, nats/token), teacher_loss / teacher_N / teacher_D (NaN for supervised),
-    group, status, failure_reason, entropy_rate (exact, nats/token; NaN for text) and more.
-    """
+
+def _table_frame(spec: dict[str, Any], rows: list[dict], jobs: list[dict], results: dict[str, list[dict]]) -> Any:
+    """The table as a DataFrame: one record per row, the source's exact floor where its runs did not record it,
+    text columns as strings and the rest as float64."""
     import pandas as pd
-    import xarray as xr
 
-    by_run: dict[str, dict] = {}
-    for job in jobs:
-        for r in results.get(job["id"], []):
-            by_run[r["run"]] = r
-    records = []
-    for row in rows:
-        res = by_run.get(row["run"], {"status": "failed", "failure_reason": "not run"})
-        t = row["teacher"]
-        rec = {
-            "run": row["run"],
-            "kind": row["kind"],
-            "role": row["role"],
-            "group": row["group"],
-            "N": row["N"],
-            "D": row["D"],
-            "D_requested": row["D_requested"],
-            "n_layers": row["layers"],
-            "loss": math.nan,
-            "teacher_loss": math.nan,
-            "teacher_N": t["N"] if t else math.nan,
-            "teacher_D": t["D"] if t else math.nan,
-            "teacher_run": t["run"] if t else "",
-            "status": res["status"],
-            "failure_reason": res.get("failure_reason", ""),
-            "entropy_rate": math.nan,
-            "loss_floor": math.nan,
-            "seed": row["seed"],
-            "families": ",".join(row["families"]),
-            "config": json.dumps(row["spec"], sort_keys=True),
-            "source": spec["data"]["source"],
-            "schedule": spec["train"]["schedule"],
-            "lam": spec["distill"]["lam"] if t else math.nan,
-            "tau": spec["distill"]["tau"] if t else math.nan,
-            "top_k": float(spec["distill"]["top_k"]) if t else math.nan,
-        }
-        rec.update(architecture_columns(model_config(spec, row["layers"])))
-        if res["status"] == "ok":
-            for k, v in res.items():
-                if k not in ("run", "group", "N", "D", "D_requested", "traceback"):
-                    rec[k] = v
-        records.append(rec)
-    df = pd.DataFrame.from_records(records)
+    by_run = {r["run"]: r for job in jobs for r in results.get(job["id"], [])}
+    not_run = {"status": "failed", "failure_reason": "not run"}
+    df = pd.DataFrame.from_records([_table_record(spec, row, by_run.get(row["run"], not_run)) for row in rows])
     if spec["data"]["source"] == "markov" and df["entropy_rate"].isna().any():
         from bayes_distill.runner.data import MarkovSource
 
@@ -586,16 +560,25 @@ def build_table(
             df[col] = df[col].fillna("").astype(str)
         else:
             df[col] = df[col].astype(np.float64)
-    ds = xr.Dataset(
-        {c: ("run", _column(df[c])) for c in df.columns if c != "run"}, coords={"run": _column(df["run"])}
-    )
-    ds.attrs.update(
-        {
-            "sweep": spec["name"],
-            "created_by": "bayes_distill.runner",
-            "units": "N: parameters; D: tokens; loss, entropy_rate: nats/token; flops: FLOPs",
-        }
-    )
+    return df
+
+
+def build_table(
+    spec: dict[str, Any], rows: list[dict], jobs: list[dict], results: dict[str, list[dict]], out: Path
+) -> Any:
+    """The results table (schema of the data layer's ``load_runs``), written to runs.nc and runs.csv.
+
+    One entry per run along dimension ``run`` (the run's hash): kind, N, D (tokens; D_S for distilled),
+    loss (validation CE vs data, nats/token), teacher_loss / teacher_N / teacher_D (NaN for supervised),
+    group, status, failure_reason, entropy_rate (exact, nats/token; NaN for text), the architecture columns
+    and more.
+    """
+    import xarray as xr
+
+    df = _table_frame(spec, rows, jobs, results)
+    ds = xr.Dataset({c: ("run", _column(df[c])) for c in df.columns if c != "run"}, coords={"run": _column(df["run"])})
+    ds.attrs.update({"sweep": spec["name"], "created_by": "bayes_distill.runner",
+                     "units": "N: parameters; D: tokens; loss, entropy_rate: nats/token; flops: FLOPs"})
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "runs.nc") as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
