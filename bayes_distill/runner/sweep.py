@@ -413,6 +413,11 @@ class _Sweep:
         write_json_atomic(self.out / "results" / f"{job['id']}.json", rows)
         self.results[job["id"]] = rows
 
+    def advance(self, cost: float) -> None:
+        """Move the sweep's bar by a finished job's FLOPs, never past its total (the costs' float sum can pass it
+        by a rounding error, which tqdm reports as "clamping frac")."""
+        self.bar.update(min(cost, self.bar.total - self.bar.n))
+
     def submit_ready(self) -> None:
         """Submit each waiting job whose teacher is done; fail those whose teacher failed."""
         for job in list(self.waiting):
@@ -422,7 +427,7 @@ class _Sweep:
             self.waiting.remove(job)
             if dep is not None and any(r["status"] != "ok" for r in self.results[dep]):
                 self.fail(job, f"teacher job {dep} failed: " + self.results[dep][0].get("failure_reason", ""))
-                self.bar.update(job["cost"])
+                self.advance(job["cost"])
                 continue
             self.running[job["id"]] = self.executor.submit(execute, job["payload"], str(self.out),
                                                            self.executor.threads)
@@ -439,7 +444,7 @@ class _Sweep:
                 self.fail(self.jobs[jid], f"worker crashed: {exc!r}")
             if jid in self.run_bars:
                 self.run_bars.pop(jid).close()
-            self.bar.update(self.jobs[jid]["cost"])
+            self.advance(self.jobs[jid]["cost"])
 
     def show_progress(self) -> None:
         """A bar per running job from its progress file, and the FLOPs in flight on the sweep's bar."""
@@ -481,6 +486,7 @@ def _orchestrate(todo: list[dict], jobs: list[dict], results: dict[str, list[dic
         time.sleep(0.05)
     for run_bar in sweep.run_bars.values():
         run_bar.close()
+    bar.set_postfix_str(f"{len(jobs)} jobs done")
     bar.close()
 
 
