@@ -2,7 +2,9 @@
 
 Each notebook is executed by ``notebooks/execute.py`` (the same code as ``make notebooks``) with
 ``BAYES_DISTILL_QUICK=1``: fewer draws, the smoke grid, small data subsets. The notebooks that need trained runs
-share one smoke sweep through ``BAYES_DISTILL_RUNS_DIR``: the first trains it, the others resume the finished sweep.
+share the suite's smoke sweep through ``BAYES_DISTILL_RUNS_DIR`` (their ``run_sweep`` resumes the finished sweep),
+and notebooks 3 and 4 start from the suite's fit of it, saved and named by ``BAYES_DISTILL_POSTERIOR``. Each
+executed notebook must show at least one figure (image/png output).
 """
 
 from __future__ import annotations
@@ -28,13 +30,16 @@ def _execute_module():
 
 
 @pytest.fixture(scope="session")
-def shared_runs(request, tmp_path_factory) -> Path:
-    """The smoke sweep the notebooks use: the suite's own (conftest's ``smoke_runs``, trained once per session) if
-    there is one, else an empty folder the first notebook trains it into and the others resume."""
-    try:
-        return Path(request.getfixturevalue("smoke_runs"))
-    except pytest.FixtureLookupError:
-        return tmp_path_factory.mktemp("notebook_runs") / "smoke"
+def shared_runs(smoke_runs) -> Path:
+    """The smoke sweep the notebooks use: the suite's own, trained once per session (conftest's ``smoke_runs``)."""
+    return Path(smoke_runs)
+
+
+@pytest.fixture(scope="session")
+def shared_posterior(smoke_posterior, tmp_path_factory) -> Path:
+    """The suite's quick fit of that sweep (conftest's ``smoke_posterior``: default prior, E at the source's floor),
+    saved for the notebooks that start from a saved fit (``BAYES_DISTILL_POSTERIOR``) instead of sampling again."""
+    return smoke_posterior.save(tmp_path_factory.mktemp("notebook_posterior") / "smoke.nc")
 
 
 def test_four_notebooks():
@@ -42,8 +47,9 @@ def test_four_notebooks():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_in_quick_mode(path: Path, shared_runs: Path, tmp_path: Path):
-    executed = _execute_module().execute(path, tmp_path, quick=True, env={"BAYES_DISTILL_RUNS_DIR": str(shared_runs)})
+def test_notebook_runs_in_quick_mode(path: Path, shared_runs: Path, shared_posterior: Path, tmp_path: Path):
+    env = {"BAYES_DISTILL_RUNS_DIR": str(shared_runs), "BAYES_DISTILL_POSTERIOR": str(shared_posterior)}
+    executed = _execute_module().execute(path, tmp_path, quick=True, env=env)
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name} shows no figure"
