@@ -83,11 +83,7 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
         raise ValueError(f"column 'kind' must be one of {KINDS}; unknown values {sorted(set(kind[unknown]))} "
                          f"in rows {_rows(unknown, ids)}")
     for column in POSITIVE:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values) | (values <= 0)
-        if bad.any():
-            raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
-                             f"in rows {_rows(bad, ids)}")
+        _positive_column(frame, column, ids)
     distilled = kind == "distilled"
     teacher_loss = (pd.to_numeric(frame["teacher_loss"], errors="coerce").to_numpy(float)
                     if "teacher_loss" in frame.columns else np.full(len(frame), np.nan))
@@ -126,15 +122,18 @@ def _architecture_data(frame: pd.DataFrame, ids: np.ndarray) -> dict:
     if missing:
         raise ValueError(f"runs table has the architecture columns {present} but not {missing}: give all of "
                          f"{list(ARCHITECTURE_COLUMNS)} or none")
-    data = {}
-    for column in ARCHITECTURE_COLUMNS:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
-        bad = ~np.isfinite(values) | (values <= 0)
-        if bad.any():
-            raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
-                             f"in rows {_rows(bad, ids)}")
-        data[column] = ("run", values)
-    return data
+    return {column: ("run", _positive_column(frame, column, ids)) for column in ARCHITECTURE_COLUMNS}
+
+
+def _positive_column(frame: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
+    """``column`` as floats; ValueError naming the column, the bad values and their rows unless all are finite
+    and > 0."""
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
+                         f"in rows {_rows(bad, ids)}")
+    return values
 
 
 def runs_architecture(runs: xr.Dataset) -> Architecture | None:
