@@ -98,6 +98,17 @@ def test_loss_vs_tokens_curves_are_posterior_medians_with_the_runs_on_them(poste
     assert "nats/token" in distilled_ax.get_ylabel()
 
 
+def test_loss_vs_tokens_of_a_supervised_only_fit_draws_the_supervised_law_alone(posterior):
+    from bayes_distill.posterior import Posterior
+
+    supervised = posterior.runs.sel(run=posterior.runs["kind"] == "supervised")
+    fig = plots.loss_vs_tokens(Posterior(posterior.tree, supervised, posterior.fix, posterior.nu))
+    (ax,) = fig.axes
+    sizes = np.unique(supervised["N"].values)
+    _check_bands(ax, sizes.size)
+    assert len(_tagged(ax, "observed")) == sizes.size and "training tokens" in ax.get_xlabel()
+
+
 def test_loss_vs_tokens_given_students_and_teachers_draws_their_product(posterior):
     fig = plots.loss_vs_tokens(posterior, student_sizes=[2e4, 5e4], teacher_losses=[2.0])
     ax = fig.axes[0]

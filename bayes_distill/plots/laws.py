@@ -100,10 +100,13 @@ def loss_vs_tokens(posterior: Any, *, student_sizes: Any = None, teacher_losses:
     ``student_sizes`` and/or ``teacher_losses``, one per pair of their product (the runs' distinct values stand in
     for one not given). Right: the supervised law L(N, D) against D for each size N of the supervised runs.
     Curves reach 10x beyond the runs' tokens, within the posterior's bounds; observed runs sit on their curve.
+    A fit of supervised runs only has no distillation law to draw: its figure is the right panel alone.
     """
-    fig, (distilled_ax, supervised_ax) = new_figure(2)
-    _distilled_curves(distilled_ax, posterior, student_sizes, teacher_losses)
-    _supervised_curves(supervised_ax, posterior)
+    distilled = bool((posterior.runs["kind"].values.astype(str) == "distilled").any())
+    fig, axes = new_figure(2 if distilled else 1)
+    if distilled:
+        _distilled_curves(axes[0], posterior, student_sizes, teacher_losses)
+    _supervised_curves(axes[-1], posterior)
     band_key(fig)
     tidy_log_axes(fig)
     return fig
