@@ -203,7 +203,9 @@ def test_build_report_lists_failed_figures_first(report):
 
 def test_supervised_only_fit_leaves_out_the_distillation_figures(smoke_posterior, monkeypatch):
     """A fit without the distillation law draws only the figures that need none (its sections say why)."""
-    monkeypatch.setattr(report_figures, "fits_distillation", lambda posterior: False)
+    from bayes_distill.posterior import Posterior
+
+    monkeypatch.setattr(Posterior, "fits_distillation", property(lambda self: False))
     specs = [s for s in report_figures.FIGURES if s.name in ("capacity_gap", "posterior_predictive")]
     drawn = report_figures.draw_figures(smoke_posterior, specs)
     assert list(drawn) == ["posterior_predictive"] and not drawn["posterior_predictive"].failed

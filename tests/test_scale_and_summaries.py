@@ -131,6 +131,7 @@ def test_a_smoke_grid_posterior_plans_at_its_own_scale_with_no_architecture_give
     post = smoke_posterior
     recorded = runs_architecture(post.runs)
     assert post.architecture == recorded and recorded.context_length == 32 and recorded.vocab_size == 32
+    assert post.fits_distillation
     student = post.scale.student_sizes[0]
     crossover = post.crossover(student)  # at paper defaults this raised "compute_range=1e+18 ... cannot be spent"
     assert crossover.attrs["compute_range_lower"] == post.scale.compute_range[0]

@@ -202,7 +202,7 @@ def law_coefficients(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
     return LawParams(**values)
 
 
-def _rows(rows: np.ndarray) -> np.ndarray | slice:
+def _row_index(rows: np.ndarray) -> np.ndarray | slice:
     """An index for the runs ``rows``: a slice when they are contiguous (always, for a table of one kind), so that
     XLA slices the runs' values rather than gathering them, which takes a fifth off a supervised fit's compile."""
     if rows.size and np.all(np.diff(rows) == 1):
@@ -226,11 +226,11 @@ def log_loss_location_scale(
     n = runs.log_loss.shape[0]
     mu, sigma = sites.zeros(n), sites.zeros(n)
     if runs.supervised.size:
-        i = _rows(runs.supervised)
+        i = _row_index(runs.supervised)
         mu = sites.set_rows(mu, i, log_supervised_loss(runs.N[i], runs.D[i], params))
         sigma = sites.set_rows(sigma, i, sites.sample("sigma_supervised", NOISE_PRIOR))
     if runs.distilled.size:
-        i = _rows(runs.distilled)
+        i = _row_index(runs.distilled)
         mu = sites.set_rows(mu, i, log_distilled_loss(runs.N[i], runs.D[i], runs.teacher_loss[i], params))
         sigma = sites.set_rows(sigma, i, sites.sample("sigma_distilled", NOISE_PRIOR))
     if group_effects:
@@ -250,9 +250,9 @@ def law_model(
 ) -> None:
     """Sample sites: ``E``; per law its curvature (``gamma``, ``gamma_prime``) and, per power-law term,
     ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
-    coefficients (``log_c1``, ``log_d1`` on the log scale); ``sigma_supervised``, ``sigma_distilled``,
-    ``group_scale`` and ``group_offset_raw``; and the observed ``log_loss`` (Student-t with ``nu`` degrees of
-    freedom) over the ``run`` plate."""
+    coefficients (``log_c1`` on the log scale, and the break as ``log_d1_onset``: see ``_transition_break``);
+    ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and ``group_offset_raw``; and the observed
+    ``log_loss`` (Student-t with ``nu`` degrees of freedom) over the ``run`` plate."""
     mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)

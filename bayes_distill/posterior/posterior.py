@@ -101,9 +101,10 @@ class Posterior:
                 out[name] = template + np.nan
         return xr.Dataset(out)
 
-    def _law(self) -> tuple[LawParams, xr.Dataset]:
+    def _law(self) -> LawParams:
+        """The coefficients' draws as NumPy arrays over (chain, draw), for the laws."""
         ds = self.params()
-        return LawParams(*(ds[c].values for c in COEFFICIENTS)), ds
+        return LawParams(*(ds[c].values for c in COEFFICIENTS))
 
     def summary(self) -> Any:
         """Coefficients with mean, sd, 90% equal-tailed interval, R-hat and bulk/tail ESS (a DataFrame)."""
@@ -130,7 +131,7 @@ class Posterior:
         ``predict(N, D)``: the supervised law; ``predict(N_S=, D_S=, L_T=)``: the distillation law. With
         ``noise=True`` the posterior's Student-t observation noise is added (a posterior predictive).
         """
-        law, _ = self._law()
+        law = self._law()
         if N_S is not None or D_S is not None or L_T is not None:
             if N is not None or D is not None:
                 raise ValueError("predict takes either (N, D) or (N_S=, D_S=, L_T=), not both")
@@ -159,8 +160,14 @@ class Posterior:
                             attrs={"units": "nats/token", "law": kind, "observation_noise": int(noise)})
 
     # -- planning -----------------------------------------------------------------------------------------
+    @property
+    def fits_distillation(self) -> bool:
+        """Whether this posterior can predict and plan distillation: it was fitted on distilled runs, or the
+        distillation coefficients were held fixed."""
+        return all(c in self.posterior.data_vars or c in self.fix for c in DISTILLATION_COEFFICIENTS)
+
     def _require_distillation(self) -> None:
-        if any(c not in self.posterior.data_vars and c not in self.fix for c in DISTILLATION_COEFFICIENTS):
+        if not self.fits_distillation:
             raise ValueError("this posterior was fitted on supervised runs only: predicting or planning distillation "
                              "needs distilled runs (or fix= the distillation coefficients)")
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SCENARIOS
+from bayes_distill.laws import SCENARIOS
 from bayes_distill.posterior import SAMPLE_DIMS, summarize_crossover, summarize_draws
 
 INTERVAL = (0.05, 0.5, 0.95)
@@ -40,11 +40,6 @@ class PlanningAnswers:
     win_probability: dict[str, xr.DataArray]
     draws_used: int
     draws_total: int
-
-
-def fits_distillation(posterior: Any) -> bool:
-    """Whether the posterior can plan distillation (it was fitted on distilled runs, or they were fixed)."""
-    return all(c in posterior.posterior.data_vars or c in posterior.fix for c in DISTILLATION_COEFFICIENTS)
 
 
 def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,

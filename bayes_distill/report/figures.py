@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bayes_distill.report.answers import PLANNING_DRAWS, fits_distillation
+from bayes_distill.report.answers import PLANNING_DRAWS
 from bayes_distill.report.content import Figure
 
 DPI = 110
@@ -112,7 +112,7 @@ def draw_figures(posterior: Any, specs: Sequence[FigureSpec] | None = None,
     """Every figure of ``specs`` (default ``FIGURES``) drawn from ``posterior`` (thinned to ``max_draws`` unless
     the figure needs all draws), by name, in order; those of the distillation law only if it was fitted."""
     specs = FIGURES if specs is None else specs
-    if not fits_distillation(posterior):
+    if not posterior.fits_distillation:
         specs = [s for s in specs if not s.distillation]
     few = posterior.thinned(max_draws)
     return {spec.name: draw_figure(spec, posterior if spec.all_draws else few) for spec in specs}

@@ -12,7 +12,7 @@ from typing import Any
 
 from bayes_distill.atomic import atomic_path
 from bayes_distill.inference import diagnose
-from bayes_distill.report.answers import PLANNING_DRAWS, fits_distillation, planning_answers, predictive_check
+from bayes_distill.report.answers import PLANNING_DRAWS, planning_answers, predictive_check
 from bayes_distill.report.content import Figure, Report
 from bayes_distill.report.figures import draw_figures
 from bayes_distill.report.render import to_html, to_markdown
@@ -57,7 +57,7 @@ def report_content(posterior: Any, source: str | None = None,
                    planning_draws: int | None = PLANNING_DRAWS) -> Report:
     """The report's content: the posterior's diagnostics, predictive check, planning answers and figures (the
     planning answers and figures from at most ``planning_draws`` draws; None: all)."""
-    answers = planning_answers(posterior, max_draws=planning_draws) if fits_distillation(posterior) else None
+    answers = planning_answers(posterior, max_draws=planning_draws) if posterior.fits_distillation else None
     figures = draw_figures(posterior, max_draws=planning_draws)
     return build_report(posterior, source, diagnose(posterior.tree), predictive_check(posterior), answers, figures)
 
