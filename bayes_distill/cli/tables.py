@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import xarray as xr
 
-from bayes_distill.posterior.summaries import crossover_range, format_budget, summarize_crossover, summarize_draws
-
-_COLUMNS = (
-    ("student_size", "N_S", "{:.3g}"),
-    ("compute", "C [FLOPs]", "{:.3g}"),
-    ("student_tokens", "D_S", "{:.3g}"),
-    ("teacher_params", "N_T", "{:.3g}"),
-    ("teacher_tokens", "D_T", "{:.3g}"),
-    ("teacher_loss", "L_T", "{:.4f}"),
-    ("student_loss", "L_S", "{:.4f}"),
-    ("supervised_loss", "L_sup", "{:.4f}"),
-    ("student_share", "student", "{:.1%}"),
-    ("teacher_logits_share", "logits", "{:.1%}"),
-    ("teacher_pretraining_share", "pretrain", "{:.1%}"),
+from bayes_distill.posterior.summaries import (
+    PLAN_COLUMNS,
+    crossover_range,
+    format_budget,
+    summarize_crossover,
+    summarize_draws,
 )
+
+_COLUMNS = (("student_size", "N_S", "{:.3g}"), ("compute", "C [FLOPs]", "{:.3g}"), *PLAN_COLUMNS)
 
 
 _MEANINGS = {0: "crossover in range", 1: "distillation wins throughout", -1: "supervised wins throughout"}

@@ -25,6 +25,21 @@ SAMPLE_DIMS = ("chain", "draw")
 INTERVAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Median with the 50% and 90% equal-tailed intervals."""
 
+PLAN_COLUMNS = (
+    ("student_tokens", "D_S", "{:.3g}"),
+    ("teacher_params", "N_T", "{:.3g}"),
+    ("teacher_tokens", "D_T", "{:.3g}"),
+    ("teacher_loss", "L_T", "{:.4f}"),
+    ("student_loss", "L_S", "{:.4f}"),
+    ("supervised_loss", "L_sup", "{:.4f}"),
+    ("student_share", "student", "{:.1%}"),
+    ("teacher_logits_share", "logits", "{:.1%}"),
+    ("teacher_pretraining_share", "pretraining", "{:.1%}"),
+)
+"""The variables of a plan (``allocate``), their headers in the paper's symbols (L_sup: the same student trained
+supervised on the budget; the last three: shares of the budget) and formats: one table layout for the command
+line and the report."""
+
 
 def _sample_dims(da: xr.DataArray | xr.Dataset) -> list[str]:
     dims = [d for d in SAMPLE_DIMS if d in da.dims]

@@ -17,25 +17,12 @@ import xarray as xr
 
 from bayes_distill.laws import SCENARIOS
 from bayes_distill.posterior import format_budget
+from bayes_distill.posterior.summaries import PLAN_COLUMNS
 from bayes_distill.report.answers import PlanningAnswers, PredictiveCheck
 from bayes_distill.report.content import Figure, Report, Section, Table
 from bayes_distill.report.figures import FIGURE_SECTION
 
 TITLE = "Distillation scaling laws: posterior report"
-PLAN_COLUMNS = (
-    ("student_tokens", "D_S", "{:.3g}"),
-    ("teacher_params", "N_T", "{:.3g}"),
-    ("teacher_tokens", "D_T", "{:.3g}"),
-    ("teacher_loss", "L_T", "{:.4f}"),
-    ("student_loss", "L_S", "{:.4f}"),
-    ("supervised_loss", "L_S supervised", "{:.4f}"),
-    ("student_share", "student share", "{:.0%}"),
-    ("teacher_logits_share", "logits share", "{:.0%}"),
-    ("teacher_pretraining_share", "pretraining share", "{:.0%}"),
-)
-"""The plan's variables (``Posterior.allocate``), their column headers in the paper's symbols, and formats."""
-
-
 def interval_cell(low: float, median: float, high: float, fmt: str = "{:.3g}") -> str:
     """``median [low, high]`` in one format."""
     return f"{fmt.format(median)} [{fmt.format(low)}, {fmt.format(high)}]"
@@ -247,7 +234,7 @@ def win_probability_table(answers: PlanningAnswers) -> Table:
 def win_probability_section(answers: PlanningAnswers) -> Section:
     """The posterior probability that compute-optimal distillation beats supervised training."""
     intro = ("The posterior probability that compute-optimal distillation gives the student a lower loss than "
-             "supervised training at the same budget (the share of draws where L_S < L_S supervised). "
+             "supervised training at the same budget (the share of draws where L_S < L_sup). "
              + scale_text(answers))
     return Section("P(distillation wins)", (intro,), (win_probability_table(answers),))
 
