@@ -177,8 +177,11 @@ def test_cli_fit_then_plan_and_crossover_with_posterior(tmp_path, capsys):
     assert f"{expected:.4f} [" in out
     assert main(["crossover", "--posterior", str(tmp_path / "p.nc"), "--student", "1e9"]) == 0
     out = capsys.readouterr().out
-    cross = posterior.crossover([1e9])["compute"].values
-    assert f"{np.quantile(cross, 0.5, method='inverted_cdf'):.3g} [" in out
+    answer = posterior.crossover([1e9])
+    median = float(np.quantile(answer["compute"].values, 0.5, method="inverted_cdf"))
+    # A draw whose distillation wins throughout the searched range has C* = +inf, printed as "> upper".
+    upper = float(answer.attrs["compute_range_upper"])
+    assert (f"> {upper:.3g} [" if np.isposinf(median) else f"{median:.3g} [") in out
 
 
 def test_cli_plan_and_crossover_refuse_a_supervised_only_posterior(supervised_posterior, tmp_path, capsys):
@@ -524,10 +527,32 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
     tree = bd.prior_predictive(simulated_runs(n_supervised=10, n_distilled=10), draws=4000, seed=0)
     prior = tree["prior"]
     assert {"log_d1_onset", "alpha_gamma", "log_B_prime_term"} <= set(prior.data_vars)
-    for name, law in (("log_d1", stats.norm(0.0, 0.5)), ("log_c1", stats.norm(4.0, 2.0)),
-                      ("f1", stats.uniform(0.01, 1.99)), ("alpha", stats.uniform(0.0, 2.0)),
-                      ("log_B_prime", stats.norm(9.0, 4.0)), ("beta_prime", stats.uniform(0.0, 2.0))):
-        assert stats.kstest(prior[name].values.ravel(), law.cdf).pvalue > 0.01, name
+    gamma_prime = prior["gamma_prime"].values.ravel()
+    # The distillation law's terms (TERM_PRIORS) carry their priors on gamma' log B' and beta' gamma'.
+    for name, values, law in (
+            ("log_d1", prior["log_d1"].values.ravel(), stats.norm(0.0, 0.5)),
+            ("log_c1", prior["log_c1"].values.ravel(), stats.norm(4.0, 2.0)),
+            ("f1", prior["f1"].values.ravel(), stats.uniform(0.01, 1.99)),
+            ("alpha", prior["alpha"].values.ravel(), stats.uniform(0.0, 2.0)),
+            ("gamma_prime", gamma_prime, stats.uniform(0.05, 1.95)),
+            ("gamma' log B'", gamma_prime * prior["log_B_prime"].values.ravel(), stats.norm(9.0, 4.0)),
+            ("beta' gamma'", gamma_prime * prior["beta_prime"].values.ravel(), stats.uniform(0.0, 2.0))):
+        assert stats.kstest(values, law.cdf).pvalue > 0.01, name
+
+
+def test_sample_prior_draws_the_models_prior():
+    # Simulation studies draw truths with sample_prior: it must be the prior the model samples, TERM_PRIORS included.
+    from scipy import stats
+
+    from bayes_distill.inference.priors import default_prior, sample_prior
+
+    frame = simulated_runs(n_supervised=10, n_distilled=10)
+    model = bd.prior_predictive(frame, draws=4000, seed=0)["prior"]
+    direct = sample_prior(default_prior(float(frame["loss"].min())), np.random.default_rng(0), 4000)
+    for name in ("alpha_prime", "beta_prime", "gamma_prime", "c0", "alpha"):
+        assert stats.ks_2samp(model[name].values.ravel(), direct[name]).pvalue > 0.01, name
+    for name in ("A_prime", "B_prime"):
+        assert stats.ks_2samp(model[f"log_{name}"].values.ravel(), np.log(direct[name])).pvalue > 0.01, name
 
 
 @settings(max_examples=60, deadline=None)
@@ -667,3 +692,22 @@ def test_fit_shows_the_arguments_of_sample():
     assert "target_accept: NUTS's target acceptance probability" in bd.fit.__doc__
     with pytest.raises(ValueError, match="backend must be one of"):  # positional, as the signature allows
         bd.fit(simulated_runs(5), "stan")
+
+
+def test_coefficient_coordinates_keep_the_term_priors():
+    # The funnel fallback samples alpha', log A' in their own coordinates: TERM_PRIORS must hold there too.
+    import jax
+    from numpyro.infer import Predictive
+    from scipy import stats
+
+    from bayes_distill.inference.model import RunArrays, law_model
+    from bayes_distill.inference.priors import default_prior
+
+    frame = simulated_runs(n_supervised=10, n_distilled=10)
+    kwargs = {"runs": RunArrays.from_runs(bd.load_runs(frame)), "prior": default_prior(float(frame["loss"].min())),
+              "fix": {}, "nu": 4.0, "observe": False, "term_coordinates": False}
+    draws = Predictive(law_model, num_samples=4000)(jax.random.PRNGKey(0), **kwargs)
+    gamma_prime = np.asarray(draws["gamma_prime"])
+    assert "alpha_prime_gamma" not in draws and "log_A_prime" in draws
+    assert stats.kstest(gamma_prime * np.asarray(draws["alpha_prime"]), stats.uniform(0.0, 2.0).cdf).pvalue > 0.01
+    assert stats.kstest(gamma_prime * np.asarray(draws["log_A_prime"]), stats.norm(7.0, 4.0).cdf).pvalue > 0.01

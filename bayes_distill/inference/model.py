@@ -19,6 +19,12 @@ diverge there, ``fit`` samples again in the coefficients' own coordinates (``ter
 The same holds for the distillation law's break: runs below it fix the log size of the transition term there,
 log c1 + log f1 - log(d1) / f1, not c1 and d1 one by one, so d1 is sampled as f1 times that sum
 (``log_d1_onset``): on the paper's design this halves the leapfrog steps of a joint fit (210 to 114 per draw).
+The distillation law's terms differ in what their priors are on (``TERM_PRIORS``): the data identify its
+curvature gamma' only through the D_S term, which is weak on the paper's design, while they fix the terms'
+exponents and log sizes. Independent priors on alpha', log A' and gamma' then leave, in the coordinates the data
+fix, a prior density of 1/gamma'^2: a second mode of degenerate laws (gamma' near 0.2, c0 and alpha' gamma' near
+0, no D_S term) that chains visit for 1% to 15% of their draws, so R-hat fails. The priors of those coefficients are
+therefore on the terms as the data see them (alpha' gamma', gamma' log A'), independent of gamma'.
 ``law_coefficients`` makes these coordinates for both backends (``Sites``: NumPyro's here, PyMC's in its twin),
 each map a ``Prior.affine`` of the coefficient's prior.
 """
@@ -36,7 +42,7 @@ import numpyro
 import numpyro.distributions as dist
 import xarray as xr
 
-from bayes_distill.inference.priors import NOISE_SCALE, Prior
+from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, Prior
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
 from bayes_distill.laws._namespace import namespace
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -146,19 +152,33 @@ def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float]
     return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
 
 
+def _own_coordinates(name: str, curvature: Any, prior: Mapping[str, Prior], fix: Mapping[str, float],
+                     sites: Sites) -> Any:
+    """A power-law term's coefficient sampled in its own coordinates: from its prior, or for ``TERM_PRIORS`` from
+    its prior divided by the curvature (that prior is on curvature times the coefficient, or its log)."""
+    if name in fix or name not in TERM_PRIORS:
+        return _coefficient(name, prior, fix, sites)
+    p = prior[name]
+    x = sites.sample(p.site(name), p.affine(0.0, 1.0 / curvature))
+    return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
+
+
 def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, prior: Mapping[str, Prior],
-                    fix: Mapping[str, float], sites: Sites) -> tuple[Any, Any]:
+                    fix: Mapping[str, float], sites: Sites, term_coordinates: bool) -> tuple[Any, Any]:
     """(scale, exponent) of one term X / x^exponent, sampled as exponent * curvature and
-    curvature * log(X / ref^exponent) (see the module docstring); plain when X is fixed or its prior not on log X."""
-    if scale in fix or not prior[scale].log:
-        return _coefficient(scale, prior, fix, sites), _coefficient(exponent, prior, fix, sites)
+    curvature * log(X / ref^exponent) (see the module docstring); in the coefficients' own coordinates when
+    ``term_coordinates`` is False, X is fixed or its prior is not on log X. The priors are on the coefficients,
+    or on the term as the data see it for ``TERM_PRIORS`` (mapped with scale 1 rather than the curvature)."""
+    prior_scale = 1.0 if scale in TERM_PRIORS else curvature
+    if not term_coordinates or scale in fix or not prior[scale].log:
+        return tuple(_own_coordinates(name, curvature, prior, fix, sites) for name in (scale, exponent))
     if exponent in fix:
         effective = curvature * fix[exponent]
         value = sites.constant(fix[exponent])
     else:  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
-        effective = sites.sample(f"{exponent}_gamma", prior[exponent].affine(0.0, curvature))
+        effective = sites.sample(f"{exponent}_gamma", prior[exponent].affine(0.0, prior_scale))
         value = sites.deterministic(exponent, effective / curvature)
-    term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * log_ref, curvature))
+    term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * log_ref, prior_scale))
     log_scale = sites.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
     return sites.deterministic(scale, namespace(log_scale).exp(log_scale)), value
 
@@ -189,10 +209,10 @@ def law_coefficients(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
     for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
         if curvature in names:
             values[curvature] = _coefficient(curvature, prior, fix, sites)
-            for scale, exponent, size in terms if term_coordinates else ():
+            for scale, exponent, size in terms:
                 log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
                 values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
-                                                                  prior, fix, sites)
+                                                                  prior, fix, sites, term_coordinates)
     for name in names:
         if name not in values:
             if name == "d1" and term_coordinates:  # after c1 and f1 (the coefficients' order), whose values it needs

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -197,32 +198,40 @@ def paper_fit(
         raise ValueError("paper_fit needs supervised runs: the supervised law is fitted first")
 
     sup_names = tuple(SUPERVISED_GRID)
-    Ns, Ds = jnp.asarray(N[sup]), jnp.asarray(D[sup])
-
-    def sup_pred(theta: jax.Array) -> jax.Array:
-        return log_supervised_loss(Ns, Ds, LawParams(**_jax_coefficients(sup_names, theta)))
-
+    sup_pred = partial(_supervised_prediction, jnp.asarray(N[sup]), jnp.asarray(D[sup]), sup_names)
     theta_s, draws_s, obj_s = _fit_law(sup_names, SUPERVISED_GRID, SUPERVISED_BOUNDS, sup_pred, np.log(loss[sup]),
                                        starts, bootstrap, bootstrap_starts, rng, delta)
     estimate = _to_coefficients(sup_names, theta_s)
     draws = _to_coefficients(sup_names, draws_s)
     attrs = {"supervised_objective": obj_s, "huber_delta": delta, "starts": str(starts), "bootstrap": bootstrap}
 
-    if dis.any():
+    if dis.any():  # the distillation law, with the supervised law frozen at its estimate
         dis_names = tuple(DISTILLATION_GRID)
         frozen = {k: float(estimate[k]) for k in SUPERVISED_COEFFICIENTS}
-        Nd, Dd, LT = (jnp.asarray(x[dis]) for x in (N, D, runs["teacher_loss"].values.astype(float)))
-
-        def dis_pred(theta: jax.Array) -> jax.Array:
-            return log_distilled_loss(Nd, Dd, LT, LawParams(**frozen, **_jax_coefficients(dis_names, theta)))
-
+        inputs = (jnp.asarray(x[dis]) for x in (N, D, runs["teacher_loss"].values.astype(float)))
+        dis_pred = partial(_distilled_prediction, *inputs, frozen, dis_names)
         theta_d, draws_d, obj_d = _fit_law(dis_names, DISTILLATION_GRID, DISTILLATION_BOUNDS, dis_pred,
                                            np.log(loss[dis]), distillation_starts, bootstrap, bootstrap_starts,
                                            rng, delta)
         estimate |= _to_coefficients(dis_names, theta_d)
         draws |= _to_coefficients(dis_names, draws_d)
         attrs["distillation_objective"] = obj_d
+    return _fit_dataset(estimate, draws, bootstrap, interval, attrs)
 
+
+def _supervised_prediction(N: jax.Array, D: jax.Array, names: tuple[str, ...], theta: jax.Array) -> jax.Array:
+    """log L(N, D) of Eq. 1 at the coefficients ``theta`` (in the grid's coordinates, named ``names``)."""
+    return log_supervised_loss(N, D, LawParams(**_jax_coefficients(names, theta)))
+
+
+def _distilled_prediction(N_S: jax.Array, D_S: jax.Array, L_T: jax.Array, frozen: dict[str, float],
+                          names: tuple[str, ...], theta: jax.Array) -> jax.Array:
+    """log L_S of Eq. 8 at the distillation coefficients ``theta`` and the supervised ones ``frozen``."""
+    return log_distilled_loss(N_S, D_S, L_T, LawParams(**frozen, **_jax_coefficients(names, theta)))
+
+
+def _fit_dataset(estimate: dict, draws: dict, bootstrap: int, interval: float, attrs: dict) -> xr.Dataset:
+    """The estimates, percentile intervals and bootstrap draws over ``coefficient``, in the laws' order."""
     names = [c for c in SUPERVISED_COEFFICIENTS + DISTILLATION_COEFFICIENTS if c in estimate]
     est = np.array([float(estimate[c]) for c in names])
     boot = np.stack([draws[c] for c in names], axis=-1) if bootstrap else np.full((0, len(names)), np.nan)

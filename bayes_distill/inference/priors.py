@@ -113,6 +113,12 @@ class Prior:
 jax.tree_util.register_dataclass(Prior, data_fields=["a", "b", "low", "high"], meta_fields=["family", "log"])
 
 EXPONENT = Prior("uniform", 0.0, 2.0)
+TERM_PRIORS = {"A_prime": "gamma_prime", "alpha_prime": "gamma_prime", "B_prime": "gamma_prime",
+               "beta_prime": "gamma_prime"}
+"""Coefficients whose prior is on their power-law term as the data see it, the term raised to its law's curvature:
+an exponent's prior is on alpha' gamma', a log scale's on gamma' log A'. The data identify gamma' only through the
+weak D_S term, and independent priors on alpha', log A' and gamma' would give small gamma' a prior volume of
+1/gamma'^2, a second mode of degenerate laws (see ``bayes_distill.inference.model``)."""
 NOISE_SCALE = 0.05
 """Half-normal scale of the log-loss noise: losses are measured to about 1%."""
 
@@ -120,6 +126,8 @@ NOISE_SCALE = 0.05
 def default_prior(smallest_loss: float) -> dict[str, Prior]:
     """Weakly informative: E in (0, smallest observed loss), exponents in (0, 2), scales free over e^(+-12)
     around 1e3-1e4, the broken power law's switch d1 within a factor e^1.5 of 1 and sharpness 1/f1 in (0.5, 100).
+    The distillation law's terms take theirs as the data see them (``TERM_PRIORS``): alpha' gamma' in (0, 2),
+    gamma' log A' about 7 +- 4.
     """
     if not (np.isfinite(smallest_loss) and smallest_loss > 0):
         raise ValueError(f"smallest_loss must be finite and > 0; got {smallest_loss!r}")
@@ -141,7 +149,8 @@ def default_prior(smallest_loss: float) -> dict[str, Prior]:
 
 
 def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
-    """Centred on Table 6; each 90% interval widened ``widen`` times becomes a normal's +-1.645 sd.
+    """Centred on Table 6; each 90% interval widened ``widen`` times becomes a normal's +-1.645 sd. The
+    coefficients of ``TERM_PRIORS`` get it on their terms, at the paper's gamma'.
 
     c1's printed interval is degenerate, so it gets the default prior's width on log c1.
     """
@@ -150,6 +159,9 @@ def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
         value, (lo, hi) = getattr(PAPER, name), PAPER_INTERVALS[name]
         log = name in ("A", "B", "A_prime", "B_prime", "c1", "d1")
         centre, lo_, hi_ = (np.log(value), np.log(lo), np.log(hi)) if log else (value, lo, hi)
+        if name in TERM_PRIORS:  # on the term as the data see it: times the paper's curvature
+            curvature = getattr(PAPER, TERM_PRIORS[name])
+            centre, lo_, hi_ = centre * curvature, lo_ * curvature, hi_ * curvature
         sd = max(widen * (hi_ - lo_) / (2 * 1.645), 0.02 * abs(centre) if not log else 0.05)
         if name == "c1":
             sd = 1.0
@@ -176,8 +188,15 @@ def resolve_prior(prior: str | Mapping[str, Prior], runs_smallest_loss: float) -
 
 
 def sample_prior(prior: Mapping[str, Prior], rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
-    """Draws of every coefficient from the prior (for prior predictive checks and simulation studies)."""
-    return {name: p.sample(rng, size) for name, p in prior.items()}
+    """Draws of every coefficient from the prior (for prior predictive checks and simulation studies); a coefficient
+    of ``TERM_PRIORS`` is its prior's draw divided by the curvature's draw (on the log scale for a log prior)."""
+    draws = {name: p.sample(rng, size) for name, p in prior.items()}
+    for name, curvature in TERM_PRIORS.items():
+        if name in draws and curvature in draws:
+            value, log = draws[name], prior[name].log
+            draws[name] = np.exp(np.log(value) / draws[curvature]) if log else value / draws[curvature]
+    return draws
 
 
-__all__ = ["DISTILLATION_COEFFICIENTS", "Prior", "default_prior", "paper_prior", "resolve_prior", "sample_prior"]
+__all__ = ["DISTILLATION_COEFFICIENTS", "Prior", "default_prior", "paper_prior", "resolve_prior", "sample_prior",
+           "TERM_PRIORS"]
