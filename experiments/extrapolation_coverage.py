@@ -1,0 +1,105 @@
+"""How well the supervised fit's intervals hold where it extrapolates, on Gadre et al. (2024) (issue 14's baseline).
+
+For each training set (rpj, rw_original, c4_original) and each k from 2 to 5: fit the supervised law (the defaults)
+on the runs of the k smallest model sizes and predict the C4 validation loss of every larger run. Reports per split
+the runs fitted and predicted, the coverage of the central 50% and 90% posterior-predictive intervals (with the
+fitted noise), the median absolute relative error of the predictive median, and the median 90% interval width
+relative to the loss. k = 4 on rpj is gadre_check's split (fit N <= 411.6M, predict 1.44B and 6.89B).
+Not CI: 12 fits, about 3 minutes on 2 cores.
+
+Usage: python experiments/extrapolation_coverage.py [--data CSV] [--draws 1000] [--datasets rpj ...] [--k 2 3 4 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bayes_distill import fit
+
+# The shared data sit beside the repository: ../shared/data from its root.
+CSV = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gadre2024"
+       / "gadre2024_104_models_val_losses.csv")
+C4 = "loss__c4_val__shard-{0000000..0000010}.tar"
+
+
+@dataclass(frozen=True)
+class Split:
+    """One extrapolation: the runs fitted (the k smallest sizes of one training set) and the runs predicted."""
+
+    dataset: str
+    k: int
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+
+def splits(frame: pd.DataFrame, datasets: list[str], ks: list[int]) -> list[Split]:
+    """Every (dataset, k) split with at least one larger size left to predict."""
+    out = []
+    for dataset in datasets:
+        rows = frame[frame["dataset"] == dataset]
+        if rows.empty:
+            raise SystemExit(f"--datasets: no rows with dataset == {dataset!r}")
+        sizes = np.sort(rows["params_no_embed"].unique())
+        for k in ks:
+            if 0 < k < sizes.size:
+                small = rows["params_no_embed"] <= sizes[k - 1]
+                out.append(Split(dataset, k, rows[small], rows[~small]))
+    return out
+
+
+def as_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """The runs table of ``rows``: N non-embedding parameters, D tokens, C4 validation loss (nats/token)."""
+    return pd.DataFrame({"run": rows["name"], "kind": "supervised", "N": rows["params_no_embed"],
+                         "D": rows["tokens"], "loss": rows[C4]})
+
+
+def evaluate(split: Split, draws: int) -> dict[str, float]:
+    """Fit on the split's small runs; coverage, error and width of the predictions of its large runs."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = fit(as_runs(split.train), chains=4, draws=draws, warmup=draws, seed=0)
+    test = split.test
+    predicted = post.predict(N=test["params_no_embed"].values, D=test["tokens"].values, noise=True, seed=0)
+    q = predicted.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=("chain", "draw")).values
+    true = test[C4].values.astype(float)
+    return {"fitted": len(split.train), "predicted": len(test),
+            "cover50": float(np.mean((q[1] <= true) & (true <= q[3]))),
+            "cover90": float(np.mean((q[0] <= true) & (true <= q[4]))),
+            "median_error": float(np.median(np.abs(q[2] - true) / true)),
+            "width90": float(np.median((q[4] - q[0]) / true)),
+            "r_hat": float(post.summary()["r_hat"].astype(float).max())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", type=Path, default=CSV)
+    ap.add_argument("--draws", type=int, default=1000)
+    ap.add_argument("--datasets", nargs="+", default=["rpj", "rw_original", "c4_original"])
+    ap.add_argument("--k", nargs="+", type=int, default=[2, 3, 4, 5])
+    args = ap.parse_args()
+    if not args.data.exists():
+        raise SystemExit(f"--data: {str(args.data)!r} does not exist; pass the Gadre et al. CSV")
+    frame = pd.read_csv(args.data)
+    print(f"{'dataset':<12} {'k':>2} {'fit':>4} {'pred':>4} {'cover50':>7} {'cover90':>7} {'med.err':>8} "
+          f"{'width90':>8} {'R-hat':>6}")
+    results = []
+    for split in splits(frame, args.datasets, args.k):
+        r = evaluate(split, args.draws)
+        results.append(r)
+        print(f"{split.dataset:<12} {split.k:>2} {r['fitted']:>4} {r['predicted']:>4} {r['cover50']:>7.0%} "
+              f"{r['cover90']:>7.0%} {r['median_error']:>8.2%} {r['width90']:>8.2%} {r['r_hat']:>6.3f}", flush=True)
+    n = np.array([r["predicted"] for r in results])
+    for level in ("cover50", "cover90"):
+        pooled = np.sum(n * np.array([r[level] for r in results])) / n.sum()
+        print(f"pooled {level} over {n.sum()} predictions (runs predicted in several splits count each time): "
+              f"{pooled:.0%}")
+
+
+if __name__ == "__main__":
+    main()
