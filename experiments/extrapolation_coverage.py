@@ -8,6 +8,13 @@ relative to the loss. k = 4 on rpj is gadre_check's split (fit N <= 411.6M, pred
 Not CI: 12 fits, about 3 minutes on 2 cores.
 
 Usage: python experiments/extrapolation_coverage.py [--data CSV] [--draws 1000] [--datasets rpj ...] [--k 2 3 4 5]
+
+Measured with today's model (Student-t noise, no law-error term; default prior, 4 x 1000 draws), 2 cores, 3 min:
+pooled over the 12 splits (100 predictions), the 50% intervals covered 34% and the 90% intervals 89%; per split
+the 90% coverage was 67-100% (c4_original k = 5: 0 of 1), median errors 0.24-4.5%, median 90% widths 4.7-11.8%
+of the loss (widest at k = 2, where the fits see 2 sizes); R-hat reached 1.047 (rw_original k = 3). The 50%
+intervals are too narrow where the 90% ones are wide: the predictive is too heavy-tailed and mis-centred rather
+than too narrow throughout.
 """
 
 from __future__ import annotations
