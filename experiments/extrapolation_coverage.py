@@ -26,13 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from gadre_check import C4, CSV  # the Gadre et al. table beside the repository, and its C4 loss column
 
 from bayes_distill import fit
-
-# The shared data sit beside the repository: ../shared/data from its root.
-CSV = (Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gadre2024"
-       / "gadre2024_104_models_val_losses.csv")
-C4 = "loss__c4_val__shard-{0000000..0000010}.tar"
 
 
 @dataclass(frozen=True)

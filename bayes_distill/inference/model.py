@@ -147,8 +147,12 @@ def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float]
     """A coefficient held fixed, or sampled from its prior (on its log with a deterministic site, if ``log``)."""
     if name in fix:
         return sites.constant(fix[name])
-    p = prior[name]
-    x = sites.sample(p.site(name), p)
+    return _sampled(name, prior[name], prior[name], sites)
+
+
+def _sampled(name: str, p: Prior, site_prior: Prior, sites: Sites) -> Any:
+    """The coefficient ``name`` of prior ``p``, its site (on log ``name`` if ``p.log``) drawn from ``site_prior``."""
+    x = sites.sample(p.site(name), site_prior)
     return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
 
 
@@ -158,9 +162,7 @@ def _own_coordinates(name: str, curvature: Any, prior: Mapping[str, Prior], fix:
     its prior divided by the curvature (that prior is on curvature times the coefficient, or its log)."""
     if name in fix or name not in TERM_PRIORS:
         return _coefficient(name, prior, fix, sites)
-    p = prior[name]
-    x = sites.sample(p.site(name), p.affine(0.0, 1.0 / curvature))
-    return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
+    return _sampled(name, prior[name], prior[name].affine(0.0, 1.0 / curvature), sites)
 
 
 def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, prior: Mapping[str, Prior],
