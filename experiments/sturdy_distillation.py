@@ -20,6 +20,15 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
   leapfrog steps per draw, R-hat 1.14); a log-normal prior on gamma' (centred on 1, sd 0.5 on its log): gamma'
   runs to 4, R-hat 1.04; c1 fixed at the paper's value: more divergences (7-73 at 0.9); a starting target of 0.95:
   divergences remain (0-10).
+- Tried and dropped (session of 2026-12-03): the D_S term sampled as the log of its share of the reducible log loss
+  at the runs' centre, log(gamma' softplus((t_B - t_A) / gamma')), with t_B's prior carried by a Jacobian factor
+  (t_B and gamma' correlate at -0.90 on a curve in the term coordinates; the share and gamma' at 0.58). On table 1
+  seed 4 at a fixed 0.9: 72 leapfrog steps per draw instead of 97, gamma' bulk ESS 502 instead of 325, 1 divergence
+  instead of 7. Over 3 tables x 8 seeds at the defaults: 14 of 24 clean (16 with TERM_PRIORS alone; table 0: 6,
+  table 1: 6, table 2: 2), 18 of 24 raised the target to 0.99 (11 before), and 3 fits had a stuck chain (R-hat
+  1.03-1.61, bulk ESS 7-224; two of them chains whose warm-up adapted a step size that hit the tree depth of 1023
+  leapfrog steps). Sampling beta' itself in place of beta' gamma' was worse: beta' and gamma' lie on a hyperbola
+  (the data fix beta' gamma').
 """
 
 from __future__ import annotations

@@ -540,6 +540,30 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
         assert stats.kstest(values, law.cdf).pvalue > 0.01, name
 
 
+def test_the_pymc_twin_has_numpyros_log_density():
+    # Both backends build the model from law_coefficients: at the same values of the sites (the sampler's
+    # coordinates, priors and likelihood) their log densities agree.
+    import jax
+    from numpyro.infer.util import log_density
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from bayes_distill.inference import fit as fitting
+    from bayes_distill.inference.pymc_model import build_pymc_model
+
+    _, args = fitting._model_arguments(simulated_runs(n_supervised=20, n_distilled=20), "default", None, 4.0, False)
+    model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu))
+    logp = model.compile_logp()
+    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(1), 3)
+    for i in range(3):
+        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
+        values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
+        assert {"log_B_prime_term", "log_d1_onset", "alpha_gamma"} <= set(values)
+        numpyro_value, _ = log_density(args.model(), (), {}, values)
+        point = {model.rvs_to_values[rv].name: values[rv.name] for rv in model.free_RVs}
+        assert np.isfinite(float(numpyro_value))
+        assert float(logp(point)) == pytest.approx(float(numpyro_value), abs=1e-5)
+
+
 def test_sample_prior_draws_the_models_prior():
     # Simulation studies draw truths with sample_prior: it must be the prior the model samples, TERM_PRIORS included.
     from scipy import stats
