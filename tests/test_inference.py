@@ -427,6 +427,24 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
     assert len(fit_module._PROGRAMS) == programs + 1  # the sampler for 0.99
 
 
+def test_the_careful_pass_goes_on_from_the_first():
+    # The rerun at 0.99 starts at each chain's last draw, with the covariance of all the first pass's draws as a
+    # fixed mass matrix, and warms up a quarter as long (only its step size adapts).
+    from bayes_distill.inference import fit as fit_module
+
+    rng = np.random.default_rng(0)
+    scale = np.array([[2.0, 0.0], [1.5, 0.5]])
+    previous = {"a": rng.standard_normal((4, 3000)) * 0.1, "b": rng.standard_normal((4, 3000, 2)) @ scale.T}
+    fs = fit_module.FitSettings(4, 800, 1000, 0, 5, 100, "full-rank", None)
+    careful = fit_module._careful_pass(previous, fs, 0.99)
+    np.testing.assert_array_equal(careful.starts["b"], previous["b"][:, -1])
+    assert careful.settings == fit_module._NutsSettings(250, 800, 0.99, adapt_mass_matrix=False)
+    truth = np.zeros((3, 3))
+    truth[0, 0], truth[1:, 1:] = 0.01, scale @ scale.T
+    assert careful.inverse_mass_matrices.shape == (4, 3, 3)
+    np.testing.assert_allclose(careful.inverse_mass_matrices[2], truth, atol=0.05)
+
+
 def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     # PyMC's twin: the same rule as NumPyro's (sample again at 0.99 after divergences when no target is given),
     # recorded in the same attributes.

@@ -55,6 +55,11 @@ transition diverges, samples again towards ``CAREFUL_TARGET_ACCEPT``: smaller st
 per draw. The divergences this avoids sit in the tail of low E, where the reducible loss must grow and the exponents
 shrink to fit the same runs (measurements: experiments/README.md)."""
 
+CAREFUL_WARMUP = 0.25
+"""The careful pass's warm-up, as a share of the first's: it starts where the first pass's chains ended, with the
+covariance of all their draws as its mass matrix, so only the step size is left to adapt (NumPyro; PyMC's twin
+samples again from the start)."""
+
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
 samples again in the coefficients' own coordinates: a prior-dominated posterior can be a funnel there (its spread
@@ -333,12 +338,13 @@ def _is_funnel(diverging: np.ndarray) -> bool:
     return bool(2 * np.sum(per_chain) >= per_chain.size)
 
 
-def _nuts_by_the_rules(sample_once: Callable[[bool, float], tuple[Any, np.ndarray]], target_accept: float | None,
+def _nuts_by_the_rules(sample_once: Callable[..., tuple[Any, np.ndarray]], target_accept: float | None,
                        attrs: dict) -> tuple[Any, bool]:
     """NUTS as every fit runs it, whichever the backend. ``sample_once(term_coordinates, target)`` samples once and
     returns (its result, divergence flags by chain and draw). A funnel in the power-law terms' coordinates sends the
     fit to the coefficients' own (see ``law_model``); with ``target_accept=None`` divergences make it sample again
-    towards ``CAREFUL_TARGET_ACCEPT``. Records both in ``attrs``; returns the last result and its coordinates."""
+    towards ``CAREFUL_TARGET_ACCEPT``, as ``sample_once(term_coordinates, target, previous result)``, so that a
+    backend may go on from it. Records both in ``attrs``; returns the last result and its coordinates."""
     target = target_accept or TARGET_ACCEPT
     term_coordinates = True
     result, diverging = sample_once(term_coordinates, target)
@@ -350,7 +356,7 @@ def _nuts_by_the_rules(sample_once: Callable[[bool, float], tuple[Any, np.ndarra
     if target_accept is None and np.any(diverging):  # smaller steps
         attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {int(np.sum(diverging))} divergent transitions"
         target = CAREFUL_TARGET_ACCEPT
-        result, diverging = sample_once(term_coordinates, target)
+        result, diverging = sample_once(term_coordinates, target, result)
     attrs["target_accept"] = target
     return result, term_coordinates
 
@@ -360,15 +366,19 @@ class _NutsSettings:
     warmup: int
     draws: int
     target_accept: float
+    adapt_mass_matrix: bool = True
 
 
-def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Array) -> tuple[dict, dict]:
+def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Array,
+                inverse_mass_matrix: jax.Array) -> tuple[dict, dict]:
     """One NUTS chain from ``z0``: its unconstrained draws and per-draw divergence flags, tree sizes and energies.
-    The dense mass matrix (from the identity) and the step size adapt over the warm-up towards the target
-    acceptance (a constant of the program: as an argument it took 0.3-0.5 s more to compile)."""
+    The step size, and if ``settings.adapt_mass_matrix`` the dense mass matrix (from ``inverse_mass_matrix``), adapt
+    over the warm-up towards the target acceptance (a constant of the program: as an argument it took 0.3-0.5 s
+    more to compile)."""
     init_kernel, sample_kernel = hmc(potential_fn=_potential(args), algo="NUTS")
-    state = init_kernel(z0, settings.warmup, dense_mass=True, target_accept_prob=settings.target_accept,
-                        rng_key=key)
+    state = init_kernel(z0, settings.warmup, inverse_mass_matrix=inverse_mass_matrix,
+                        adapt_mass_matrix=settings.adapt_mass_matrix, dense_mass=True,
+                        target_accept_prob=settings.target_accept, rng_key=key)
 
     def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
         s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
@@ -379,14 +389,16 @@ def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Arr
     return jax.tree.map(lambda v: v[settings.warmup:], trace)
 
 
-def _nuts_program(args: ModelArgs, shapes: dict, chains: int, warmup: int, draws: int,
-                  target_accept: float) -> Callable[..., tuple[dict, dict]]:
-    """The NUTS sampler, compiling in the background: ``(initial points, keys)``, each by chain -> draws and
-    statistics by chain. Chains run in parallel over devices when there are enough, else vectorised on one."""
+def _nuts_program(args: ModelArgs, shapes: dict, chains: int, settings: _NutsSettings) -> Callable[..., tuple]:
+    """The NUTS sampler, compiling in the background: ``(initial points, keys, inverse mass matrices)``, each by
+    chain -> draws and statistics by chain. Chains run in parallel over devices when there are enough, else
+    vectorised on one."""
     mapping = "pmap" if jax.local_device_count() >= chains else "vmap"
-    program = Program(_nuts_chain, _NutsSettings(warmup, draws, target_accept), chains=mapping)
+    program = Program(_nuts_chain, settings, chains=mapping)
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
-    return _compiled(program, args, _batched(shapes, chains), keys)
+    size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
+    matrices = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
+    return _compiled(program, args, _batched(shapes, chains), keys, matrices)
 
 
 def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
@@ -396,14 +408,50 @@ def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
     return jax.vmap(unravel)(flat + jitter)
 
 
+@dataclass(frozen=True)
+class _Pass:
+    """Where a NUTS pass starts: each chain's unconstrained point and inverse mass matrix, and the settings."""
+
+    starts: dict
+    inverse_mass_matrices: np.ndarray
+    settings: _NutsSettings
+
+
+def _first_pass(start: dict, fs: FitSettings, target: float) -> _Pass:
+    """Jitters of ``start``, an identity mass matrix adapted over the whole warm-up."""
+    size = ravel_pytree(start)[0].size
+    identity = np.broadcast_to(np.eye(size), (fs.chains, size, size))
+    settings = _NutsSettings(fs.warmup, fs.draws, target)
+    return _Pass(_jittered_starts(start, fs.seed + 1, fs.chains), identity, settings)
+
+
+def _careful_pass(previous: dict, fs: FitSettings, target: float) -> _Pass:
+    """From the last draw of each chain of ``previous`` (unconstrained draws by chain and draw), with the
+    covariance of all its draws as the mass matrix, and a warm-up of ``CAREFUL_WARMUP`` that adapts the step size."""
+    flat = jax.vmap(jax.vmap(lambda z: ravel_pytree(z)[0]))(previous)
+    draws = np.asarray(flat).reshape(-1, flat.shape[-1])
+    n = draws.shape[0]  # shrunk towards a small diagonal as Stan's adaptation does, so that few draws still serve
+    covariance = n / (n + 5.0) * np.atleast_2d(np.cov(draws, rowvar=False)) + 1e-3 * 5.0 / (n + 5.0) * np.eye(
+        draws.shape[1])
+    matrices = np.broadcast_to(covariance, (fs.chains, *covariance.shape))
+    warmup = max(1, int(round(CAREFUL_WARMUP * fs.warmup)))
+    return _Pass(jax.tree.map(lambda v: v[:, -1], previous), matrices,
+                 _NutsSettings(warmup, fs.draws, target, adapt_mass_matrix=False))
+
+
 def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
-    """NumPyro's NUTS by the rules of ``_nuts_by_the_rules``, from jitters of the mode."""
-    def sample_once(term_coordinates: bool, target: float) -> tuple[Draws, np.ndarray]:
+    """NumPyro's NUTS by the rules of ``_nuts_by_the_rules``, from jitters of the mode; a careful pass goes on from
+    the pass before it (``_careful_pass``)."""
+    def sample_once(term_coordinates: bool, target: float, previous: Draws | None = None) -> tuple[Draws, np.ndarray]:
         chosen = args if term_coordinates else args.in_coefficient_coordinates()
-        start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
-        sampler = _nuts_program(chosen, _latent_shapes(chosen), fs.chains, fs.warmup, fs.draws, target)
+        if previous is not None:
+            where = _careful_pass(previous.unconstrained, fs, target)
+        else:
+            start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
+            where = _first_pass(start, fs, target)
+        sampler = _nuts_program(chosen, _latent_shapes(chosen), fs.chains, where.settings)
         keys = jax.random.split(jax.random.PRNGKey(fs.seed + 1), fs.chains)
-        unconstrained, extra = sampler(_jittered_starts(start, fs.seed + 1, fs.chains), keys)
+        unconstrained, extra = sampler(where.starts, keys, where.inverse_mass_matrices)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
         return Draws(unconstrained, stats, chosen), np.asarray(extra["diverging"])
 
@@ -417,8 +465,8 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
 
     start = _constrained_sites(args, mode)  # PyMC's twin has the same latent sites (and deterministics)
 
-    def sample_once(term_coordinates: bool, target: float) -> tuple[tuple[Any, ModelArgs], np.ndarray]:
-        chosen = args if term_coordinates else args.in_coefficient_coordinates()
+    def sample_once(term_coordinates: bool, target: float, _: Any = None) -> tuple[tuple[Any, ModelArgs], np.ndarray]:
+        chosen = args if term_coordinates else args.in_coefficient_coordinates()  # from the start at every pass
         latent = _latent_shapes(chosen)
         tree = sample_pymc(chosen.runs, chosen.prior, chosen.fix, nu=chosen.nu, group_effects=chosen.group_effects,
                            chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
@@ -601,7 +649,7 @@ def sample(
     shapes = _latent_shapes(args)
     multistart = _multistart_program(args, shapes, starts)
     if backend == "numpyro" and method == "nuts":  # traced now so that they compile while the optimiser runs
-        _nuts_program(args, shapes, chains, warmup, draws, target_accept or TARGET_ACCEPT)
+        _nuts_program(args, shapes, chains, _NutsSettings(warmup, draws, target_accept or TARGET_ACCEPT))
         _draw_quantities_program(args, shapes, chains, draws)
     mode, energies = _best_start(multistart, seed)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(args.group_effects),
