@@ -32,7 +32,9 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
 - The careful pass warm-started (``CAREFUL_WARMUP``: from the first pass's last draws, its draws' covariance as a
   fixed mass matrix, a quarter of the warm-up), table 1, seeds 0-7, all of which raise the target to 0.99:
   47, 42, 57, 59, 45, 43, 46, 51 s (before: 64, 62, 88, 101, 58, 69, 57, 83 s); 4 of 8 clean as before (worst
-  R-hat 1.013, gamma'; no divergences after the rule in any).
+  R-hat 1.013, gamma'; no divergences after the rule in any). Table 0: 27, 39, 33, 37, 21, 39, 20, 55 s, 8 of 8
+  clean. Table 2: 28, 28, 66, 29, 26, 28, 55, 31 s, 5 of 8 clean (seeds 4, 5, 7: R-hat 1.014, 1.015, 1.011 on
+  beta' or gamma', at 0.9). In all: 17 of 24 clean, 23 of 24 within 60 s, median 38 s (58 s before).
 """
 
 from __future__ import annotations
