@@ -450,8 +450,10 @@ def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> 
             start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
             where = _first_pass(start, fs, target)
         sampler = _nuts_program(chosen, _latent_shapes(chosen), fs.chains, where.settings)
-        keys = jax.random.split(jax.random.PRNGKey(fs.seed + 1), fs.chains)
-        unconstrained, extra = sampler(where.starts, keys, where.inverse_mass_matrices)
+        key = jax.random.PRNGKey(fs.seed + 1)
+        if previous is not None:  # a stream of its own, not the first pass's again
+            key = jax.random.fold_in(key, 1)
+        unconstrained, extra = sampler(where.starts, jax.random.split(key, fs.chains), where.inverse_mass_matrices)
         stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
         return Draws(unconstrained, stats, chosen), np.asarray(extra["diverging"])
 
