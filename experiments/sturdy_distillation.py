@@ -39,6 +39,21 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
   table 1: 3, table 2: 5), 23 of 24 within 60 s (the other 70 s), 19-70 s, median 40 s; the failures are R-hat
   1.011-1.017 or bulk/tail ESS 293-399 on gamma', beta', B' or c1. The clean count moves by one with the random
   stream: the warm start buys time, not mixing.
+- Chains that end short of the goal go on (``EXTENSIONS``: from their last draws, with the step size and mass
+  matrix they ended with, 500 draws at a time, at most twice, when no transition diverged, every R-hat <= 1.05 and
+  the ESS so far would reach 400 at 2000 draws), all 24 fits: 23 of 24 clean (table 0: 8, table 1: 7, table 2: 8);
+  the one left, table 1 seed 1, ends at R-hat 1.011 (gamma') with bulk ESS 1057 after both continuations. 23 of 24
+  within 60 s: 19-65 s, median 37 s (table 0: 24, 35, 31, 35, 22, 39, 19, 50 s; table 1: 47, 55, 57, 56, 51, 43,
+  56, 60 s; table 2: 27, 29, 65, 28, 31, 35, 49, 33 s). The slow one, table 2 seed 2 (65 s, clean), does not
+  continue: its first pass warms up for 30 s, each iteration as long as the longest of the four vectorised chains'
+  trees (in one window a chain at 900 leapfrog steps per draw while the others took 100).
+- Tried and dropped: starting the mass matrix at the Laplace covariance of the mode (the inverse Hessian, its
+  curvatures floored at 0.01) instead of the identity. The first pass's warm-up took 30% fewer leapfrog steps
+  (vectorised chains, 4 seeds), and table 1 ran faster (51, 39, 48, 51 s for seeds 0-3), but on table 0 four seeds
+  of eight raised the target instead of three, one fit took 110 s and one ended at R-hat 1.022 (c0).
+- Not adopted: a shallower tree in warm-up only (NumPyro's max_tree_depth=(8, 10)). On table 2 seed 2 the warm-up's
+  leapfrog steps (the longest chain's per iteration) fell from 873k to 250k; on table 0 seed 0 from 269k to 143k,
+  but that pass then diverged 9 times (none before), which costs a careful pass.
 """
 
 from __future__ import annotations
@@ -74,7 +89,8 @@ def one_fit(runs, seed: int) -> str:  # noqa: ANN001
     divergent = int(post.tree["sample_stats"]["diverging"].sum())
     return (f"{seconds:5.0f} s  R-hat max {summary['r_hat'].max():.3f} ({worst_rhat})  bulk ESS min "
             f"{summary['ess_bulk'].min():.0f} ({worst_ess})  divergent {divergent}  target "
-            f"{post.tree.attrs.get('target_accept')}  clean {not bd.inference.diagnose(post.tree)}")
+            f"{post.tree.attrs.get('target_accept')}  draws {post.posterior.sizes['draw']}  clean "
+            f"{not bd.inference.diagnose(post.tree)}")
 
 
 def main() -> None:

@@ -445,6 +445,79 @@ def test_the_careful_pass_goes_on_from_the_first():
     np.testing.assert_allclose(careful.inverse_mass_matrices[2], truth, atol=0.05)
 
 
+def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():
+    # A continuation starts each chain at its last draw with the step size and mass matrix it ended with and adapts
+    # nothing, so the joined draws are one longer chain of one kernel.
+    import jax
+
+    from bayes_distill.inference import fit as fit_module
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, args = fit_module._model_arguments(simulated_runs(n_supervised=30, seed=4), "default", None, 4.0, "auto")
+    fs = fit_module.FitSettings(2, 101, 100, 0, 4, 100, "full-rank", 0.9)
+    mode, _ = fit_module.multistart_map(args, 0, 4)
+    first = fit_module._run_pass(args, fit_module._first_pass(mode, fs, 0.9), jax.random.PRNGKey(0), fs.chains)
+    where = fit_module._continuation(first, 50)
+    assert where.settings == fit_module._NutsSettings(0, 50, 0.9, adapt_mass_matrix=False, adapt_step_size=False)
+    np.testing.assert_array_equal(where.starts["E"], first.unconstrained["E"][:, -1])
+    longer = fit_module._extended(first, fs, 0)
+    assert longer.stats["diverging"].shape == (2, 151)
+    for name, values in first.unconstrained.items():
+        np.testing.assert_array_equal(longer.unconstrained[name][:, :101], values)
+        assert not np.array_equal(longer.unconstrained[name][:, 101], values[:, -1])  # it moved on
+    assert np.all(first.kernel.step_sizes > 0) and not np.allclose(first.kernel.step_sizes, 1.0)  # adapted
+    np.testing.assert_array_equal(longer.kernel.step_sizes, first.kernel.step_sizes)  # and then kept
+    np.testing.assert_array_equal(longer.kernel.inverse_mass_matrices, first.kernel.inverse_mass_matrices)
+    # The per-draw quantities come in blocks of one compiled size; any block size gives the same numbers.
+    whole = fit_module._quantities_in_blocks(args, longer.unconstrained, 151)
+    blocks = fit_module._quantities_in_blocks(args, longer.unconstrained, 50)
+    for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(blocks), strict=True):
+        assert a.shape == b.shape and a.shape[:2] == (2, 151)
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def _autocorrelated_tree(phi, shift=0.0, divergent=0, seed=0):
+    import arviz_base
+
+    rng = np.random.default_rng(seed)
+    x = np.zeros((4, 1000))
+    x[:, 0] = rng.standard_normal(4)
+    for t in range(1, 1000):  # AR(1) chains with unit stationary variance: ESS about 4000 (1 - phi) / (1 + phi)
+        x[:, t] = phi * x[:, t - 1] + np.sqrt(1 - phi**2) * rng.standard_normal(4)
+    x[0] += shift
+    diverging = np.zeros((4, 1000), bool)
+    diverging[0, :divergent] = True
+    return arviz_base.from_dict({"posterior": {"E": x}, "sample_stats": {"diverging": diverging}})
+
+
+def test_chains_go_on_only_where_more_draws_can_reach_the_goal():
+    from bayes_distill.inference import fit as fit_module
+
+    fs = fit_module.FitSettings(4, 1000, 1000, 0, 4, 100, "full-rank", None)  # up to 2000 draws per chain
+    assert fit_module._short_of_goal(_autocorrelated_tree(0.88), fs)  # ESS about 250: 2000 draws reach 400
+    assert not fit_module._short_of_goal(_autocorrelated_tree(0.0), fs)  # clean already
+    assert not fit_module._short_of_goal(_autocorrelated_tree(0.98), fs)  # ESS about 40: out of reach
+    assert not fit_module._short_of_goal(_autocorrelated_tree(0.88, shift=2.0), fs)  # a chain elsewhere
+    assert not fit_module._short_of_goal(_autocorrelated_tree(0.88, divergent=1), fs)  # a sampler problem
+
+
+def test_a_fit_short_of_its_goal_goes_on_and_says_so(monkeypatch):
+    from bayes_distill.inference import fit as fit_module
+
+    frame = simulated_runs(n_supervised=30, seed=4)
+    kw = {"chains": 2, "draws": 101, "warmup": 100, "seed": 0, "target_accept": 0.9}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exact = bd.fit(frame, extend=False, **kw)
+        monkeypatch.setattr(fit_module, "_short_of_goal", lambda tree, fs: tree["posterior"].sizes["draw"] < 200)
+        longer = bd.fit(frame, **kw)
+    assert "draws_extended" not in exact.tree.attrs and exact.posterior.sizes["draw"] == 101
+    assert longer.tree.attrs["draws_extended"] == "from 101 to 201 per chain"
+    assert longer.posterior.sizes["draw"] == longer.tree["log_likelihood"].sizes["draw"] == 201
+    np.testing.assert_array_equal(longer.posterior["E"].values[:, :101], exact.posterior["E"].values)
+
+
 def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     # PyMC's twin: the same rule as NumPyro's (sample again at 0.99 after divergences when no target is given),
     # recorded in the same attributes.

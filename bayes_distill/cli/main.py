@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--target-accept", type=float, default=None,
                      help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
+    fit.add_argument("--no-extend", dest="extend", action="store_false",
+                     help="keep exactly --draws per chain (by default NumPyro NUTS chains that end a little short of "
+                          "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most twice)")
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
                           "divergences; SVI: the Pareto k of the guide's importance weights)")
@@ -94,7 +97,8 @@ def _fit(args: argparse.Namespace) -> int:
             raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
     posterior, problems = fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
                                             fix=fix, chains=args.chains, draws=args.draws, warmup=args.warmup,
-                                            seed=args.seed, target_accept=args.target_accept)
+                                            seed=args.seed, target_accept=args.target_accept,
+                                            extend=args.extend)
     posterior.save(args.out)
     print(posterior.summary().to_string())
     print(f"posterior written to {args.out}")

@@ -38,7 +38,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, unconstrain_fn
 
 from bayes_distill.data import load_runs
-from bayes_distill.inference.diagnostics import FitWarning, diagnose
+from bayes_distill.inference.diagnostics import ESS_MIN, FitWarning, diagnose
 from bayes_distill.inference.model import ModelArgs, RunArrays
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
@@ -59,6 +59,17 @@ CAREFUL_WARMUP = 0.25
 """The careful pass's warm-up, as a share of the first's: it starts where the first pass's chains ended, with the
 covariance of all their draws as its mass matrix, so only the step size is left to adapt (NumPyro; PyMC's twin
 samples again from the start)."""
+
+EXTENSIONS = 2
+"""With ``extend=True`` (the default), a NUTS fit (NumPyro) whose chains end without divergences but short of the
+diagnostics' goal (R-hat <= 1.01, bulk and tail ESS >= 400) goes on: each chain continues from its last draw with
+its step size and mass matrix, by half the draws at a time, at most this many times. Continuing a chain with a
+fixed kernel lengthens one Markov chain, so the draws stay a valid sample; the posterior records it
+(``draws_extended``)."""
+
+EXTEND_RHAT_MAX = 1.05
+"""Chains whose R-hat exceeds this disagree about where the mass is (a stuck chain, a second mode): more draws
+do not mend that, so such a fit is reported as it is rather than continued."""
 
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
@@ -322,13 +333,24 @@ class FitSettings:
             raise ValueError(f"guide must be one of {list(GUIDES)}; got {self.guide!r}")
 
 
+@dataclass(frozen=True)
+class _Kernel:
+    """Where NUTS chains ended their adaptation: each chain's step size and inverse mass matrix, and the target
+    acceptance they were adapted to."""
+
+    step_sizes: np.ndarray
+    inverse_mass_matrices: np.ndarray
+    target_accept: float
+
+
 class Draws(NamedTuple):
     """A method's draws: unconstrained site values by (chain, draw), the sampler's statistics by (chain, draw),
-    and the model's arguments in the coordinates they were drawn in."""
+    the model's arguments in the coordinates they were drawn in, and (NUTS) the kernel that drew them."""
 
     unconstrained: dict[str, np.ndarray]
     stats: dict[str, np.ndarray]
     args: ModelArgs
+    kernel: _Kernel | None = None
 
 
 def _is_funnel(diverging: np.ndarray) -> bool:
@@ -367,38 +389,41 @@ class _NutsSettings:
     draws: int
     target_accept: float
     adapt_mass_matrix: bool = True
+    adapt_step_size: bool = True
 
 
-def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Array,
-                inverse_mass_matrix: jax.Array) -> tuple[dict, dict]:
-    """One NUTS chain from ``z0``: its unconstrained draws and per-draw divergence flags, tree sizes and energies.
-    The step size, and if ``settings.adapt_mass_matrix`` the dense mass matrix (from ``inverse_mass_matrix``), adapt
-    over the warm-up towards the target acceptance (a constant of the program: as an argument it took 0.3-0.5 s
-    more to compile)."""
+def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Array, inverse_mass_matrix: jax.Array,
+                step_size: jax.Array) -> tuple[dict, dict, tuple[jax.Array, jax.Array]]:
+    """One NUTS chain from ``z0``: its unconstrained draws; per-draw divergence flags, tree sizes and energies; and
+    its final step size and inverse mass matrix. The step size (from ``step_size``) if ``settings.adapt_step_size``,
+    and the dense mass matrix (from ``inverse_mass_matrix``) if ``settings.adapt_mass_matrix``, adapt over the
+    warm-up towards the target acceptance (a constant of the program: as an argument it took longer to compile)."""
     init_kernel, sample_kernel = hmc(potential_fn=_potential(args), algo="NUTS")
-    state = init_kernel(z0, settings.warmup, inverse_mass_matrix=inverse_mass_matrix,
-                        adapt_mass_matrix=settings.adapt_mass_matrix, dense_mass=True,
-                        target_accept_prob=settings.target_accept, rng_key=key)
+    state = init_kernel(z0, settings.warmup, step_size=step_size, inverse_mass_matrix=inverse_mass_matrix,
+                        adapt_step_size=settings.adapt_step_size, adapt_mass_matrix=settings.adapt_mass_matrix,
+                        dense_mass=True, target_accept_prob=settings.target_accept, rng_key=key)
 
     def transition(s: Any, _: None) -> tuple[Any, tuple[dict, dict]]:
         s = sample_kernel(s)  # adapts step size and mass matrix over the first ``warmup`` transitions
         return s, (s.z, {"diverging": s.diverging, "num_steps": s.num_steps, "energy": s.energy})
 
     # One loop over warm-up and draws, so the tree builder is compiled once, not twice.
-    _, trace = jax.lax.scan(transition, state, None, length=settings.warmup + settings.draws)
-    return jax.tree.map(lambda v: v[settings.warmup:], trace)
+    state, trace = jax.lax.scan(transition, state, None, length=settings.warmup + settings.draws)
+    draws, stats = jax.tree.map(lambda v: v[settings.warmup:], trace)
+    return draws, stats, (state.adapt_state.step_size, state.adapt_state.inverse_mass_matrix)
 
 
 def _nuts_program(args: ModelArgs, shapes: dict, chains: int, settings: _NutsSettings) -> Callable[..., tuple]:
-    """The NUTS sampler, compiling in the background: ``(initial points, keys, inverse mass matrices)``, each by
-    chain -> draws and statistics by chain. Chains run in parallel over devices when there are enough, else
-    vectorised on one."""
+    """The NUTS sampler, compiling in the background: ``(initial points, keys, inverse mass matrices, step sizes)``,
+    each by chain -> draws, statistics and final (step sizes, inverse mass matrices) by chain. Chains run in
+    parallel over devices when there are enough, else vectorised on one."""
     mapping = "pmap" if jax.local_device_count() >= chains else "vmap"
     program = Program(_nuts_chain, settings, chains=mapping)
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
     size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
     matrices = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
-    return _compiled(program, args, _batched(shapes, chains), keys, matrices)
+    step_sizes = jax.ShapeDtypeStruct((chains,), jnp.result_type(float))
+    return _compiled(program, args, _batched(shapes, chains), keys, matrices, step_sizes)
 
 
 def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
@@ -410,10 +435,12 @@ def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
 
 @dataclass(frozen=True)
 class _Pass:
-    """Where a NUTS pass starts: each chain's unconstrained point and inverse mass matrix, and the settings."""
+    """Where a NUTS pass starts: each chain's unconstrained point, inverse mass matrix and step size (the first
+    guess where the step size adapts), and the settings."""
 
     starts: dict
     inverse_mass_matrices: np.ndarray
+    step_sizes: np.ndarray
     settings: _NutsSettings
 
 
@@ -422,7 +449,7 @@ def _first_pass(start: dict, fs: FitSettings, target: float) -> _Pass:
     size = ravel_pytree(start)[0].size
     identity = np.broadcast_to(np.eye(size), (fs.chains, size, size))
     settings = _NutsSettings(fs.warmup, fs.draws, target)
-    return _Pass(_jittered_starts(start, fs.seed + 1, fs.chains), identity, settings)
+    return _Pass(_jittered_starts(start, fs.seed + 1, fs.chains), identity, np.ones(fs.chains), settings)
 
 
 def _careful_pass(previous: dict, fs: FitSettings, target: float) -> _Pass:
@@ -435,8 +462,26 @@ def _careful_pass(previous: dict, fs: FitSettings, target: float) -> _Pass:
         draws.shape[1])
     matrices = np.broadcast_to(covariance, (fs.chains, *covariance.shape))
     warmup = max(1, int(round(CAREFUL_WARMUP * fs.warmup)))
-    return _Pass(jax.tree.map(lambda v: v[:, -1], previous), matrices,
+    return _Pass(jax.tree.map(lambda v: v[:, -1], previous), matrices, np.ones(fs.chains),
                  _NutsSettings(warmup, fs.draws, target, adapt_mass_matrix=False))
+
+
+def _continuation(previous: Draws, draws: int) -> _Pass:
+    """``draws`` more of each chain of ``previous``: from its last draw, with its kernel as it was, no warm-up."""
+    kernel = previous.kernel
+    settings = _NutsSettings(0, draws, kernel.target_accept, adapt_mass_matrix=False, adapt_step_size=False)
+    return _Pass(jax.tree.map(lambda v: v[:, -1], previous.unconstrained), kernel.inverse_mass_matrices,
+                 kernel.step_sizes, settings)
+
+
+def _run_pass(args: ModelArgs, where: _Pass, key: jax.Array, chains: int) -> Draws:
+    """One NUTS pass of ``chains`` chains, as ``where`` says, with random stream ``key``."""
+    sampler = _nuts_program(args, _latent_shapes(args), chains, where.settings)
+    unconstrained, extra, (step_sizes, matrices) = sampler(
+        where.starts, jax.random.split(key, chains), where.inverse_mass_matrices, where.step_sizes)
+    stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
+    kernel = _Kernel(np.asarray(step_sizes), np.asarray(matrices), where.settings.target_accept)
+    return Draws(unconstrained, stats, args, kernel)
 
 
 def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
@@ -444,21 +489,59 @@ def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> 
     the pass before it (``_careful_pass``)."""
     def sample_once(term_coordinates: bool, target: float, previous: Draws | None = None) -> tuple[Draws, np.ndarray]:
         chosen = args if term_coordinates else args.in_coefficient_coordinates()
-        if previous is not None:
-            where = _careful_pass(previous.unconstrained, fs, target)
+        key = jax.random.PRNGKey(fs.seed + 1)
+        if previous is not None:  # a stream of its own, not the first pass's again
+            where, key = _careful_pass(previous.unconstrained, fs, target), jax.random.fold_in(key, 1)
         else:
             start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
             where = _first_pass(start, fs, target)
-        sampler = _nuts_program(chosen, _latent_shapes(chosen), fs.chains, where.settings)
-        key = jax.random.PRNGKey(fs.seed + 1)
-        if previous is not None:  # a stream of its own, not the first pass's again
-            key = jax.random.fold_in(key, 1)
-        unconstrained, extra = sampler(where.starts, jax.random.split(key, fs.chains), where.inverse_mass_matrices)
-        stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
-        return Draws(unconstrained, stats, chosen), np.asarray(extra["diverging"])
+        result = _run_pass(chosen, where, key, fs.chains)
+        return result, np.asarray(result.stats["diverging"])
 
     draws, _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
     return draws
+
+
+def _extended(previous: Draws, fs: FitSettings, times: int) -> Draws:
+    """``previous`` with each chain continued by half ``fs.draws`` (``_continuation``): the ``times``-th time."""
+    key = jax.random.fold_in(jax.random.PRNGKey(fs.seed + 1), 1 + times)
+    more = _run_pass(previous.args, _continuation(previous, _extension_draws(fs)), key, fs.chains)
+    joined = jax.tree.map(lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)], axis=1),
+                          (previous.unconstrained, previous.stats), (more.unconstrained, more.stats))
+    return Draws(*joined, previous.args, more.kernel)
+
+
+def _extension_draws(fs: FitSettings) -> int:
+    return max(1, fs.draws // 2)
+
+
+def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
+    """Whether continuing the chains can mend a NUTS fit's diagnostics: they fail, yet no transition diverged,
+    every R-hat is at most ``EXTEND_RHAT_MAX``, and at the chains' efficiency so far the longest continuation
+    reaches ESS_MIN (a fit far short of it needs more than draws: a reparameterisation, a fixed coefficient)."""
+    import arviz_stats
+
+    if not diagnose(tree) or int(np.sum(tree["sample_stats"]["diverging"].values)):
+        return False
+    posterior = tree["posterior"].to_dataset()
+    posterior = posterior[[v for v in posterior.data_vars if not v.startswith("group_offset")]]
+    worst_rhat = max(float(v.max()) for v in arviz_stats.rhat(posterior).data_vars.values())
+    worst_ess = min(float(v.min()) for method in ("bulk", "tail")
+                    for v in arviz_stats.ess(posterior, method=method).data_vars.values())
+    drawn, longest = posterior.sizes["draw"], fs.draws + EXTENSIONS * _extension_draws(fs)
+    return worst_rhat <= EXTEND_RHAT_MAX and worst_ess * longest / drawn >= ESS_MIN
+
+
+def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) -> Any:
+    """The DataTree of ``draws``, their chains continued up to ``EXTENSIONS`` times while ``_short_of_goal``."""
+    tree = _draws_tree(draws, runs, fs, attrs)
+    for times in range(EXTENSIONS):
+        if not _short_of_goal(tree, fs):
+            break
+        draws = _extended(draws, fs, times)
+        attrs["draws_extended"] = f"from {fs.draws} to {draws.stats['diverging'].shape[1]} per chain"
+        tree = _draws_tree(draws, runs, fs, attrs)
+    return tree
 
 
 def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tuple[Any, ModelArgs]:
@@ -551,10 +634,21 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     return tree
 
 
+def _quantities_in_blocks(args: ModelArgs, unconstrained: dict, block: int) -> tuple[dict, dict, Any, Any]:
+    """``_draw_quantities`` of draws by (chain, draw), ``block`` draws at a time, so that one program serves a fit
+    however far its chains were continued (the last block is padded with copies of the last draw, then cut)."""
+    total = jax.tree.leaves(unconstrained)[0].shape[1]
+    chains, padded = jax.tree.leaves(unconstrained)[0].shape[0], -(-total // block) * block
+    quantities = _draw_quantities_program(args, _latent_shapes(args), chains, block)
+    padded_draws = jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:, -1:], padded - total, axis=1)], axis=1),
+                                jax.tree.map(np.asarray, unconstrained))
+    parts = [quantities(jax.tree.map(lambda v, i=i: v[:, i:i + block], padded_draws)) for i in range(0, padded, block)]
+    return jax.tree.map(lambda *v: np.concatenate(v, axis=1)[:, :total], *parts)
+
+
 def _draws_tree(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) -> Any:
     """The DataTree of a NumPyro method's draws: posterior, log likelihood, posterior predictive, statistics."""
-    quantities = _draw_quantities_program(draws.args, _latent_shapes(draws.args), fs.chains, fs.draws)
-    samples, log_lik, mu, sigma = quantities(jax.tree.map(np.asarray, draws.unconstrained))
+    samples, log_lik, mu, sigma = _quantities_in_blocks(draws.args, draws.unconstrained, _extension_draws(fs))
     predictive = {"log_loss": _posterior_predictive(mu, sigma, draws.args.nu, np.random.default_rng(fs.seed + 3))}
     return _to_tree({"posterior": samples, "log_likelihood": log_lik, "posterior_predictive": predictive,
                      "sample_stats": draws.stats}, runs, attrs)
@@ -628,6 +722,7 @@ def sample(
     svi_steps: int = 4000,
     guide: str = "full-rank",
     target_accept: float | None = None,
+    extend: bool = True,
 ) -> FitResult:
     """Fit the law model to ``runs`` (a path, DataFrame or ``load_runs`` Dataset); ``bayes_distill.fit`` wraps
     the result in a ``Posterior``.
@@ -638,6 +733,9 @@ def sample(
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
     fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
+    extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
+    more draws can close, go on from where they ended by half the draws at a time, at most twice (recorded in the
+    posterior's ``draws_extended`` attribute); False keeps exactly ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged (NUTS), or when the Pareto
     k of the guide's importance weights exceeds 0.7 (SVI).
@@ -652,7 +750,7 @@ def sample(
     multistart = _multistart_program(args, shapes, starts)
     if backend == "numpyro" and method == "nuts":  # traced now so that they compile while the optimiser runs
         _nuts_program(args, shapes, chains, _NutsSettings(warmup, draws, target_accept or TARGET_ACCEPT))
-        _draw_quantities_program(args, shapes, chains, draws)
+        _draw_quantities_program(args, shapes, chains, _extension_draws(fs))
     mode, energies = _best_start(multistart, seed)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(args.group_effects),
              "fix": repr(args.fix), "prior": repr(args.prior), "multistart_best_potential": float(np.min(energies))}
@@ -662,7 +760,8 @@ def sample(
         tree.attrs = {**tree.attrs, **attrs}
     else:
         draws_ = (_numpyro_nuts if method == "nuts" else _svi)(args, mode, fs, attrs)
-        tree, args = _draws_tree(draws_, runs, fs, attrs), draws_.args
+        tree = (_go_on_while_short if method == "nuts" and extend else _draws_tree)(draws_, runs, fs, attrs)
+        args = draws_.args
     for message in diagnose(tree):
         warnings.warn(message, FitWarning, stacklevel=2)
     return FitResult(tree, runs, args, energies)
