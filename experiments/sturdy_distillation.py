@@ -45,14 +45,14 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
   the one left, table 1 seed 1, ends at R-hat 1.011 (gamma') with bulk ESS 1057 after both continuations. 23 of 24
   within 60 s: 19-65 s, median 37 s (table 0: 24, 35, 31, 35, 22, 39, 19, 50 s; table 1: 47, 55, 57, 56, 51, 43,
   56, 60 s; table 2: 27, 29, 65, 28, 31, 35, 49, 33 s). The slow one, table 2 seed 2 (65 s, clean), does not
-  continue: its first pass warms up for 30 s, each iteration as long as the longest of the four vectorised chains'
-  trees (in one window a chain at 900 leapfrog steps per draw while the others took 100).
+  continue: its first pass warms up for 30 s, as long as its slowest chain (in one warm-up window one chain took
+  900 leapfrog steps per draw while the others took 100).
 - Tried and dropped: starting the mass matrix at the Laplace covariance of the mode (the inverse Hessian, its
   curvatures floored at 0.01) instead of the identity. The first pass's warm-up took 30% fewer leapfrog steps
-  (vectorised chains, 4 seeds), and table 1 ran faster (51, 39, 48, 51 s for seeds 0-3), but on table 0 four seeds
+  (4 seeds), and table 1 ran faster (51, 39, 48, 51 s for seeds 0-3), but on table 0 four seeds
   of eight raised the target instead of three, one fit took 110 s and one ended at R-hat 1.022 (c0).
 - Not adopted: a shallower tree in warm-up only (NumPyro's max_tree_depth=(8, 10)). On table 2 seed 2 the warm-up's
-  leapfrog steps (the longest chain's per iteration) fell from 873k to 250k; on table 0 seed 0 from 269k to 143k,
+  leapfrog steps (the longest chain's per iteration, summed) fell from 873k to 250k; on table 0 seed 0 from 269k to 143k,
   but that pass then diverged 9 times (none before), which costs a careful pass.
 """
 
