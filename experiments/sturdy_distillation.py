@@ -51,9 +51,9 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
   curvatures floored at 0.01) instead of the identity. The first pass's warm-up took 30% fewer leapfrog steps
   (4 seeds), and table 1 ran faster (51, 39, 48, 51 s for seeds 0-3), but on table 0 four seeds
   of eight raised the target instead of three, one fit took 110 s and one ended at R-hat 1.022 (c0).
-- Not adopted: a shallower tree in warm-up only (NumPyro's max_tree_depth=(8, 10)). On table 2 seed 2 the warm-up's
-  leapfrog steps (the longest chain's per iteration, summed) fell from 873k to 250k; on table 0 seed 0 from 269k to 143k,
-  but that pass then diverged 9 times (none before), which costs a careful pass.
+- Not adopted: a shallower tree in warm-up only (NumPyro's max_tree_depth=(8, 10)). On table 2 seed 2 the
+  warm-up's leapfrog steps (the longest chain's per iteration, summed) fell from 873k to 250k; on table 0 seed 0
+  from 269k to 143k, but that pass then diverged 9 times (none before), which costs a careful pass.
 """
 
 from __future__ import annotations
