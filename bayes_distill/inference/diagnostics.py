@@ -28,19 +28,14 @@ def diagnose(tree: Any) -> list[str]:
         estimate = f"is {k:.2f} > {PARETO_K_MAX}" if np.isfinite(k) else "cannot be estimated (non-finite weights)"
         return [f"Pareto k of the SVI guide's importance weights {estimate}: the guide does not represent the "
                 "posterior (its intervals are too narrow or misplaced); fit with method='nuts'"]
-    posterior = tree["posterior"].to_dataset()
-    names = [v for v in posterior.data_vars if not v.startswith("group_offset")]
-    rhat = arviz_stats.rhat(posterior[names])
-    ess_bulk = arviz_stats.ess(posterior[names], method="bulk")
-    ess_tail = arviz_stats.ess(posterior[names], method="tail")
+    rhat, ess = mixing(tree)
     messages = []
-    worst_rhat = {k: float(rhat[k].max()) for k in names if float(rhat[k].max()) > RHAT_MAX}
-    if worst_rhat:
-        messages.append(f"R-hat above {RHAT_MAX} for {_fmt(worst_rhat)}: chains disagree (a distant mode or too "
+    high_rhat = {k: v for k, v in rhat.items() if v > RHAT_MAX}
+    if high_rhat:
+        messages.append(f"R-hat above {RHAT_MAX} for {_fmt(high_rhat)}: chains disagree (a distant mode or too "
                         "short a run); run longer (more warmup and draws), fix weakly identified coefficients "
                         "(e.g. fix={'c1': ...}), or use prior='paper'")
-    low_ess = {k: min(float(ess_bulk[k].min()), float(ess_tail[k].min())) for k in names}
-    low_ess = {k: v for k, v in low_ess.items() if v < ESS_MIN}
+    low_ess = {k: v for k, v in ess.items() if v < ESS_MIN}
     if low_ess:
         messages.append(f"bulk/tail ESS below {ESS_MIN} for {_fmt(low_ess, '.0f')}: draw more (draws=...) or "
                         "reparameterise; intervals from these draws are noisy")
@@ -50,6 +45,17 @@ def diagnose(tree: Any) -> list[str]:
             messages.append(f"{divergent} divergent transitions: the posterior has regions NUTS cannot follow; "
                             "raise target_accept (e.g. 0.99), tighten the prior or fix poorly identified coefficients")
     return messages
+
+
+def mixing(tree: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Each posterior variable's worst R-hat and its lowest bulk or tail ESS (over its elements), from an MCMC
+    DataTree; the per-group offsets are left out (many, and each weakly identified by few runs)."""
+    posterior = tree["posterior"].to_dataset()
+    posterior = posterior[[v for v in posterior.data_vars if not v.startswith("group_offset")]]
+    rhat = arviz_stats.rhat(posterior)
+    ess_bulk, ess_tail = (arviz_stats.ess(posterior, method=method) for method in ("bulk", "tail"))
+    worst_rhat = {k: float(rhat[k].max()) for k in posterior.data_vars}
+    return worst_rhat, {k: min(float(ess_bulk[k].min()), float(ess_tail[k].min())) for k in posterior.data_vars}
 
 
 def _fmt(values: dict[str, float], spec: str = ".3f") -> str:

@@ -38,7 +38,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, unconstrain_fn
 
 from bayes_distill.data import load_runs
-from bayes_distill.inference.diagnostics import ESS_MIN, FitWarning, diagnose
+from bayes_distill.inference.diagnostics import ESS_MIN, RHAT_MAX, FitWarning, diagnose, mixing
 from bayes_distill.inference.model import ModelArgs, RunArrays
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
@@ -519,17 +519,13 @@ def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
     """Whether continuing the chains can mend a NUTS fit's diagnostics: they fail, yet no transition diverged,
     every R-hat is at most ``EXTEND_RHAT_MAX``, and at the chains' efficiency so far the longest continuation
     reaches ESS_MIN (a fit far short of it needs more than draws: a reparameterisation, a fixed coefficient)."""
-    import arviz_stats
-
-    if not diagnose(tree) or int(np.sum(tree["sample_stats"]["diverging"].values)):
+    if int(np.sum(tree["sample_stats"]["diverging"].values)):
         return False
-    posterior = tree["posterior"].to_dataset()
-    posterior = posterior[[v for v in posterior.data_vars if not v.startswith("group_offset")]]
-    worst_rhat = max(float(v.max()) for v in arviz_stats.rhat(posterior).data_vars.values())
-    worst_ess = min(float(v.min()) for method in ("bulk", "tail")
-                    for v in arviz_stats.ess(posterior, method=method).data_vars.values())
-    drawn, longest = posterior.sizes["draw"], fs.draws + EXTENSIONS * _extension_draws(fs)
-    return worst_rhat <= EXTEND_RHAT_MAX and worst_ess * longest / drawn >= ESS_MIN
+    rhat, ess = mixing(tree)
+    worst_rhat, lowest_ess = max(rhat.values()), min(ess.values())
+    drawn, longest = tree["posterior"].sizes["draw"], fs.draws + EXTENSIONS * _extension_draws(fs)
+    clean = worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN
+    return not clean and worst_rhat <= EXTEND_RHAT_MAX and lowest_ess * longest / drawn >= ESS_MIN
 
 
 def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) -> Any:
@@ -637,8 +633,8 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
 def _quantities_in_blocks(args: ModelArgs, unconstrained: dict, block: int) -> tuple[dict, dict, Any, Any]:
     """``_draw_quantities`` of draws by (chain, draw), ``block`` draws at a time, so that one program serves a fit
     however far its chains were continued (the last block is padded with copies of the last draw, then cut)."""
-    total = jax.tree.leaves(unconstrained)[0].shape[1]
-    chains, padded = jax.tree.leaves(unconstrained)[0].shape[0], -(-total // block) * block
+    chains, total = jax.tree.leaves(unconstrained)[0].shape[:2]
+    padded = -(-total // block) * block
     quantities = _draw_quantities_program(args, _latent_shapes(args), chains, block)
     padded_draws = jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:, -1:], padded - total, axis=1)], axis=1),
                                 jax.tree.map(np.asarray, unconstrained))
