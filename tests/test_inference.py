@@ -826,3 +826,105 @@ def test_coefficient_coordinates_keep_the_term_priors():
     assert "alpha_prime_gamma" not in draws and "log_A_prime" in draws
     assert stats.kstest(gamma_prime * np.asarray(draws["alpha_prime"]), stats.uniform(0.0, 2.0).cdf).pvalue > 0.01
     assert stats.kstest(gamma_prime * np.asarray(draws["log_A_prime"]), stats.norm(7.0, 4.0).cdf).pvalue > 0.01
+
+
+# -- the law's own error -------------------------------------------------------------------------------------
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.floats(1e6, 1e11), min_size=1, max_size=9, unique=True),
+       distilled=st.integers(0, 9))
+def test_the_law_error_projection_leaves_what_the_law_cannot_say(sizes, distilled):
+    # Within each kind the projection removes the offsets' mean, trend and curvature in log N (what the law's
+    # coefficients can do themselves), leaves the rest as it is, and never mixes kinds.
+    from bayes_distill.inference.model import law_error_projection
+
+    N = np.array(sizes)
+    kind = np.where(np.arange(N.size) < min(distilled, N.size), "distilled", "supervised")
+    P = law_error_projection(kind, N)
+    np.testing.assert_allclose(P, P.T, atol=1e-10)
+    np.testing.assert_allclose(P @ P, P, atol=1e-9)
+    for k in np.unique(kind):
+        rows = kind == k
+        n = int(rows.sum())
+        x = np.log(N[rows]) - np.log(N[rows]).mean()
+        removed = [np.ones(n), x, x ** 2][: 1 if n <= 2 else (2 if n == 3 else 3)]
+        block = P[np.ix_(rows, rows)]
+        for direction in removed:
+            np.testing.assert_allclose(block @ direction, 0.0, atol=1e-8 * max(1.0, np.abs(x).max() ** 2))
+        assert round(np.trace(block)) == n - len(removed)
+        np.testing.assert_array_equal(P[np.ix_(rows, ~rows)], 0.0)
+
+
+def test_the_pymc_twin_has_numpyros_log_density_with_the_law_error():
+    import jax
+    from numpyro.infer.util import log_density
+    from pymc.model.transform.conditioning import remove_value_transforms
+
+    from bayes_distill.inference import fit as fitting
+    from bayes_distill.inference.pymc_model import build_pymc_model
+
+    frame = simulated_runs(n_supervised=20, n_distilled=20)
+    frame["N"] = np.round(frame["N"], -8).clip(1e8)  # a few runs share a size, as in a sweep
+    _, args = fitting._model_arguments(frame, "default", None, 4.0, False, law_error=True)
+    model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu, law_error=True))
+    logp = model.compile_logp()
+    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(2), 2)
+    for i in range(2):
+        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
+        values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
+        assert values["law_error_raw"].shape == (args.runs.n_sizes,) and "law_error" in values
+        numpyro_value, _ = log_density(args.model(), (), {}, values)
+        point = {model.rvs_to_values[rv].name: values[rv.name] for rv in model.free_RVs}
+        assert float(logp(point)) == pytest.approx(float(numpyro_value), abs=1e-5)
+
+
+def _with_law_error(post, scale=0.01, seed=0):
+    """``post`` as if fitted with ``law_error=True``: a law error of spread ``scale`` and made-up fitted offsets."""
+    from bayes_distill.inference.model import size_labels
+    from bayes_distill.posterior import Posterior
+
+    labels = np.unique(size_labels(post.runs["kind"].values, post.runs["N"].values))
+    shape = (post.posterior.sizes["chain"], post.posterior.sizes["draw"])
+    rng = np.random.default_rng(seed)
+    tree = post.tree.copy()
+    tree["posterior"] = tree["posterior"].to_dataset().assign(
+        law_error=(("chain", "draw"), np.full(shape, scale)),
+        law_error_offset=(("chain", "draw", "size"), rng.normal(0.0, scale, (*shape, labels.size)))
+    ).assign_coords(size=labels)
+    return Posterior(tree, post.runs, post.fix, post.nu)
+
+
+def test_answers_carry_the_law_error_at_the_students_size(joint_posterior):
+    post = _with_law_error(joint_posterior)
+    assert post.models_law_error and not joint_posterior.models_law_error
+    fitted_N = float(post.runs["N"].values[0])  # a supervised run's size
+    new = post.law_error("supervised", [fitted_N, 7.7e9, 7.7e9], seed=1)
+    label = post.posterior["size"].values[0]
+    assert label.startswith("distilled") or label.startswith("supervised")
+    np.testing.assert_array_equal(new.isel(point=0), post.posterior["law_error_offset"].sel(
+        size=f"supervised N={fitted_N!r}"))
+    np.testing.assert_array_equal(new.isel(point=1), new.isel(point=2))  # one size, one error
+    np.testing.assert_array_equal(new.isel(point=1), post.law_error("supervised", 7.7e9, seed=1).isel(point=0))
+    assert not np.array_equal(new.isel(point=1), post.law_error("supervised", 7.7e9, seed=2).isel(point=0))
+    assert not np.array_equal(new.isel(point=1), post.law_error("distilled", 7.7e9, seed=1).isel(point=0))
+    assert float(new.isel(point=1).std()) == pytest.approx(0.01, rel=0.1)
+    np.testing.assert_array_equal(joint_posterior.law_error("supervised", [7.7e9]), 0.0)
+
+    law_only = post.predict([7.7e9], [2e11], law_error=False)
+    xr.testing.assert_identical(law_only, joint_posterior.predict([7.7e9], [2e11]).assign_attrs(law_error=0))
+    np.testing.assert_allclose(post.predict([7.7e9], [2e11], seed=1), law_only * np.exp(new.isel(point=[1])))
+
+    plan, plain = post.allocate([1e9, 2e9], [1e21], seed=3), joint_posterior.allocate([1e9, 2e9], [1e21])
+    distilled = post.law_error("distilled", [1e9, 2e9], seed=3).rename(point="student_size").drop_vars("N")
+    np.testing.assert_allclose(plan["student_loss"], plain["student_loss"] * np.exp(distilled))
+    np.testing.assert_array_equal(plan["student_tokens"], plain["student_tokens"])  # the plan is the law's
+
+
+def test_a_crossover_shifted_by_the_laws_errors_moves_with_them():
+    # A log-loss offset that favours supervised training (positive: the distilled student does worse than its law
+    # says) brings the crossover to a lower budget; a large one makes supervised training win throughout.
+    plain = float(bd.crossover(1e9, "teacher-inference", TRUTH)["compute"].squeeze())
+    lower = float(bd.crossover(1e9, "teacher-inference", TRUTH, log_loss_offset=0.005)["compute"].squeeze())
+    higher = float(bd.crossover(1e9, "teacher-inference", TRUTH, log_loss_offset=-0.005)["compute"].squeeze())
+    assert lower < plain < higher
+    never = bd.crossover(1e9, "teacher-inference", TRUTH, log_loss_offset=1.0)
+    assert int(never["outcome"].squeeze()) == -1

@@ -39,7 +39,7 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, u
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import ESS_MIN, RHAT_MAX, FitWarning, diagnose, mixing
-from bayes_distill.inference.model import ModelArgs, RunArrays
+from bayes_distill.inference.model import ModelArgs, RunArrays, size_labels
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
@@ -97,18 +97,21 @@ def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
 
 
 def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[str, float] | None, nu: float,
-                     group_effects: bool | str) -> tuple[xr.Dataset, ModelArgs]:
+                     group_effects: bool | str, law_error: bool = False) -> tuple[xr.Dataset, ModelArgs]:
     """The validated runs table and ``law_model``'s arguments (in power-law term coordinates)."""
     if not nu > 0:
         raise ValueError(f"nu must be > 0; got {nu!r}")
     if group_effects not in (True, False, "auto"):
         raise ValueError(f"group_effects must be True, False or 'auto'; got {group_effects!r}")
+    if law_error not in (True, False):
+        raise ValueError(f"law_error must be True or False; got {law_error!r}")
     runs = load_runs(runs)
     arrays = RunArrays.from_runs(runs)
     if group_effects == "auto":
         group_effects = bool(arrays.n_groups < arrays.log_loss.size)
     prior = resolve_prior(prior, float(runs["loss"].min()))
-    return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects))
+    return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects),
+                           law_error=bool(law_error))
 
 
 # -- compiled programs -----------------------------------------------------------------------------------------
@@ -552,7 +555,7 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
         tree = sample_pymc(chosen.runs, chosen.prior, chosen.fix, nu=chosen.nu, group_effects=chosen.group_effects,
                            chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
                            initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
-                           term_coordinates=term_coordinates)
+                           term_coordinates=term_coordinates, law_error=chosen.law_error)
         return (tree, chosen), tree["sample_stats"]["diverging"].values
 
     (tree, chosen), _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
@@ -619,13 +622,15 @@ def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.ra
 
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
-    with dimensions ``run`` and ``group``."""
+    with dimensions ``run``, ``group`` and ``size`` (the law error's levels, labelled by ``size_labels``)."""
     import arviz_base
 
     data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
-    coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str))}
-    tree = arviz_base.from_dict(data, coords=coords, dims={"log_loss": ["run"], "group_offset_raw": ["group"]})
+    coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
+              "size": np.unique(size_labels(runs["kind"].values, runs["N"].values))}
+    dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["size"], "law_error_offset": ["size"]}
+    tree = arviz_base.from_dict(data, coords=coords, dims=dims)
     tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit
     return tree
 
@@ -664,6 +669,7 @@ def prior_predictive(
     seed: int = 0,
     nu: float = 4.0,
     group_effects: bool | str = "auto",
+    law_error: bool = False,
 ) -> Any:
     """Prior predictive draws for the runs of ``runs`` (their N, D and teacher losses; their losses are only shown
     as observed data): an ArviZ DataTree with groups ``prior`` (every coefficient and noise scale, by chain and
@@ -672,13 +678,14 @@ def prior_predictive(
     configure_jax()
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
-    runs, args = _model_arguments(runs, prior, fix, nu, group_effects)
+    runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
     prior_draws = _compiled(Program(_prior_draws, int(draws)), args, _key_shape())
     quantities = _draw_quantities_program(args, _latent_shapes(args), 1, draws)
     latent = prior_draws(jax.random.PRNGKey(seed))
     samples, _, mu, sigma = quantities(jax.tree.map(lambda v: np.asarray(v)[None], latent))
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 1))}
-    attrs = {"nu": nu, "group_effects": int(args.group_effects), "fix": repr(args.fix), "prior": repr(args.prior)}
+    attrs = {"nu": nu, "group_effects": int(args.group_effects), "law_error": int(args.law_error),
+             "fix": repr(args.fix), "prior": repr(args.prior)}
     return _to_tree({"prior": samples, "prior_predictive": predictive}, runs, attrs)
 
 
@@ -714,6 +721,7 @@ def sample(
     seed: int = 0,
     nu: float = 4.0,
     group_effects: bool | str = "auto",
+    law_error: bool = False,
     starts: int = 16,
     svi_steps: int = 4000,
     guide: str = "full-rank",
@@ -727,6 +735,9 @@ def sample(
     fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
     (the paper's two-stage procedure). nu: Student-t degrees of freedom of the log-loss noise.
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
+    law_error: model the law's own error, an offset on log loss shared by the runs of one kind and student size
+    (``law_error`` its spread, learned), which predictions at a size the fit has not seen draw afresh: intervals
+    that hold where the fit extrapolates (``Posterior.predict``).
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
     fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
@@ -739,7 +750,7 @@ def sample(
     configure_jax()
     _checked_method(backend, method)
     fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
-    runs, args = _model_arguments(runs, prior, fix, nu, group_effects)
+    runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
 
     # Traced here, compiled one after another in the background, in the order they are needed.
     shapes = _latent_shapes(args)
@@ -749,7 +760,8 @@ def sample(
         _draw_quantities_program(args, shapes, chains, _extension_draws(fs))
     mode, energies = _best_start(multistart, seed)
     attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(args.group_effects),
-             "fix": repr(args.fix), "prior": repr(args.prior), "multistart_best_potential": float(np.min(energies))}
+             "law_error": int(args.law_error), "fix": repr(args.fix), "prior": repr(args.prior),
+             "multistart_best_potential": float(np.min(energies))}
 
     if backend == "pymc":
         tree, args = _pymc_nuts(args, mode, fs, attrs)

@@ -2,8 +2,11 @@
 
 Supervised runs follow Eq. 1; distilled runs follow Eq. 8, whose L~_S is computed from the same supervised
 coefficients, so their uncertainty reaches every distilled prediction. The likelihood is a Student-t on
-log loss (the Bayesian counterpart of the paper's Huber loss) with one noise scale per kind of run, and an
-optional non-centred offset per ``group`` for correlated checkpoints of one training run.
+log loss (the Bayesian counterpart of the paper's Huber loss) with one noise scale per kind of run, an
+optional non-centred offset per ``group`` for correlated checkpoints of one training run, and an optional law error
+(``law_error``): an offset on log loss shared by every run of one kind and student size, the law's own error there,
+which a new size draws afresh (``Posterior.predict``), so that intervals away from the fitted sizes say what the law
+does not know.
 
 Geometry: in the coefficients' own coordinates the posterior of (log A, alpha, gamma) is a narrow banana (the
 data fix A^gamma N^(-alpha gamma) near the runs, not A, alpha and gamma one by one), which costs NUTS 60-80
@@ -50,6 +53,34 @@ from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 GROUP_SCALE = 0.02
 """Half-normal scale of the per-group offsets on log loss."""
 
+LAW_ERROR_SCALE = 0.02
+"""Half-normal scale of the law error's spread on log loss (a 2% error of the law at a size is plausible a priori:
+the paper's fits miss held-out sizes by 1-3%)."""
+
+
+def size_labels(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """The law error's level of each run: its kind and exact student size (parameters), as a label."""
+    return np.array([f"{k} N={float(n)!r}" for k, n in zip(np.asarray(kind, str), np.asarray(N, float), strict=True)])
+
+
+def law_error_projection(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """The matrix that takes independent offsets of the sizes (one per level, kinds and sizes (parameters) given in
+    ``size_labels``' order) to the law error's: their mean and their trend in log N removed within each kind. The
+    law's coefficients already move the loss of every size together and tilt it along log N, so offsets left free
+    there would trade places with them (a ridge NUTS mixes slowly along); what remains is what the law cannot say.
+    A kind of one size has no law error to learn; of two, only their difference."""
+    kind, log_n = np.asarray(kind, str), np.log(np.asarray(N, float))
+    projection = np.zeros((kind.size, kind.size))
+    for k in np.unique(kind):
+        rows = np.flatnonzero(kind == k)
+        basis = np.ones((rows.size, 1))
+        x = log_n[rows] - log_n[rows].mean()
+        for power in range(1, min(rows.size - 1, 3)):
+            basis = np.column_stack([basis, x ** power])
+        q, _ = np.linalg.qr(basis)
+        projection[np.ix_(rows, rows)] = np.eye(rows.size) - q @ q.T
+    return projection
+
 
 @dataclass(frozen=True)
 class RunArrays:
@@ -66,6 +97,9 @@ class RunArrays:
     distilled: np.ndarray  # row indices of distilled runs
     group: np.ndarray  # group index of each run
     n_groups: int
+    size: np.ndarray  # index of each run's (kind, student size) level of the law error: see ``size_labels``
+    n_sizes: int
+    size_projection: np.ndarray  # (size, size): see ``law_error_projection``
     log_reference_size: float  # mean log N of the runs: the centre of the power-law terms' reparameterisation
     log_reference_tokens: float  # mean log D of the runs
 
@@ -73,29 +107,33 @@ class RunArrays:
     def from_runs(cls, runs: xr.Dataset) -> RunArrays:
         kind = runs["kind"].values.astype(str)
         _, group = np.unique(runs["group"].values.astype(str), return_inverse=True)
+        _, first, size = np.unique(size_labels(kind, runs["N"].values), return_index=True, return_inverse=True)
+        projection = law_error_projection(kind[first], runs["N"].values[first])
         return cls(
             N=runs["N"].values.astype(float), D=runs["D"].values.astype(float),
             log_loss=np.log(runs["loss"].values.astype(float)),
             teacher_loss=np.where(kind == "distilled", runs["teacher_loss"].values.astype(float), 1.0),
             supervised=np.flatnonzero(kind == "supervised"), distilled=np.flatnonzero(kind == "distilled"),
             group=group, n_groups=int(group.max()) + 1 if group.size else 0,
+            size=size, n_sizes=int(size.max()) + 1 if size.size else 0, size_projection=projection,
             log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
             log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )
 
     def _flatten(self) -> tuple[tuple, tuple]:
         values = (self.N, self.D, self.log_loss, self.teacher_loss, self.log_reference_size,
-                  self.log_reference_tokens)
+                  self.log_reference_tokens, self.size_projection)
         design = (tuple(self.supervised.tolist()), tuple(self.distilled.tolist()), tuple(self.group.tolist()),
-                  self.n_groups)
+                  self.n_groups, tuple(self.size.tolist()), self.n_sizes)
         return values, design
 
     @classmethod
     def _unflatten(cls, design: tuple, values: tuple) -> RunArrays:
-        N, D, log_loss, teacher_loss, log_reference_size, log_reference_tokens = values  # noqa: N806
+        N, D, log_loss, teacher_loss, log_reference_size, log_reference_tokens, size_projection = values  # noqa: N806
         supervised, distilled, group = (np.asarray(rows, dtype=np.int64) for rows in design[:3])
-        return cls(N, D, log_loss, teacher_loss, supervised, distilled, group, design[3], log_reference_size,
-                   log_reference_tokens)
+        size = np.asarray(design[4], dtype=np.int64)
+        return cls(N, D, log_loss, teacher_loss, supervised, distilled, group, design[3], size, design[5],
+                   size_projection, log_reference_size, log_reference_tokens)
 
 
 # The values are leaves and the design (which rows are of which kind and group) is structure: a compiled fit takes
@@ -125,22 +163,24 @@ class Sites:
     constant: Callable[[float], Any]
     zeros: Callable[[int], Any]  # a vector of n zeros
     set_rows: Callable[[Any, Any, Any], Any]  # (vector, rows, values) -> the vector with those rows set
-    group_offsets: Callable[[int], Any]  # ``group_offset_raw``: n standard normal offsets over the groups
+    standard_normals: Callable[[str, str, int], Any]  # (name, dimension, n) -> n standard normal latent sites
 
 
-def _numpyro_group_offsets(n_groups: int) -> Any:
-    with numpyro.plate("group", n_groups):
-        return numpyro.sample("group_offset_raw", dist.Normal(0.0, 1.0))
+def _numpyro_standard_normals(name: str, dim: str, n: int) -> Any:
+    with numpyro.plate(dim, n):
+        return numpyro.sample(name, dist.Normal(0.0, 1.0))
 
 
 NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
                       constant=lambda value: jnp.asarray(value, dtype=float), zeros=jnp.zeros,
                       set_rows=lambda vector, rows, values: vector.at[rows].set(values),
-                      group_offsets=_numpyro_group_offsets)
+                      standard_normals=_numpyro_standard_normals)
 NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
 """Prior of each kind's noise scale on log loss."""
 GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
 """Prior of the spread of the per-group offsets on log loss."""
+LAW_ERROR_PRIOR = Prior("halfnormal", LAW_ERROR_SCALE)
+"""Prior of the law error's spread on log loss."""
 
 
 def _coefficient(name: str, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites) -> Any:
@@ -239,11 +279,12 @@ def log_loss_location_scale(
     group_effects: bool = False,
     term_coordinates: bool = True,
     sites: Sites = NUMPYRO_SITES,
+    law_error: bool = False,
 ) -> tuple[Any, Any]:
     """Every latent site of the model, and the location and scale of each run's log loss (log nats/token): the
-    law's value (plus the run's group offset) and its kind's noise scale; written once for both backends
-    (``sites``: NumPyro's or PyMC's). ``term_coordinates=False`` samples every coefficient in its own coordinates
-    (better when the prior dominates: see the module docstring)."""
+    law's value (plus the run's group offset and the law error at its size) and its kind's noise scale; written once
+    for both backends (``sites``: NumPyro's or PyMC's). ``term_coordinates=False`` samples every coefficient in its
+    own coordinates (better when the prior dominates: see the module docstring)."""
     params = law_coefficients(runs, prior, fix, sites, term_coordinates)
     n = runs.log_loss.shape[0]
     mu, sigma = sites.zeros(n), sites.zeros(n)
@@ -257,7 +298,11 @@ def log_loss_location_scale(
         sigma = sites.set_rows(sigma, i, sites.sample("sigma_distilled", NOISE_PRIOR))
     if group_effects:
         scale = sites.sample("group_scale", GROUP_PRIOR)
-        mu = mu + scale * sites.group_offsets(runs.n_groups)[runs.group]
+        mu = mu + scale * sites.standard_normals("group_offset_raw", "group", runs.n_groups)[runs.group]
+    if law_error:  # non-centred: with few runs per size the offsets are mostly their prior
+        raw = sites.standard_normals("law_error_raw", "size", runs.n_sizes)
+        offset = sites.sample("law_error", LAW_ERROR_PRIOR) * (raw @ runs.size_projection.T)
+        mu = mu + sites.deterministic("law_error_offset", offset)[runs.size]
     return mu, sigma
 
 
@@ -269,13 +314,16 @@ def law_model(
     group_effects: bool = False,
     observe: bool = True,
     term_coordinates: bool = True,
+    law_error: bool = False,
 ) -> None:
     """Sample sites: ``E``; per law its curvature (``gamma``, ``gamma_prime``) and, per power-law term,
     ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
     coefficients (``log_c1`` on the log scale, and the break as ``log_d1_onset``: see ``_transition_break``);
-    ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and ``group_offset_raw``; and the observed
-    ``log_loss`` (Student-t with ``nu`` degrees of freedom) over the ``run`` plate."""
-    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates)
+    ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and ``group_offset_raw`` (over the ``group`` plate),
+    ``law_error``, ``law_error_raw`` and ``law_error_offset`` (over the ``size`` plate: see
+    ``law_error_projection``); and the observed ``log_loss`` (Student-t with
+    ``nu`` degrees of freedom) over the ``run`` plate."""
+    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, law_error=law_error)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)
 
@@ -284,11 +332,12 @@ def law_model(
 class ModelArgs:
     """Everything ``law_model`` is given, in one typed object: the runs, the prior per coefficient, the coefficients
     held fixed, the Student-t degrees of freedom ``nu`` of the log-loss noise, and the model's design (group offsets,
-    and the coordinates the sampler sees).
+    the law error, and the coordinates the sampler sees).
 
     A JAX pytree: the numbers (runs' values, prior parameters, fixed values, nu) are leaves, so a compiled program
-    takes them as arguments; the design (which coefficients are fixed or have which prior family, the runs' kinds
-    and groups, ``group_effects``, ``term_coordinates``) is structure, so it is part of a program's identity."""
+    takes them as arguments; the design (which coefficients are fixed or have which prior family, the runs' kinds,
+    groups and sizes, ``group_effects``, ``law_error``, ``term_coordinates``) is structure, so it is part of a
+    program's identity."""
 
     runs: RunArrays
     prior: Mapping[str, Prior]
@@ -296,6 +345,7 @@ class ModelArgs:
     nu: float
     group_effects: bool
     term_coordinates: bool = True
+    law_error: bool = False
 
     def in_coefficient_coordinates(self) -> ModelArgs:
         """The same model sampled in the coefficients' own coordinates (see the module docstring)."""
@@ -304,13 +354,14 @@ class ModelArgs:
     def model(self, **extra: Any) -> Any:
         """``law_model`` with these arguments (``extra`` as ``observe=False``), as a plain callable of none."""
         return lambda: law_model(self.runs, self.prior, self.fix, self.nu, self.group_effects,
-                                 term_coordinates=self.term_coordinates, **extra)
+                                 term_coordinates=self.term_coordinates, law_error=self.law_error, **extra)
 
     def location_scale(self) -> tuple[jnp.ndarray, jnp.ndarray]:
         """``log_loss_location_scale`` of these arguments (the likelihood's nu plays no part)."""
-        return log_loss_location_scale(self.runs, self.prior, self.fix, self.group_effects, self.term_coordinates)
+        return log_loss_location_scale(self.runs, self.prior, self.fix, self.group_effects, self.term_coordinates,
+                                       law_error=self.law_error)
 
 
 jax.tree_util.register_dataclass(ModelArgs, data_fields=["runs", "prior", "fix", "nu"],
-                                 meta_fields=["group_effects", "term_coordinates"])
+                                 meta_fields=["group_effects", "term_coordinates", "law_error"])
 

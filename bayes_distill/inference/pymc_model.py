@@ -3,7 +3,8 @@
 Sites: the coefficients as ``law_coefficients`` makes them for both backends, in the same sampling coordinates
 (``alpha_gamma``, ``log_A_term``, ``log_d1_onset``, ...; every coefficient a ``pm.Deterministic`` under its own name),
 ``sigma_supervised`` / ``sigma_distilled`` ~ HalfNormal(NOISE_SCALE) on log loss, optional ``group_scale`` ~
-HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, and the observed ``log_loss`` (Student-t with
+HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, optional ``law_error`` ~ HalfNormal(LAW_ERROR_SCALE)
+with non-centred ``law_error_raw`` over dimension ``size``, and the observed ``log_loss`` (Student-t with
 ``nu`` degrees of freedom on log nats/token) over dimension ``run``. Everything but the likelihood's own line is
 NumPyro's ``log_loss_location_scale``, made with PyMC's sites and evaluated on PyTensor variables.
 """
@@ -20,7 +21,7 @@ from bayes_distill.inference.priors import Prior
 
 
 def _pymc_sites() -> Sites:
-    """PyMC's way of making the model's sites (inside a ``pm.Model`` context with a ``group`` dimension)."""
+    """PyMC's way of making the model's sites (inside a ``pm.Model`` context with the dimensions they name)."""
     import pymc as pm
     import pytensor.tensor as pt
 
@@ -28,11 +29,12 @@ def _pymc_sites() -> Sites:
                  constant=lambda value: pt.as_tensor_variable(np.float64(value)),
                  zeros=lambda n: pt.zeros(n, dtype="float64"),
                  set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
-                 group_offsets=lambda n: pm.Normal("group_offset_raw", 0.0, 1.0, dims="group"))
+                 standard_normals=lambda name, dim, n: pm.Normal(name, 0.0, 1.0, dims=dim))
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
-                     group_effects: bool = False, term_coordinates: bool = True):  # noqa: ANN201 (pm.Model, lazy)
+                     group_effects: bool = False, term_coordinates: bool = True,
+                     law_error: bool = False):  # noqa: ANN201 (pm.Model, lazy)
     """The PyMC model of ``law_model`` for ``runs``: the same location and scale of each run's log loss, made by
     ``log_loss_location_scale`` with PyMC's sites, and the same Student-t likelihood."""
     import pymc as pm
@@ -40,8 +42,11 @@ def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
     coords = {"run": np.arange(runs.log_loss.shape[0])}
     if group_effects:
         coords["group"] = np.arange(runs.n_groups)
+    if law_error:
+        coords["size"] = np.arange(runs.n_sizes)
     with pm.Model(coords=coords) as model:
-        mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites())
+        mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites(),
+                                            law_error)
         pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=runs.log_loss, dims="run")
     return model
 
@@ -82,6 +87,7 @@ def sample_pymc(
     progressbar: bool = False,
     target_accept: float = 0.9,
     term_coordinates: bool = True,
+    law_error: bool = False,
 ) -> xr.DataTree:
     """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (``target_accept``, dense mass matrix
     ``adapt_full``, as NumPyro's ``dense_mass=True``).
@@ -93,7 +99,8 @@ def sample_pymc(
     """
     import pymc as pm
 
-    model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects, term_coordinates=term_coordinates)
+    model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects, term_coordinates=term_coordinates,
+                             law_error=law_error)
     start = _initvals(model, prior, initvals) if initvals else None
     with model:
         tree = pm.sample(

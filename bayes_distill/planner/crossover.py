@@ -42,6 +42,7 @@ def crossover(
     *,
     bounds: tuple[float, float] = DEFAULT_BOUNDS,
     arch: Architecture = PAPER_ARCHITECTURE,
+    log_loss_offset: Any = 0.0,
 ) -> xr.Dataset:
     """The crossover budget of each student size and parameter draw.
 
@@ -54,6 +55,8 @@ def crossover(
     - ``compute``: the crossover budget C* in FLOPs; above it supervised training matches or beats
       distillation over the rest of the range. When distillation wins over the whole range, C* = +inf
       (the crossover lies above the range). When distillation never wins, C* = the lower end of the range.
+    ``log_loss_offset``, broadcast over (sample dims..., ``student_size``), is added to log L_S - log L_supervised
+    at every budget: the difference of the two laws' errors at the student's size, which does not depend on C.
     - ``outcome``: 0 crossover inside the range, 1 distillation wins throughout, -1 supervised wins throughout.
     - ``student_tokens``: distillation tokens D_S of the compute-optimal allocation at C* (NaN when C* = inf),
       and ``supervised_tokens`` = C* / 3F(N_S), what the supervised student trains on there.
@@ -70,7 +73,8 @@ def crossover(
     check_budgets(N_S, np.array([c_lo, c_hi]), s, bounds, arch, name="compute_range")
     law, dims, coords = params_with_dims(params)
     scan = np.geomspace(c_lo, c_hi, _SCAN_POINTS)
-    problem = _Problem(law, N_S, s, bounds, arch)
+    offset = np.broadcast_to(np.asarray(log_loss_offset, float), (*np.shape(law.E), N_S.size))
+    problem = _Problem(law, N_S, s, bounds, arch, offset)
     advantage, outcome, last_win = _scan(problem, scan)
     crossing = _refine(problem, scan, advantage, last_win)
     crossing = np.where(outcome == OUTCOME_CROSSOVER, crossing, c_lo)
@@ -90,6 +94,7 @@ class _Problem:
     scenario: Scenario
     bounds: tuple[float, float]
     arch: Architecture
+    offset: np.ndarray  # added to the advantage, by (draw..., student)
 
     @property
     def point_params(self) -> LawParams:
@@ -98,7 +103,8 @@ class _Problem:
 
     def advantage(self, compute: np.ndarray) -> np.ndarray:
         """log L_S - log L_supervised at one budget per (draw, student): negative where distillation wins."""
-        return _advantage(solve(self.point_params, self.N_S, compute, self.scenario, self.bounds, self.arch))
+        return _advantage(solve(self.point_params, self.N_S, compute, self.scenario, self.bounds,
+                                self.arch)) + self.offset
 
 
 def _scan(problem: _Problem, scan: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +112,7 @@ def _scan(problem: _Problem, scan: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     the last budget at which distillation still wins (-1 if none)."""
     grid_params = LawParams(*(np.asarray(v)[(...,) + (None, None)] for v in problem.law))
     advantage = _advantage(solve(grid_params, problem.N_S[:, None], scan, problem.scenario, problem.bounds,
-                                 problem.arch))
+                                 problem.arch)) + problem.offset[..., None]
     wins = advantage < 0
     last_win = np.where(wins.any(-1), _SCAN_POINTS - 1 - np.argmax(wins[..., ::-1], axis=-1), -1)
     outcome = np.select(

@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 import os
+import zlib
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -21,6 +22,7 @@ import xarray as xr
 from bayes_distill.atomic import atomic_path
 from bayes_distill.data import load_runs
 from bayes_distill.inference import FitResult, sample
+from bayes_distill.inference.model import size_labels
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
@@ -115,6 +117,33 @@ class Posterior:
         return arviz_stats.summary(self.tree, var_names=names, ci_prob=0.9, ci_kind="eti")
 
     # -- predictions --------------------------------------------------------------------------------------
+    @property
+    def models_law_error(self) -> bool:
+        """Whether the fit modelled the law's own error (``fit(..., law_error=True)``)."""
+        return "law_error" in self.posterior.data_vars
+
+    def law_error(self, kind: str, N: Any, seed: int = 0) -> xr.DataArray:
+        """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
+        "distilled"), over (chain, draw, point): at a size the fit has seen, that size's fitted error; at any
+        other, a fresh draw of Normal(0, ``law_error``), the same for a given seed, kind and size in every answer
+        (so that a prediction and a plan at one size agree). Zero for a fit that did not model it. Every answer
+        that carries the law error (``predict``, ``allocate``, ``crossover``, ``prob_distillation_wins``) adds
+        this, and only this."""
+        N = np.atleast_1d(np.asarray(N, float))
+        post = self.posterior
+        values = np.zeros((post.sizes["chain"], post.sizes["draw"], N.size))
+        if self.models_law_error:
+            fitted = {label: i for i, label in enumerate(post["size"].values.astype(str))}
+            offsets, scale = post["law_error_offset"].values, post["law_error"].values
+            for i, label in enumerate(size_labels(np.full(N.size, kind), N)):
+                if label in fitted:
+                    values[..., i] = offsets[..., fitted[label]]
+                else:  # a stream of its own per (seed, size label): the same size gets the same error
+                    rng = np.random.default_rng([seed, zlib.crc32(label.encode())])
+                    values[..., i] = scale * rng.standard_normal(scale.shape)
+        return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
+                            attrs={"units": "log nats/token", "law": kind})
+
     def predict(
         self,
         N: Any = None,
@@ -125,11 +154,13 @@ class Posterior:
         L_T: Any = None,
         noise: bool = False,
         seed: int = 0,
+        law_error: bool = True,
     ) -> xr.DataArray:
         """Predicted loss (nats/token) over (chain, draw, point).
 
         ``predict(N, D)``: the supervised law; ``predict(N_S=, D_S=, L_T=)``: the distillation law. With
-        ``noise=True`` the posterior's Student-t observation noise is added (a posterior predictive).
+        ``noise=True`` the posterior's Student-t observation noise is added (a posterior predictive). A fit with
+        ``law_error=True`` adds the law's error at each student size (``law_error``) unless ``law_error=False``.
         """
         law = self._law()
         if N_S is not None or D_S is not None or L_T is not None:
@@ -151,13 +182,16 @@ class Posterior:
                 raise ValueError(f"{name} must be finite, > 0 and at most 1-D; got {inputs[name]!r}")
         log_loss = (log_supervised_loss(*arrays, law) if kind == "supervised"
                     else log_distilled_loss(*arrays, law))
+        if law_error:
+            log_loss = log_loss + self.law_error(kind, arrays[0], seed).values
         if noise:
             sigma = self.posterior[f"sigma_{kind}"].values[..., None]
             rng = np.random.default_rng(seed)
             log_loss = log_loss + sigma * rng.standard_t(self.nu, size=log_loss.shape)
         coords = {"point": np.arange(arrays[0].size)} | {k: ("point", v) for k, v in zip(inputs, arrays, strict=True)}
         return xr.DataArray(np.exp(log_loss), dims=(*SAMPLE_DIMS, "point"), coords=coords, name="loss",
-                            attrs={"units": "nats/token", "law": kind, "observation_noise": int(noise)})
+                            attrs={"units": "nats/token", "law": kind, "observation_noise": int(noise),
+                                   "law_error": int(law_error and self.models_law_error)})
 
     # -- planning -----------------------------------------------------------------------------------------
     @property
@@ -181,35 +215,56 @@ class Posterior:
         kwargs = {"arch": arch or self.scale.architecture, "bounds": tuple(bounds or self.scale.bounds)}
         return kwargs, attrs
 
+    def _student_law_errors(self, N_S: Any, seed: int) -> tuple[xr.DataArray, xr.DataArray]:
+        """The law errors of a distilled and a supervised student of sizes ``N_S``, over (chain, draw,
+        student_size)."""
+        errors = (self.law_error(kind, N_S, seed) for kind in ("distilled", "supervised"))
+        return tuple(e.rename(point="student_size").drop_vars("N") for e in errors)
+
     def allocate(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", *,
-                 bounds: tuple[float, float] | None = None, arch: Architecture | None = None) -> xr.Dataset:
+                 bounds: tuple[float, float] | None = None, arch: Architecture | None = None,
+                 seed: int = 0) -> xr.Dataset:
         """The compute-optimal allocation of ``bayes_distill.allocate`` for every posterior draw.
 
-        ``bounds`` (parameters, tokens) and ``arch`` default to this posterior's ``scale`` (its runs').
+        ``bounds`` (parameters, tokens) and ``arch`` default to this posterior's ``scale`` (its runs'). A fit with
+        ``law_error=True`` carries the law's error at each student size (``law_error``, drawn with ``seed``) into
+        ``student_loss`` and ``supervised_loss``; the allocation itself does not depend on it.
         """
         self._require_distillation()
         kwargs, attrs = self._planning_arguments(bounds, arch)
-        return plan_allocation(N_S, compute, scenario, self.params(), **kwargs).assign_attrs(attrs)
+        plan = plan_allocation(N_S, compute, scenario, self.params(), **kwargs).assign_attrs(attrs)
+        if not self.models_law_error:
+            return plan
+        distilled, supervised = self._student_law_errors(plan["student_size"].values, seed)
+        return plan.assign(student_loss=plan["student_loss"] * np.exp(distilled),
+                           supervised_loss=plan["supervised_loss"] * np.exp(supervised)).assign_attrs(law_error=1)
 
     def crossover(self, N_S: Any, scenario: str = "teacher-inference",
                   compute_range: tuple[float, float] | None = None, *,
-                  bounds: tuple[float, float] | None = None, arch: Architecture | None = None) -> xr.Dataset:
+                  bounds: tuple[float, float] | None = None, arch: Architecture | None = None,
+                  seed: int = 0) -> xr.Dataset:
         """The crossover budget of ``bayes_distill.crossover`` for every posterior draw.
 
         ``compute_range`` (FLOPs), ``bounds`` and ``arch`` default to this posterior's ``scale``. Summarise it
-        with ``summarize_crossover``: draws where distillation wins throughout have C* = inf.
+        with ``summarize_crossover``: draws where distillation wins throughout have C* = inf. A fit with
+        ``law_error=True`` compares the two laws each with its error at the student's size (``law_error``).
         """
         self._require_distillation()
         kwargs, attrs = self._planning_arguments(bounds, arch, defaulted=compute_range is None)
         compute_range = self.scale.compute_range if compute_range is None else tuple(compute_range)
+        if self.models_law_error:
+            distilled, supervised = self._student_law_errors(N_S, seed)
+            kwargs["log_loss_offset"] = (distilled - supervised).values
+            attrs["law_error"] = 1
         return plan_crossover(N_S, scenario, self.params(), compute_range, **kwargs).assign_attrs(attrs)
 
     def prob_distillation_wins(self, N_S: Any, compute: Any, scenario: str = "teacher-inference", *,
                                bounds: tuple[float, float] | None = None,
-                               arch: Architecture | None = None) -> xr.DataArray:
+                               arch: Architecture | None = None, seed: int = 0) -> xr.DataArray:
         """Posterior probability that compute-optimal distillation gives a lower loss than supervised training
-        of the same student at the same budget, over (student_size, compute)."""
-        plan = self.allocate(N_S, compute, scenario, bounds=bounds, arch=arch)
+        of the same student at the same budget, over (student_size, compute) (with the laws' errors, as
+        ``allocate``)."""
+        plan = self.allocate(N_S, compute, scenario, bounds=bounds, arch=arch, seed=seed)
         wins = (plan["student_loss"] < plan["supervised_loss"]).mean(SAMPLE_DIMS)
         return wins.rename("prob_distillation_wins").assign_attrs(plan.attrs, units="1")
 
