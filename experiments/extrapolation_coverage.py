@@ -8,6 +8,7 @@ relative to the loss. k = 4 on rpj is gadre_check's split (fit N <= 411.6M, pred
 Not CI: 12 fits, about 3 minutes on 2 cores.
 
 Usage: python experiments/extrapolation_coverage.py [--data CSV] [--draws 1000] [--datasets rpj ...] [--k 2 3 4 5]
+    [--law-error]
 
 Measured with today's model (Student-t noise, no law-error term; default prior, 4 x 1000 draws), 2 cores, 3 min:
 pooled over the 12 splits (100 predictions), the 50% intervals covered 34% and the 90% intervals 89%; per split
@@ -27,6 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from gadre_check import C4, CSV  # the Gadre et al. table beside the repository, and its C4 loss column
+from scoring import heldout_scores, psis_loo  # experiments/scoring.py
 
 from bayes_distill import fit
 
@@ -62,20 +64,16 @@ def as_runs(rows: pd.DataFrame) -> pd.DataFrame:
                          "D": rows["tokens"], "loss": rows[C4]})
 
 
-def evaluate(split: Split, draws: int) -> dict[str, float]:
-    """Fit on the split's small runs; coverage, error and width of the predictions of its large runs."""
+def evaluate(split: Split, draws: int, law_error: bool) -> dict[str, float]:
+    """Fit on the split's small runs; coverage, error, width and log density of the predictions of its large
+    runs, and the PSIS-LOO score of the fitted ones."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        post = fit(as_runs(split.train), chains=4, draws=draws, warmup=draws, seed=0)
+        post = fit(as_runs(split.train), chains=4, draws=draws, warmup=draws, seed=0, law_error=law_error)
     test = split.test
-    predicted = post.predict(N=test["params_no_embed"].values, D=test["tokens"].values, noise=True, seed=0)
-    q = predicted.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=("chain", "draw")).values
-    true = test[C4].values.astype(float)
-    return {"fitted": len(split.train), "predicted": len(test),
-            "cover50": float(np.mean((q[1] <= true) & (true <= q[3]))),
-            "cover90": float(np.mean((q[0] <= true) & (true <= q[4]))),
-            "median_error": float(np.median(np.abs(q[2] - true) / true)),
-            "width90": float(np.median((q[4] - q[0]) / true)),
+    scores = heldout_scores(post, test["params_no_embed"].values.astype(float), test["tokens"].values.astype(float),
+                            test[C4].values.astype(float))
+    return {"fitted": len(split.train), "predicted": len(test), **scores, "loo": psis_loo(post),
             "r_hat": float(post.summary()["r_hat"].astype(float).max())}
 
 
@@ -85,18 +83,20 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--datasets", nargs="+", default=["rpj", "rw_original", "c4_original"])
     ap.add_argument("--k", nargs="+", type=int, default=[2, 3, 4, 5])
+    ap.add_argument("--law-error", action="store_true", help="fit with the model of the law's error")
     args = ap.parse_args()
     if not args.data.exists():
         raise SystemExit(f"--data: {str(args.data)!r} does not exist; pass the Gadre et al. CSV")
     frame = pd.read_csv(args.data)
     print(f"{'dataset':<12} {'k':>2} {'fit':>4} {'pred':>4} {'cover50':>7} {'cover90':>7} {'med.err':>8} "
-          f"{'width90':>8} {'R-hat':>6}")
+          f"{'width90':>8} {'lpd out':>7} {'loo':>6} {'R-hat':>6}")
     results = []
     for split in splits(frame, args.datasets, args.k):
-        r = evaluate(split, args.draws)
+        r = evaluate(split, args.draws, args.law_error)
         results.append(r)
         print(f"{split.dataset:<12} {split.k:>2} {r['fitted']:>4} {r['predicted']:>4} {r['cover50']:>7.0%} "
-              f"{r['cover90']:>7.0%} {r['median_error']:>8.2%} {r['width90']:>8.2%} {r['r_hat']:>6.3f}", flush=True)
+              f"{r['cover90']:>7.0%} {r['median_error']:>8.2%} {r['width90']:>8.2%} {r['heldout_lpd']:>7.2f} "
+              f"{r['loo']:>6.2f} {r['r_hat']:>6.3f}", flush=True)
     n = np.array([r["predicted"] for r in results])
     for level in ("cover50", "cover90"):
         pooled = np.sum(n * np.array([r[level] for r in results])) / n.sum()

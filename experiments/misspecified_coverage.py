@@ -36,6 +36,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
+from scoring import heldout_scores, psis_loo  # experiments/scoring.py
 
 from bayes_distill import fit
 from bayes_distill.inference import FitWarning
@@ -86,13 +87,8 @@ def evaluate(runs: pd.DataFrame, draws: int, law_error: bool) -> dict[str, float
         post = fit(runs[small], chains=4, draws=draws, warmup=draws, seed=0, law_error=law_error)
         seconds = time.perf_counter() - start
     test = runs[~small]
-    predicted = post.predict(N=test["N"].values, D=test["D"].values, noise=True, seed=0)
-    q = predicted.quantile([0.05, 0.25, 0.5, 0.75, 0.95], dim=("chain", "draw")).values
-    true = test["loss"].values
-    return {"cover50": float(np.mean((q[1] <= true) & (true <= q[3]))),
-            "cover90": float(np.mean((q[0] <= true) & (true <= q[4]))),
-            "median_error": float(np.median(np.abs(q[2] - true) / true)),
-            "width90": float(np.median((q[4] - q[0]) / true)), "seconds": seconds,
+    scores = heldout_scores(post, test["N"].values, test["D"].values, test["loss"].values)
+    return {**scores, "loo": psis_loo(post), "seconds": seconds,
             "warned": any(issubclass(w.category, FitWarning) for w in caught)}
 
 
@@ -104,13 +100,14 @@ def main() -> None:
     ap.add_argument("--law-error", action="store_true", help="fit with the model of the law's error")
     args = ap.parse_args()
     print(f"{'family':<11} {'tables':>6} {'cover50':>7} {'cover90':>7} {'min cover90':>11} {'med.err':>8} "
-          f"{'width90':>8} {'s/fit':>6} {'warned':>6}")
+          f"{'width90':>8} {'lpd out':>7} {'loo':>6} {'s/fit':>6} {'warned':>6}")
     for family in args.families:
         tables = [table(family, seed) for seed in range(args.tables)]
         results = pd.DataFrame([evaluate(runs, args.draws, args.law_error) for runs in tables])
         print(f"{family:<11} {args.tables:>6} {results['cover50'].mean():>7.0%} {results['cover90'].mean():>7.0%} "
               f"{results['cover90'].min():>11.0%} {results['median_error'].median():>8.2%} "
-              f"{results['width90'].median():>8.2%} {results['seconds'].median():>6.1f} "
+              f"{results['width90'].median():>8.2%} {results['heldout_lpd'].mean():>7.2f} "
+              f"{results['loo'].mean():>6.2f} {results['seconds'].median():>6.1f} "
               f"{int(results['warned'].sum()):>6}", flush=True)
 
 

@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--no-extend", dest="extend", action="store_false",
                      help="keep exactly --draws per chain (by default NumPyro NUTS chains that end a little short of "
                           "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most twice)")
+    fit.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
+                     help="model the law's own error at each student size, so that intervals widen where the fit "
+                          "extrapolates to sizes it has not seen (default: fit's)")
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
                           "divergences; SVI: the Pareto k of the guide's importance weights)")
@@ -98,7 +101,8 @@ def _fit(args: argparse.Namespace) -> int:
     posterior, problems = fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
                                             fix=fix, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                             seed=args.seed, target_accept=args.target_accept,
-                                            extend=args.extend)
+                                            extend=args.extend,
+                                            **({} if args.law_error is None else {"law_error": args.law_error}))
     posterior.save(args.out)
     print(posterior.summary().to_string())
     print(f"posterior written to {args.out}")

@@ -109,10 +109,11 @@ class Posterior:
         return LawParams(*(ds[c].values for c in COEFFICIENTS))
 
     def summary(self) -> Any:
-        """Coefficients with mean, sd, 90% equal-tailed interval, R-hat and bulk/tail ESS (a DataFrame)."""
+        """Coefficients, noise scales and the law error's spread with mean, sd, 90% equal-tailed interval, R-hat and
+        bulk/tail ESS (a DataFrame)."""
         import arviz_stats
 
-        names = self.free_coefficients + [v for v in ("sigma_supervised", "sigma_distilled")
+        names = self.free_coefficients + [v for v in ("sigma_supervised", "sigma_distilled", "law_error")
                                           if v in self.posterior.data_vars]
         return arviz_stats.summary(self.tree, var_names=names, ci_prob=0.9, ci_kind="eti")
 
