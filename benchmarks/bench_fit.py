@@ -5,8 +5,11 @@
 3. The paper's procedure (``paper_fit``: full supervised grid, 4096 bootstrap resamples) on the same data.
 4. NumPyro NUTS, joint model on the paper design (71 + 715 runs, truth PAPER with B' = 2e6), target_accept 0.99,
    4 chains x 1500 draws (1000 warm-up): at 1000 draws the tail ESS of E (about 340) falls short of 400.
-Prints each (with whether ``diagnose`` finds it clean) and the ratios against (1).
-Usage: python benchmarks/bench_fit.py [--draws 1000] [--joint-draws 1500] [--skip-joint]
+5. With ``--law-error``: (1) on 250 runs that share 25 sizes, and (4), each without and with the model of the law's
+   error (``law_error=True``, which needs runs that share a size).
+Prints each (with whether ``diagnose`` finds it clean) and the ratios against (1) (and of 5 against 1 and 4).
+Usage: python benchmarks/bench_fit.py [--draws 1000] [--joint-draws 1500] [--skip-joint] [--skip-reference]
+    [--law-error]
 Wall times include compilation; bayes_distill keeps a persistent JAX compilation cache, so run with
 BAYES_DISTILL_JAX_CACHE= (empty) for cold numbers, or twice for warm ones.
 """
@@ -17,6 +20,10 @@ import argparse
 import time
 import warnings
 
+import numpy as np
+import pandas as pd
+
+import bayes_distill as bd
 from bayes_distill import fit
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design, simulate_supervised
 from bayes_distill.inference.diagnostics import diagnose
@@ -50,6 +57,7 @@ def main() -> None:
     ap.add_argument("--bootstrap", type=int, default=4096)
     ap.add_argument("--skip-joint", action="store_true")
     ap.add_argument("--skip-reference", action="store_true", help="NumPyro only: no PyMC, no paper_fit")
+    ap.add_argument("--law-error", action="store_true", help="also time the fits with law_error=True")
     args = ap.parse_args()
     runs = simulate_supervised(250, noise=0.01, seed=0)
     kw = {"chains": 4, "draws": args.draws, "warmup": args.draws, "seed": 0}
@@ -63,10 +71,22 @@ def main() -> None:
         print(f"ratios vs numpyro: pymc wall x{pymc_sup['wall_s'] / numpyro_sup['wall_s']:.2f}, "
               f"pymc ESS/s x{pymc_sup['ess_per_s'] / numpyro_sup['ess_per_s']:.2f}, "
               f"paper_fit wall x{paper_wall / numpyro_sup['wall_s']:.2f}")
+    if args.law_error:
+        N = np.resize(np.sort(runs["N"].values)[::10], runs.sizes["run"])  # 25 sizes, 10 runs each
+        D = runs["D"].values
+        loss = bd.supervised_loss(N, D, PAPER_RECOVERY) * np.exp(np.random.default_rng(1).normal(0.0, 0.01, N.size))
+        shared = pd.DataFrame({"run": runs["run"].values, "kind": "supervised", "N": N, "D": D, "loss": loss})
+        plain_shared = timed_fit("numpyro supervised (25 sizes)", shared, **kw)
+        law_error_sup = timed_fit("numpyro supervised, law error", shared, law_error=True, **kw)
+        print(f"law error / without, supervised wall x{law_error_sup['wall_s'] / plain_shared['wall_s']:.2f}")
     if not args.skip_joint:
-        joint = timed_fit("numpyro joint (786)", simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0),
-                          chains=4, draws=args.joint_draws, warmup=1000, seed=0, target_accept=0.99)
+        paper_design = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0)
+        joint_kw = {"chains": 4, "draws": args.joint_draws, "warmup": 1000, "seed": 0, "target_accept": 0.99}
+        joint = timed_fit("numpyro joint (786)", paper_design, **joint_kw)
         print(f"joint / supervised wall x{joint['wall_s'] / numpyro_sup['wall_s']:.2f}")
+        if args.law_error:
+            law_error_joint = timed_fit("numpyro joint, law error", paper_design, law_error=True, **joint_kw)
+            print(f"law error / without, joint wall x{law_error_joint['wall_s'] / joint['wall_s']:.2f}")
 
 
 if __name__ == "__main__":

@@ -34,10 +34,12 @@ PRIOR = {"E": Prior("uniform", 0.8, 1.6), "A": Prior("normal", 8.1, 0.5, log=Tru
          "beta": Prior("uniform", 0.25, 0.6), "gamma": Prior("uniform", 0.3, 0.7)}
 
 
-def supervised_set(rng: np.random.Generator, n_runs: int) -> tuple[pd.DataFrame, dict[str, float]]:
+def supervised_set(rng: np.random.Generator, n_runs: int, sizes: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
+    """A data set and its truth; with ``sizes``, the runs share that many model sizes (as a sweep's do)."""
     truth = {k: float(v[0]) for k, v in sample_prior(PRIOR, rng, 1).items()}
     sigma = abs(rng.normal(0.0, NOISE_SCALE))
-    N = np.exp(rng.uniform(np.log(1.4e8), np.log(1.3e10), n_runs))
+    N = np.exp(rng.uniform(np.log(1.4e8), np.log(1.3e10), sizes or n_runs))
+    N = np.resize(N, n_runs)  # each size in turn
     D = N * np.exp(rng.uniform(np.log(5.0), np.log(400.0), n_runs))
     log_loss = log_supervised_loss(N, D, LawParams(**truth)) + sigma * rng.standard_t(4.0, n_runs)
     return pd.DataFrame({"kind": "supervised", "N": N, "D": D, "loss": np.exp(log_loss)}), truth
@@ -58,19 +60,24 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--target-accept", type=float, default=None,
                     help="NUTS target acceptance (default: fit's own, 0.9 and 0.99 after a divergence)")
+    ap.add_argument("--sizes", type=int, default=0, help="supervised: the runs share this many model sizes "
+                    "(default: every run its own)")
+    ap.add_argument("--law-error", action="store_true", help="fit with the model of the law's error (the data "
+                    "have none: nothing should get worse)")
     ap.add_argument("--log", help="JSON-lines file of per-set results (default sbc_<kind>_<seed>.jsonl)")
     args = ap.parse_args()
     names = COEFFICIENTS if args.joint else SUPERVISED_COEFFICIENTS
-    log = Path(args.log or f"sbc_{'joint' if args.joint else 'supervised'}_{args.seed}.jsonl")
+    suffix = ("_law_error" if args.law_error else "") + (f"_{args.sizes}_sizes" if args.sizes else "")
+    log = Path(args.log or f"sbc_{'joint' if args.joint else 'supervised'}_{args.seed}{suffix}.jsonl")
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     start = time.time()
     for i in range(len(done), args.sets):
         rng = np.random.default_rng([args.seed, i])
-        runs, truth = joint_set(rng, i) if args.joint else supervised_set(rng, args.runs)
+        runs, truth = joint_set(rng, i) if args.joint else supervised_set(rng, args.runs, args.sizes)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", FitWarning)
             post = fit(runs, prior="default" if args.joint else PRIOR, chains=args.chains, draws=args.draws,
-                       warmup=args.draws, seed=i, target_accept=args.target_accept)
+                       warmup=args.draws, seed=i, target_accept=args.target_accept, law_error=args.law_error)
         params = post.params()
         record = {"set": i, "diagnostics_ok": not any(issubclass(w.category, FitWarning) for w in caught),
                   "divergences": int(post.tree["sample_stats"]["diverging"].values.sum())}
@@ -80,19 +87,21 @@ def main() -> None:
                 q = (100 - level) / 200
                 lo, hi = np.quantile(x, [q, 1 - q])
                 record[f"{k}_{level}"] = bool(lo <= truth[k] <= hi)
+            record[f"{k}_width90"] = float(np.diff(np.quantile(x, [0.05, 0.95]))[0])
         done.append(record)
         with log.open("a") as f:
             f.write(json.dumps(record) + "\n")
         print(f"set {i + 1}/{args.sets} done ({time.time() - start:.0f} s)", flush=True)
     hits = {level: {k: [r[f"{k}_{level}"] for r in done] for k in names} for level in (50, 90)}
     print(f"\ncoverage over {len(done)} sets ({'joint' if args.joint else 'supervised'}); binomial se in brackets")
-    print(f"{'coef':>12} {'50%':>14} {'90%':>14}")
+    print(f"{'coef':>12} {'50%':>14} {'90%':>14} {'median 90% width':>17}")
     for k in names:
         cells = []
         for level in (50, 90):
             p = float(np.mean(hits[level][k]))
             cells.append(f"{p:.2f} ({np.sqrt(p * (1 - p) / len(done)):.2f})")
-        print(f"{k:>12} {cells[0]:>14} {cells[1]:>14}")
+        width = np.median([r.get(f"{k}_width90", np.nan) for r in done])
+        print(f"{k:>12} {cells[0]:>14} {cells[1]:>14} {width:>17.4g}")
     ok = [r for r in done if r.get("diagnostics_ok")]
     if "diagnostics_ok" in done[0]:
         print(f"\n{len(ok)} of {len(done)} fits passed the diagnostics (R-hat <= 1.01, ESS >= 400, no divergence); "

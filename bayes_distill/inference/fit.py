@@ -39,7 +39,7 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, u
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import ESS_MIN, RHAT_MAX, FitWarning, diagnose, mixing
-from bayes_distill.inference.model import ModelArgs, RunArrays, size_labels
+from bayes_distill.inference.model import ModelArgs, RunArrays, shared_sizes
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
@@ -109,6 +109,10 @@ def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[s
     arrays = RunArrays.from_runs(runs)
     if group_effects == "auto":
         group_effects = bool(arrays.n_groups < arrays.log_loss.size)
+    if law_error and np.trace(arrays.size_projection) < 0.5:
+        raise ValueError("law_error=True needs runs that share a student size, so that the law's error at a size "
+                         "can be told from the runs' noise: at least two sizes of one kind with two or more runs "
+                         f"each; these runs have {arrays.n_sizes} such size(s)")
     prior = resolve_prior(prior, float(runs["loss"].min()))
     return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects),
                            law_error=bool(law_error))
@@ -622,13 +626,13 @@ def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.ra
 
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
-    with dimensions ``run``, ``group`` and ``size`` (the law error's levels, labelled by ``size_labels``)."""
+    with dimensions ``run``, ``group`` and ``size`` (the law error's levels: ``shared_sizes``)."""
     import arviz_base
 
     data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
     coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
-              "size": np.unique(size_labels(runs["kind"].values, runs["N"].values))}
+              "size": shared_sizes(runs["kind"].values.astype(str), runs["N"].values)[0]}
     dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["size"], "law_error_offset": ["size"]}
     tree = arviz_base.from_dict(data, coords=coords, dims=dims)
     tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit

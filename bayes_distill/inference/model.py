@@ -4,9 +4,10 @@ Supervised runs follow Eq. 1; distilled runs follow Eq. 8, whose L~_S is compute
 coefficients, so their uncertainty reaches every distilled prediction. The likelihood is a Student-t on
 log loss (the Bayesian counterpart of the paper's Huber loss) with one noise scale per kind of run, an
 optional non-centred offset per ``group`` for correlated checkpoints of one training run, and an optional law error
-(``law_error``): an offset on log loss shared by every run of one kind and student size, the law's own error there,
-which a new size draws afresh (``Posterior.predict``), so that intervals away from the fitted sizes say what the law
-does not know.
+(``law_error``): an offset on log loss shared by the runs of one kind and student size, the law's own error there,
+which a new size draws afresh (``Posterior.law_error``), so that intervals away from the fitted sizes say what the
+law does not know. Only sizes with several runs have an offset in the fit: one run alone cannot tell the law's
+error at its size from its own noise.
 
 Geometry: in the coefficients' own coordinates the posterior of (log A, alpha, gamma) is a narrow banana (the
 data fix A^gamma N^(-alpha gamma) near the runs, not A, alpha and gamma one by one), which costs NUTS 60-80
@@ -63,6 +64,15 @@ def size_labels(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     return np.array([f"{k} N={float(n)!r}" for k, n in zip(np.asarray(kind, str), np.asarray(N, float), strict=True)])
 
 
+def shared_sizes(kind: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The law error's levels in a runs table: the labels of the sizes that several runs of one kind share, sorted,
+    and each run's index among them (-1 for a run alone at its size)."""
+    labels = size_labels(kind, N)
+    unique, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    shared = unique[counts >= 2]
+    return shared, np.where(counts[index] >= 2, np.searchsorted(shared, labels), -1)
+
+
 def law_error_projection(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     """The matrix that takes independent offsets of the sizes (one per level, kinds and sizes (parameters) given in
     ``size_labels``' order) to the law error's: their mean and their trend in log N removed within each kind. The
@@ -97,7 +107,7 @@ class RunArrays:
     distilled: np.ndarray  # row indices of distilled runs
     group: np.ndarray  # group index of each run
     n_groups: int
-    size: np.ndarray  # index of each run's (kind, student size) level of the law error: see ``size_labels``
+    size: np.ndarray  # index of each run's level of the law error, -1 if none: see ``shared_sizes``
     n_sizes: int
     size_projection: np.ndarray  # (size, size): see ``law_error_projection``
     log_reference_size: float  # mean log N of the runs: the centre of the power-law terms' reparameterisation
@@ -107,7 +117,8 @@ class RunArrays:
     def from_runs(cls, runs: xr.Dataset) -> RunArrays:
         kind = runs["kind"].values.astype(str)
         _, group = np.unique(runs["group"].values.astype(str), return_inverse=True)
-        _, first, size = np.unique(size_labels(kind, runs["N"].values), return_index=True, return_inverse=True)
+        shared, size = shared_sizes(kind, runs["N"].values)
+        first = np.array([np.flatnonzero(size == i)[0] for i in range(shared.size)], dtype=np.int64)
         projection = law_error_projection(kind[first], runs["N"].values[first])
         return cls(
             N=runs["N"].values.astype(float), D=runs["D"].values.astype(float),
@@ -115,7 +126,7 @@ class RunArrays:
             teacher_loss=np.where(kind == "distilled", runs["teacher_loss"].values.astype(float), 1.0),
             supervised=np.flatnonzero(kind == "supervised"), distilled=np.flatnonzero(kind == "distilled"),
             group=group, n_groups=int(group.max()) + 1 if group.size else 0,
-            size=size, n_sizes=int(size.max()) + 1 if size.size else 0, size_projection=projection,
+            size=size, n_sizes=shared.size, size_projection=projection,
             log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
             log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )
@@ -302,7 +313,7 @@ def log_loss_location_scale(
     if law_error:  # non-centred: with few runs per size the offsets are mostly their prior
         raw = sites.standard_normals("law_error_raw", "size", runs.n_sizes)
         offset = sites.sample("law_error", LAW_ERROR_PRIOR) * (raw @ runs.size_projection.T)
-        mu = mu + sites.deterministic("law_error_offset", offset)[runs.size]
+        mu = mu + sites.deterministic("law_error_offset", offset)[np.maximum(runs.size, 0)] * (runs.size >= 0)
     return mu, sigma
 
 
