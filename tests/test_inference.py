@@ -928,3 +928,45 @@ def test_a_crossover_shifted_by_the_laws_errors_moves_with_them():
     assert lower < plain < higher
     never = bd.crossover(1e9, "teacher-inference", TRUTH, log_loss_offset=1.0)
     assert int(never["outcome"].squeeze()) == -1
+
+
+def test_only_sizes_that_runs_share_have_a_law_error():
+    from bayes_distill.inference.model import shared_sizes
+
+    kind = np.array(["supervised", "supervised", "distilled", "supervised", "distilled", "distilled"])
+    N = np.array([1e8, 1e8, 1e8, 2e8, 1e8, 3e8])
+    labels, index = shared_sizes(kind, N)
+    assert labels.tolist() == ["distilled N=100000000.0", "supervised N=100000000.0"]
+    assert index.tolist() == [1, 1, 0, -1, 0, -1]
+    with pytest.raises(ValueError, match="law_error=True needs runs that share a student size"):
+        bd.fit(simulated_runs(20), law_error=True)  # every run its own size
+
+
+def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise():
+    # 8 sizes x 4 token budgets whose log losses share a 2% offset per size: the fit learns that spread, finds the
+    # sizes' offsets (but for the mean, trend and curvature in log N it leaves to the law), keeps the runs' noise
+    # apart from it, and adds it to a prediction at a larger size.
+    rng = np.random.default_rng(4)
+    sizes = np.geomspace(1e8, 3e9, 8)
+    N, D = np.repeat(sizes, 4), np.repeat(sizes, 4) * np.tile([10.0, 25.0, 60.0, 150.0], 8)
+    offsets = rng.normal(0.0, 0.02, 8)
+    loss = bd.supervised_loss(N, D, TRUTH) * np.exp(np.repeat(offsets, 4) + rng.normal(0.0, 0.003, N.size))
+    frame = pd.DataFrame({"run": [f"r{i}" for i in range(N.size)], "kind": "supervised", "N": N, "D": D, "loss": loss})
+    kw = {"chains": 2, "draws": 300, "warmup": 300, "seed": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains
+        with_error, without = bd.fit(frame, law_error=True, **kw), bd.fit(frame, **kw)
+    assert with_error.tree.attrs["law_error"] == 1 and with_error.posterior.sizes["size"] == 8
+    lo, hi = np.quantile(with_error.posterior["law_error"].values, [0.05, 0.95])
+    assert lo < 0.02 < hi, (lo, hi)
+    from bayes_distill.inference.model import law_error_projection
+
+    projected = law_error_projection(np.full(8, "supervised"), sizes) @ offsets
+    fitted = with_error.law_error("supervised", sizes).mean(("chain", "draw")).values  # each size's own
+    assert np.corrcoef(fitted, projected)[0, 1] > 0.9
+    # The law error is not taken for noise, as it is by a fit that has no other place for it.
+    noise = [float(p.posterior["sigma_supervised"].median()) for p in (with_error, without)]
+    assert noise[0] < 0.006 < 0.012 < noise[1], noise
+    width = [np.diff(np.quantile(with_error.predict([2e10], [4e11], law_error=e).values, [0.05, 0.95]))[0]
+             for e in (True, False)]
+    assert width[0] > 2 * width[1], width
