@@ -664,6 +664,23 @@ def _prior_draws(draws: int, args: ModelArgs, key: jax.Array) -> dict[str, jax.A
 
 
 # -- the entry points --------------------------------------------------------------------------------------------
+def _trace_programs(args: ModelArgs, fs: FitSettings, backend: str, method: str) -> _Multistart:
+    """The programs a fit needs, traced now and compiled one after another in the background in the order they are
+    needed, so that the sampler compiles while the optimiser runs; returns the optimiser's."""
+    shapes = _latent_shapes(args)
+    multistart = _multistart_program(args, shapes, fs.starts)
+    if backend == "numpyro" and method == "nuts":
+        _nuts_program(args, shapes, fs.chains, _NutsSettings(fs.warmup, fs.draws, fs.target_accept or TARGET_ACCEPT))
+        _draw_quantities_program(args, shapes, fs.chains, _extension_draws(fs))
+    return multistart
+
+
+def _model_attrs(args: ModelArgs) -> dict[str, Any]:
+    """The model a DataTree's draws come from, as its attributes."""
+    return {"nu": args.nu, "group_effects": int(args.group_effects), "law_error": int(args.law_error),
+            "fix": repr(args.fix), "prior": repr(args.prior)}
+
+
 def prior_predictive(
     runs: Any,
     prior: str | Mapping[str, Prior] = "default",
@@ -688,9 +705,7 @@ def prior_predictive(
     latent = prior_draws(jax.random.PRNGKey(seed))
     samples, _, mu, sigma = quantities(jax.tree.map(lambda v: np.asarray(v)[None], latent))
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 1))}
-    attrs = {"nu": nu, "group_effects": int(args.group_effects), "law_error": int(args.law_error),
-             "fix": repr(args.fix), "prior": repr(args.prior)}
-    return _to_tree({"prior": samples, "prior_predictive": predictive}, runs, attrs)
+    return _to_tree({"prior": samples, "prior_predictive": predictive}, runs, _model_attrs(args))
 
 
 class FitResult(NamedTuple):
@@ -755,16 +770,8 @@ def sample(
     _checked_method(backend, method)
     fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
     runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
-
-    # Traced here, compiled one after another in the background, in the order they are needed.
-    shapes = _latent_shapes(args)
-    multistart = _multistart_program(args, shapes, starts)
-    if backend == "numpyro" and method == "nuts":  # traced now so that they compile while the optimiser runs
-        _nuts_program(args, shapes, chains, _NutsSettings(warmup, draws, target_accept or TARGET_ACCEPT))
-        _draw_quantities_program(args, shapes, chains, _extension_draws(fs))
-    mode, energies = _best_start(multistart, seed)
-    attrs = {"backend": backend, "method": method, "nu": nu, "group_effects": int(args.group_effects),
-             "law_error": int(args.law_error), "fix": repr(args.fix), "prior": repr(args.prior),
+    mode, energies = _best_start(_trace_programs(args, fs, backend, method), seed)
+    attrs = {"backend": backend, "method": method, **_model_attrs(args),
              "multistart_best_potential": float(np.min(energies))}
 
     if backend == "pymc":
