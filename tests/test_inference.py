@@ -942,7 +942,7 @@ def test_only_sizes_that_runs_share_have_a_law_error():
         bd.fit(simulated_runs(20), law_error=True)  # every run its own size
 
 
-def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise():
+def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_path):
     # 8 sizes x 4 token budgets whose log losses share a 2% offset per size: the fit learns that spread, finds the
     # sizes' offsets (but for the mean, trend and curvature in log N it leaves to the law), keeps the runs' noise
     # apart from it, and adds it to a prediction at a larger size.
@@ -970,3 +970,5 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise():
     width = [np.diff(np.quantile(with_error.predict([2e10], [4e11], law_error=e).values, [0.05, 0.95]))[0]
              for e in (True, False)]
     assert width[0] > 2 * width[1], width
+    again = bd.load_posterior(with_error.save(tmp_path / "law_error.nc"))
+    xr.testing.assert_identical(again.predict(N, D), with_error.predict(N, D))  # fitted sizes: their own offsets
