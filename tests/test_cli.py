@@ -88,3 +88,12 @@ def test_fit_exits_2_on_a_bad_runs_table_naming_the_column(tmp_path, capsys):
 def test_fit_exits_2_on_a_missing_file(tmp_path, capsys):
     assert main(["fit", str(tmp_path / "nothing.csv"), "--out", str(tmp_path / "p.nc")]) == 2
     assert "nothing.csv" in capsys.readouterr().err
+
+
+def test_fit_with_law_error_exits_2_on_runs_that_share_no_size(tmp_path, capsys):
+    # --law-error reaches the fit, which refuses a table where no two runs share a size (nothing to learn it from).
+    rows = "\n".join(f"r{i},supervised,{1e8 * (i + 1)},{2e9 * (i + 1)},{3.1 - 0.05 * i}" for i in range(6))
+    (tmp_path / "runs.csv").write_text(f"run,kind,N,D,loss\n{rows}\n")
+    assert main(["fit", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "p.nc"), "--law-error"]) == 2
+    assert "law_error=True needs runs that share a student size" in capsys.readouterr().err
+    assert not (tmp_path / "p.nc").exists()
