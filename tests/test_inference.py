@@ -908,6 +908,8 @@ def test_answers_carry_the_law_error_at_the_students_size(joint_posterior):
     assert not np.array_equal(new.isel(point=1), post.law_error("distilled", 7.7e9, seed=1).isel(point=0))
     assert float(new.isel(point=1).std()) == pytest.approx(0.01, rel=0.1)
     np.testing.assert_array_equal(joint_posterior.law_error("supervised", [7.7e9]), 0.0)
+    with pytest.raises(ValueError, match="kind must be 'supervised' or 'distilled'; got 'student'"):
+        post.law_error("student", [1e9])
 
     law_only = post.predict([7.7e9], [2e11], law_error=False)
     xr.testing.assert_identical(law_only, joint_posterior.predict([7.7e9], [2e11]).assign_attrs(law_error=0))

@@ -130,6 +130,8 @@ class Posterior:
         (so that a prediction and a plan at one size agree). Zero for a fit that did not model it. Every answer
         that carries the law error (``predict``, ``allocate``, ``crossover``, ``prob_distillation_wins``) adds
         this, and only this."""
+        if kind not in ("supervised", "distilled"):
+            raise ValueError(f"kind must be 'supervised' or 'distilled'; got {kind!r}")
         N = np.atleast_1d(np.asarray(N, float))
         post = self.posterior
         values = np.zeros((post.sizes["chain"], post.sizes["draw"], N.size))
