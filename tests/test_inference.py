@@ -974,3 +974,26 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_pat
     assert width[0] > 2 * width[1], width
     again = bd.load_posterior(with_error.save(tmp_path / "law_error.nc"))
     xr.testing.assert_identical(again.predict(N, D), with_error.predict(N, D))  # fitted sizes: their own offsets
+
+
+def test_the_law_error_at_a_new_size_grows_with_its_distance_from_the_fitted_sizes(joint_posterior):
+    # The law took over the fitted sizes' offsets' mean, trend and curvature in log N and extrapolates them: at a new
+    # size the error's spread is law_error sqrt(1 + leverage), the leverage of a quadratic in log N fitted there.
+    from bayes_distill.inference.model import law_error_basis
+    from bayes_distill.posterior import Posterior
+
+    sizes = np.geomspace(1e8, 1e9, 5)
+    kind = joint_posterior.runs["kind"].values.astype(str)
+    N = joint_posterior.runs["N"].values.copy()
+    N[kind == "supervised"] = np.resize(sizes, int((kind == "supervised").sum()))
+    runs = joint_posterior.runs.assign(N=("run", N))
+    post = _with_law_error(Posterior(joint_posterior.tree, runs, joint_posterior.fix, joint_posterior.nu))
+    far = np.array([3e8, 1.5e9, 1e10, 1e11])
+    basis, fitted = law_error_basis(sizes, far), law_error_basis(sizes, sizes)
+    leverage = np.einsum("ij,jk,ik->i", basis, np.linalg.inv(fitted.T @ fitted), basis)
+    expected = 0.01 * np.sqrt(1 + leverage)
+    assert np.all(np.diff(expected) > 0) and expected[-1] > 5 * expected[0]
+    spread = post.law_error("supervised", far, seed=0).std(("chain", "draw")).values
+    np.testing.assert_allclose(spread, expected, rtol=0.12)
+    # No distilled size is shared by several runs: a distilled student's error is its own offset alone.
+    assert float(post.law_error("distilled", [1e11], seed=0).std()) == pytest.approx(0.01, rel=0.12)

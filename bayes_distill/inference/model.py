@@ -73,21 +73,27 @@ def shared_sizes(kind: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return shared, np.where(counts[index] >= 2, np.searchsorted(shared, labels), -1)
 
 
+def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """The directions of the sizes' offsets that the law's coefficients take over, evaluated at sizes ``N``
+    (parameters), for a kind whose fitted sizes are ``fitted_N``: a constant, and the trend and curvature in log N
+    about the fitted sizes' mean, as many as leave at least one direction to the law error (1 for up to two sizes,
+    2 for three, 3 beyond); by (size, direction)."""
+    log_fitted = np.log(np.asarray(fitted_N, float))
+    x = np.log(np.asarray(N, float)) - log_fitted.mean()
+    return x[:, None] ** np.arange(max(1, min(log_fitted.size - 1, 3)))
+
+
 def law_error_projection(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     """The matrix that takes independent offsets of the sizes (one per level, kinds and sizes (parameters) given in
-    ``size_labels``' order) to the law error's: their mean and their trend in log N removed within each kind. The
-    law's coefficients already move the loss of every size together and tilt it along log N, so offsets left free
-    there would trade places with them (a ridge NUTS mixes slowly along); what remains is what the law cannot say.
-    A kind of one size has no law error to learn; of two, only their difference."""
-    kind, log_n = np.asarray(kind, str), np.log(np.asarray(N, float))
+    ``size_labels``' order) to the law error's: within each kind, the directions of ``law_error_basis`` removed. The
+    law's coefficients already move the loss of every size together and tilt and bend it along log N, so offsets
+    left free there would trade places with them (a ridge NUTS mixes slowly along); what remains is what the law
+    cannot say. What the law took over still counts where it extrapolates (``Posterior.law_error``)."""
+    kind, N = np.asarray(kind, str), np.asarray(N, float)
     projection = np.zeros((kind.size, kind.size))
     for k in np.unique(kind):
         rows = np.flatnonzero(kind == k)
-        basis = np.ones((rows.size, 1))
-        x = log_n[rows] - log_n[rows].mean()
-        for power in range(1, min(rows.size - 1, 3)):
-            basis = np.column_stack([basis, x ** power])
-        q, _ = np.linalg.qr(basis)
+        q, _ = np.linalg.qr(law_error_basis(N[rows], N[rows]))
         projection[np.ix_(rows, rows)] = np.eye(rows.size) - q @ q.T
     return projection
 

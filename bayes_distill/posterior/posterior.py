@@ -22,7 +22,7 @@ import xarray as xr
 from bayes_distill.atomic import atomic_path
 from bayes_distill.data import load_runs
 from bayes_distill.inference import FitResult, sample
-from bayes_distill.inference.model import size_labels
+from bayes_distill.inference.model import law_error_basis, shared_sizes, size_labels
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
@@ -125,11 +125,12 @@ class Posterior:
 
     def law_error(self, kind: str, N: Any, seed: int = 0) -> xr.DataArray:
         """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
-        "distilled"), over (chain, draw, point): at a size the fit has seen, that size's fitted error; at any
-        other, a fresh draw of Normal(0, ``law_error``), the same for a given seed, kind and size in every answer
-        (so that a prediction and a plan at one size agree). Zero for a fit that did not model it. Every answer
-        that carries the law error (``predict``, ``allocate``, ``crossover``, ``prob_distillation_wins``) adds
-        this, and only this."""
+        "distilled"), over (chain, draw, point). At a size the fit has seen (one that several runs of this kind
+        share): that size's fitted error. At any other: a draw of the error the model implies there given the
+        fitted sizes' (``_fresh_law_errors``), which grows with the distance from them. The same for a given seed,
+        kind and size in every answer, so that a prediction and a plan at one size agree. Zero for a fit that did
+        not model it. Every answer that carries the law error (``predict``, ``allocate``, ``crossover``,
+        ``prob_distillation_wins``) adds this, and only this."""
         if kind not in ("supervised", "distilled"):
             raise ValueError(f"kind must be 'supervised' or 'distilled'; got {kind!r}")
         N = np.atleast_1d(np.asarray(N, float))
@@ -137,15 +138,33 @@ class Posterior:
         values = np.zeros((post.sizes["chain"], post.sizes["draw"], N.size))
         if self.models_law_error:
             fitted = {label: i for i, label in enumerate(post["size"].values.astype(str))}
-            offsets, scale = post["law_error_offset"].values, post["law_error"].values
-            for i, label in enumerate(size_labels(np.full(N.size, kind), N)):
-                if label in fitted:
-                    values[..., i] = offsets[..., fitted[label]]
-                else:  # a stream of its own per (seed, size label): the same size gets the same error
-                    rng = np.random.default_rng([seed, zlib.crc32(label.encode())])
-                    values[..., i] = scale * rng.standard_normal(scale.shape)
+            labels = size_labels(np.full(N.size, kind), N)
+            seen = np.array([label in fitted for label in labels], dtype=bool)
+            offsets = post["law_error_offset"].values
+            values[..., seen] = offsets[..., [fitted[label] for label in labels[seen]]]
+            values[..., ~seen] = self._fresh_law_errors(kind, N[~seen], labels[~seen], seed)
         return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
                             attrs={"units": "log nats/token", "law": kind})
+
+    def _fresh_law_errors(self, kind: str, N: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+        """The law error at sizes ``N`` the fit has not seen, over (chain, draw, size). The model's offsets are
+        independent Normal(0, law_error) at every size, new ones included; the fit learnt the fitted sizes' only
+        up to the directions the law's coefficients took over (``law_error_basis``), which the law then
+        extrapolates as its own. So the error at a new size is its own offset less that part of the fitted sizes'
+        offsets (drawn from its prior) carried out to the new size: its variance is law_error^2 (1 + leverage),
+        and it grows with the distance in log N from the fitted sizes."""
+        scale = self.posterior["law_error"].values[..., None]
+        own = np.stack([np.random.default_rng([seed, zlib.crc32(label.encode())]).standard_normal(scale.shape[:2])
+                        for label in labels], axis=-1) if labels.size else np.zeros((*scale.shape[:2], 0))
+        kinds, sizes = self.runs["kind"].values.astype(str), self.runs["N"].values.astype(float)
+        shared = shared_sizes(kinds, sizes)[1] >= 0
+        fitted_N = np.unique(sizes[shared & (kinds == kind)])
+        if fitted_N.size:  # one stream per (seed, kind) for the fitted sizes' offsets, as for each size's own
+            taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal(
+                (*scale.shape[:2], fitted_N.size))
+            carried = law_error_basis(fitted_N, N) @ np.linalg.pinv(law_error_basis(fitted_N, fitted_N))
+            own = own - taken @ carried.T
+        return scale * own
 
     def predict(
         self,
