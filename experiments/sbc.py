@@ -10,6 +10,12 @@ Prints per-coefficient coverage with its binomial standard error. Not CI: 100 se
 first's compiled programs (same design, new values).
 Each set's hits are appended to ``--log`` (JSON lines) as it finishes, and sets already there are skipped, so
 an interrupted study resumes where it stopped; set i always draws from the generator seeded (seed, i).
+
+The law error (issue 14) where the law is exact: ``--sizes 12`` (60 runs on 12 shared sizes), 2 cores. Without it,
+100 sets: 90% coverage 0.86-0.92 (50%: 0.44-0.58), 84 of 100 clean, 4.3 s per set. With ``--law-error``, the first
+30 sets (the same truths and runs): 90% coverage 0.90-0.97 against 0.90-0.97 without on those 30 (50%: 0.47-0.67
+against 0.47-0.63), every coefficient's 90% interval as wide (median ratio 0.99-1.01), 27 of 30 clean against 23,
+19 s per set.
 """
 
 from __future__ import annotations
