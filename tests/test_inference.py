@@ -919,6 +919,14 @@ def test_answers_carry_the_law_error_at_the_students_size(joint_posterior):
     distilled = post.law_error("distilled", [1e9, 2e9], seed=3).rename(point="student_size").drop_vars("N")
     np.testing.assert_allclose(plan["student_loss"], plain["student_loss"] * np.exp(distilled))
     np.testing.assert_array_equal(plan["student_tokens"], plain["student_tokens"])  # the plan is the law's
+    # Where the distilled student's law errs upwards more than the supervised one's, supervised training catches up
+    # at a budget no larger than the law alone says, and vice versa.
+    cross, plain_cross = post.crossover([1e9], seed=3), joint_posterior.crossover([1e9])
+    shift = (post.law_error("distilled", [1e9], seed=3) - post.law_error("supervised", [1e9], seed=3)).values
+    later, earlier = cross["compute"].values > 1.01 * plain_cross["compute"].values, \
+        cross["compute"].values < plain_cross["compute"].values / 1.01
+    assert cross.attrs["law_error"] == 1 and np.any(later) and np.any(earlier)
+    assert np.all(shift[later] < 0) and np.all(shift[earlier] > 0)
 
 
 def test_a_crossover_shifted_by_the_laws_errors_moves_with_them():
