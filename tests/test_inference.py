@@ -399,7 +399,7 @@ def test_priors_and_run_tables_are_pytrees_of_their_numbers():
     assert jax.tree.unflatten(structure, [2.0, 0.1, -1.0]) == Prior("truncnormal", 2.0, 0.1, low=-1.0)
     arrays = RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=5, n_distilled=3)))
     leaves, structure = jax.tree.flatten(arrays)
-    assert len(leaves) == 6  # N, D, log loss, teacher loss, and the two reference sizes
+    assert len(leaves) == 7  # N, D, log loss, teacher loss, the two reference sizes, the law error's projection
     again = jax.tree.unflatten(structure, leaves)
     np.testing.assert_array_equal(again.distilled, [5, 6, 7])  # the design travels in the structure
     assert jax.tree.structure(RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=8)))) != structure
