@@ -12,7 +12,7 @@ up to 5e8) and predicts the 30 runs of the 6 largest (7e8-5e9, up to 10x beyond 
 Reports per family the coverage of the central 50% and 90% posterior-predictive intervals of the held-out runs'
 losses, the median absolute relative error of the predictive median, and the median 90% width relative to the loss.
 Usage: python experiments/misspecified_coverage.py [--tables 10] [--families exact bent ...] [--draws 1000]
-    [--law-error]
+    [--law-error] [--posteriors DIR]
 
 Measured on 2 cores, 10 tables per family, the defaults (4 x 1000 draws), 90% coverage as the mean over tables
 (and the worst table), median error, median 90% width:
@@ -51,12 +51,13 @@ from __future__ import annotations
 import argparse
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scoring import heldout_scores, psis_loo  # experiments/scoring.py
 
-from bayes_distill import fit
+from bayes_distill import Posterior, fit, load_posterior
 from bayes_distill.inference import FitWarning
 from bayes_distill.laws import PAPER, log_supervised_loss
 
@@ -95,19 +96,32 @@ def table(family: str, seed: int) -> pd.DataFrame:
                          "loss": loss})
 
 
-def evaluate(runs: pd.DataFrame, draws: int, law_error: bool) -> dict[str, float]:
-    """Fit the smallest sizes; coverage, error and width of the predictions of the largest, with or without the
-    model of the law's error (``fit(law_error=)``)."""
-    small = runs["N"] <= np.sort(runs["N"].unique())[FITTED_SIZES - 1]
+def fitted(runs: pd.DataFrame, draws: int, law_error: bool, saved: Path | None) -> tuple[Posterior, float, bool]:
+    """The fit of ``runs`` (seconds, whether it warned), or the one saved at ``saved`` (then 0 s), which a new fit
+    is saved to: a change to the answers alone is scored again without refitting."""
+    if saved is not None and saved.exists():
+        post = load_posterior(saved)
+        return post, 0.0, bool(post.tree.attrs.get("warned", 0))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         start = time.perf_counter()
-        post = fit(runs[small], chains=4, draws=draws, warmup=draws, seed=0, law_error=law_error)
+        post = fit(runs, chains=4, draws=draws, warmup=draws, seed=0, law_error=law_error)
         seconds = time.perf_counter() - start
+    warned = any(issubclass(w.category, FitWarning) for w in caught)
+    if saved is not None:
+        post.tree.attrs["warned"] = int(warned)
+        post.save(saved)
+    return post, seconds, warned
+
+
+def evaluate(runs: pd.DataFrame, draws: int, law_error: bool, saved: Path | None = None) -> dict[str, float]:
+    """Fit the smallest sizes; coverage, error and width of the predictions of the largest, with or without the
+    model of the law's error (``fit(law_error=)``)."""
+    small = runs["N"] <= np.sort(runs["N"].unique())[FITTED_SIZES - 1]
+    post, seconds, warned = fitted(runs[small], draws, law_error, saved)
     test = runs[~small]
     scores = heldout_scores(post, test["N"].values, test["D"].values, test["loss"].values)
-    return {**scores, "loo": psis_loo(post), "seconds": seconds,
-            "warned": any(issubclass(w.category, FitWarning) for w in caught)}
+    return {**scores, "loo": psis_loo(post), "seconds": seconds, "warned": warned}
 
 
 def main() -> None:
@@ -116,12 +130,18 @@ def main() -> None:
     ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES)
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--law-error", action="store_true", help="fit with the model of the law's error")
+    ap.add_argument("--posteriors", type=Path, help="a folder to save each fit in, and to score saved fits from")
     args = ap.parse_args()
+    if args.posteriors:
+        args.posteriors.mkdir(parents=True, exist_ok=True)
     print(f"{'family':<11} {'tables':>6} {'cover50':>7} {'cover90':>7} {'min cover90':>11} {'med.err':>8} "
           f"{'width90':>8} {'lpd out':>7} {'loo':>6} {'s/fit':>6} {'warned':>6}")
     for family in args.families:
         tables = [table(family, seed) for seed in range(args.tables)]
-        results = pd.DataFrame([evaluate(runs, args.draws, args.law_error) for runs in tables])
+        saved = [args.posteriors / f"{family}-{seed}-{args.draws}-{int(args.law_error)}.nc" if args.posteriors
+                 else None for seed in range(args.tables)]
+        results = pd.DataFrame([evaluate(runs, args.draws, args.law_error, path)
+                                for runs, path in zip(tables, saved, strict=True)])
         print(f"{family:<11} {args.tables:>6} {results['cover50'].mean():>7.0%} {results['cover90'].mean():>7.0%} "
               f"{results['cover90'].min():>11.0%} {results['median_error'].median():>8.2%} "
               f"{results['width90'].median():>8.2%} {results['heldout_lpd'].mean():>7.2f} "

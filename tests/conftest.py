@@ -1,9 +1,14 @@
+import warnings
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, settings
 
+import bayes_distill as bd
 from bayes_distill.jax_settings import configure_jax
+from bayes_distill.laws import PAPER
 
 # Several tests call the package's JAX functions directly (the optimisers, the model), not through the entry points
 # that make the settings: float64 and four host devices, before any test builds arrays.
@@ -41,3 +46,33 @@ def smoke_posterior(smoke_runs):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
         return bd.fit(smoke_runs / "runs.nc", chains=2, draws=200, warmup=200, fix={"E": floor})
+
+
+TRUTH = PAPER.replace(B_prime=2e6)
+
+
+def simulated_runs(n_supervised=60, n_distilled=0, noise=0.005, seed=0):
+    rng = np.random.default_rng(seed)
+    N = np.exp(rng.uniform(np.log(3e7), np.log(3e9), n_supervised))
+    D = N * np.exp(rng.uniform(np.log(5), np.log(300), n_supervised))
+    rows = {"kind": ["supervised"] * n_supervised, "N": N, "D": D,
+            "loss": bd.supervised_loss(N, D, TRUTH) * np.exp(rng.normal(0, noise, n_supervised)),
+            "teacher_loss": np.full(n_supervised, np.nan)}
+    frame = pd.DataFrame(rows)
+    if n_distilled:
+        N_S = np.exp(rng.uniform(np.log(1e8), np.log(3e9), n_distilled))
+        D_S = N_S * np.exp(rng.uniform(np.log(10), np.log(300), n_distilled))
+        L_T = rng.uniform(1.9, 2.8, n_distilled)
+        distilled = pd.DataFrame({"kind": "distilled", "N": N_S, "D": D_S, "teacher_loss": L_T,
+                                  "loss": bd.distilled_loss(N_S, D_S, L_T, TRUTH)
+                                  * np.exp(rng.normal(0, noise, n_distilled))})
+        frame = pd.concat([frame, distilled], ignore_index=True)
+    frame["run"] = [f"r{i}" for i in range(len(frame))]
+    return frame
+
+
+@pytest.fixture(scope="session")
+def joint_posterior():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains; the answers are what is tested
+        return bd.fit(simulated_runs(40, 80), chains=2, draws=300, warmup=300, seed=3, target_accept=0.95)

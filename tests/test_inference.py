@@ -6,34 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from conftest import TRUTH, simulated_runs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bayes_distill as bd
 from bayes_distill.cli import main
-from bayes_distill.laws import PAPER
-
-TRUTH = PAPER.replace(B_prime=2e6)
-
-
-def simulated_runs(n_supervised=60, n_distilled=0, noise=0.005, seed=0):
-    rng = np.random.default_rng(seed)
-    N = np.exp(rng.uniform(np.log(3e7), np.log(3e9), n_supervised))
-    D = N * np.exp(rng.uniform(np.log(5), np.log(300), n_supervised))
-    rows = {"kind": ["supervised"] * n_supervised, "N": N, "D": D,
-            "loss": bd.supervised_loss(N, D, TRUTH) * np.exp(rng.normal(0, noise, n_supervised)),
-            "teacher_loss": np.full(n_supervised, np.nan)}
-    frame = pd.DataFrame(rows)
-    if n_distilled:
-        N_S = np.exp(rng.uniform(np.log(1e8), np.log(3e9), n_distilled))
-        D_S = N_S * np.exp(rng.uniform(np.log(10), np.log(300), n_distilled))
-        L_T = rng.uniform(1.9, 2.8, n_distilled)
-        distilled = pd.DataFrame({"kind": "distilled", "N": N_S, "D": D_S, "teacher_loss": L_T,
-                                  "loss": bd.distilled_loss(N_S, D_S, L_T, TRUTH)
-                                  * np.exp(rng.normal(0, noise, n_distilled))})
-        frame = pd.concat([frame, distilled], ignore_index=True)
-    frame["run"] = [f"r{i}" for i in range(len(frame))]
-    return frame
 
 
 def test_load_runs_reads_every_format(tmp_path):
@@ -112,13 +90,6 @@ def test_fix_and_compare(supervised_posterior):
     assert table.index[0] == "gamma free"  # the data were made with gamma = 0.452
     with pytest.raises(ValueError, match="fix has unknown coefficients"):
         bd.fit(simulated_runs(10), fix={"zeta": 1.0})
-
-
-@pytest.fixture(scope="module")
-def joint_posterior():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains; the answers are what is tested
-        return bd.fit(simulated_runs(40, 80), chains=2, draws=300, warmup=300, seed=3, target_accept=0.95)
 
 
 def test_joint_fit_answers_planner_queries(joint_posterior):
@@ -986,8 +957,10 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_pat
 
 
 def test_the_law_error_at_a_new_size_grows_with_its_distance_from_the_fitted_sizes(joint_posterior):
-    # The law took over the fitted sizes' offsets' mean, trend and curvature in log N and extrapolates them: at a new
-    # size the error's spread is law_error sqrt(1 + leverage), the leverage of a quadratic in log N fitted there.
+    # The law took over the fitted sizes' offsets' mean, trend and curvature in log N and extrapolates them its own
+    # way: at a new size the error is its own offset (spread law_error) less that part carried out, so its spread
+    # is above law_error and grows with the distance from the fitted sizes, but as the law's terms fade, far less
+    # than a quadratic in log N would.
     from bayes_distill.inference.model import law_error_basis
     from bayes_distill.posterior import Posterior
 
@@ -997,12 +970,43 @@ def test_the_law_error_at_a_new_size_grows_with_its_distance_from_the_fitted_siz
     N[kind == "supervised"] = np.resize(sizes, int((kind == "supervised").sum()))
     runs = joint_posterior.runs.assign(N=("run", N))
     post = _with_law_error(Posterior(joint_posterior.tree, runs, joint_posterior.fix, joint_posterior.nu))
-    far = np.array([3e8, 1.5e9, 1e10, 1e11])
-    basis, fitted = law_error_basis(sizes, far), law_error_basis(sizes, sizes)
-    leverage = np.einsum("ij,jk,ik->i", basis, np.linalg.inv(fitted.T @ fitted), basis)
-    expected = 0.01 * np.sqrt(1 + leverage)
-    assert np.all(np.diff(expected) > 0) and expected[-1] > 5 * expected[0]
+    far = np.array([1.5e9, 1e10, 1e11, 1e12])
     spread = post.law_error("supervised", far, seed=0).std(("chain", "draw")).values
-    np.testing.assert_allclose(spread, expected, rtol=0.12)
+    assert np.all(spread > 0.01) and np.all(np.diff(spread) > 0), spread
+    basis, fitted = law_error_basis(sizes, far), law_error_basis(sizes, sizes)
+    quadratic = 0.01 * np.sqrt(1 + np.einsum("ij,jk,ik->i", basis, np.linalg.inv(fitted.T @ fitted), basis))
+    assert spread[-1] < quadratic[-1] / 3, (spread, quadratic)
     # No distilled size is shared by several runs: a distilled student's error is its own offset alone.
     assert float(post.law_error("distilled", [1e11], seed=0).std()) == pytest.approx(0.01, rel=0.12)
+
+
+def test_the_law_carries_what_it_absorbed_through_its_own_jacobian(joint_posterior):
+    # Offsets at the fitted sizes that a move v of the coefficients makes exactly (J_F v), with data far more
+    # precise than the posterior: the coefficients absorb them by that move, and at a new size the law makes J v.
+    from bayes_distill.posterior.law_error import FittedSizes, carried_law_error, log_loss_jacobian
+
+    params, names = joint_posterior.params(), ["E", "A", "alpha"]
+    sizes = np.geomspace(1e8, 1e9, 5)
+    run_N = np.repeat(sizes, 2)
+    fitted = FittedSizes("supervised", sizes, np.repeat(np.arange(5), 2), (run_N, run_N * 20))
+    move = np.array([0.01, -0.03, 0.002])
+    absorbed = log_loss_jacobian("supervised", params, names, (sizes, sizes * 20)) @ move  # (chain, draw, size)
+    precision = np.full(absorbed.shape[:2], 1e12)
+    new = np.array([3e9, 1e11])
+    carried = carried_law_error(fitted, params, names, precision, absorbed, new)
+    expected = log_loss_jacobian("supervised", params, names, (new, new * 20)) @ move
+    np.testing.assert_allclose(carried, expected, rtol=1e-3, atol=1e-6)
+    assert np.abs(expected).max() > 1e-3  # a move that matters
+
+
+def test_the_log_loss_jacobian_is_the_laws_derivative(joint_posterior):
+    from bayes_distill.posterior.law_error import log_loss_jacobian
+
+    params, N, D = joint_posterior.params(), np.array([1e8, 1e10]), np.array([2e9, 4e11])
+    jacobian = log_loss_jacobian("supervised", params, ["E", "gamma"], (N, D))
+    law = bd.LawParams.from_mapping({k: params[k].values for k in ["E", "A", "B", "alpha", "beta", "gamma"]})
+    loss = bd.supervised_loss(N, D, law)
+    E = params["E"].values[..., None]
+    np.testing.assert_allclose(jacobian[..., 0], E / loss, rtol=1e-6)  # d log L / d log E = E / L
+    reducible = loss - E  # (A / N^alpha + B / D^beta)^gamma, whose log is linear in gamma
+    np.testing.assert_allclose(jacobian[..., 1], reducible * np.log(reducible) / loss, rtol=1e-5)  # d / d log gamma

@@ -10,7 +10,6 @@ import inspect
 import json
 import math
 import os
-import zlib
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -22,11 +21,12 @@ import xarray as xr
 from bayes_distill.atomic import atomic_path
 from bayes_distill.data import load_runs
 from bayes_distill.inference import FitResult, sample
-from bayes_distill.inference.model import law_error_basis, shared_sizes, size_labels
+from bayes_distill.inference.model import size_labels
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
+from bayes_distill.posterior.law_error import fresh_law_errors
 from bayes_distill.posterior.scale import PlanningScale, planning_scale
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
@@ -147,24 +147,10 @@ class Posterior:
                             attrs={"units": "log nats/token", "law": kind})
 
     def _fresh_law_errors(self, kind: str, N: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
-        """The law error at sizes ``N`` the fit has not seen, over (chain, draw, size). The model's offsets are
-        independent Normal(0, law_error) at every size, new ones included; the fit learnt the fitted sizes' only
-        up to the directions the law's coefficients took over (``law_error_basis``), which the law then
-        extrapolates as its own. So the error at a new size is its own offset less that part of the fitted sizes'
-        offsets (drawn from its prior) carried out to the new size: its variance is law_error^2 (1 + leverage),
-        and it grows with the distance in log N from the fitted sizes."""
-        scale = self.posterior["law_error"].values[..., None]
-        own = np.stack([np.random.default_rng([seed, zlib.crc32(label.encode())]).standard_normal(scale.shape[:2])
-                        for label in labels], axis=-1) if labels.size else np.zeros((*scale.shape[:2], 0))
-        kinds, sizes = self.runs["kind"].values.astype(str), self.runs["N"].values.astype(float)
-        shared = shared_sizes(kinds, sizes)[1] >= 0
-        fitted_N = np.unique(sizes[shared & (kinds == kind)])
-        if fitted_N.size:  # one stream per (seed, kind) for the fitted sizes' offsets, as for each size's own
-            taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal(
-                (*scale.shape[:2], fitted_N.size))
-            carried = law_error_basis(fitted_N, N) @ np.linalg.pinv(law_error_basis(fitted_N, fitted_N))
-            own = own - taken @ carried.T
-        return scale * own
+        """The law error at sizes ``N`` the fit has not seen (``law_error.fresh_law_errors``): each size's own
+        offset less what the law makes there of the offsets it absorbed at the fitted sizes."""
+        return fresh_law_errors(self.runs, self.posterior, self.params(), self.free_coefficients, self.nu,
+                                kind, N, labels, seed)
 
     def predict(
         self,

@@ -1,0 +1,113 @@
+"""The law's own error at student sizes a fit has not seen (``fit(..., law_error=True)``).
+
+The model gives every shared student size of a kind an offset on log loss, independent Normal(0, law_error), but
+fits only the part of them the law cannot say (``law_error_projection``): their mean, trend and curvature in log N
+went into the law's coefficients. At a new size the error is therefore the size's own offset less what the law
+makes, out there, of the offsets it absorbed at the fitted sizes. This module computes that second part through the
+law itself, linearised: how far the coefficients move to absorb offsets (the least-squares update weighted by their
+posterior covariance) and how that move changes the loss at the new size. A power law extrapolates what it absorbed
+gently (the move fades with N as the law's terms do), which a polynomial in log N would not.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import xarray as xr
+
+from bayes_distill.inference.model import law_error_basis, shared_sizes
+from bayes_distill.laws import COEFFICIENTS, LawParams
+from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
+
+_STEP = 1e-5  # the central differences' step, in the coefficients' coordinates (log where positive)
+
+
+@dataclass(frozen=True)
+class FittedSizes:
+    """The runs of one kind at the student sizes its law error was fitted on."""
+
+    kind: str
+    N: np.ndarray  # the fitted sizes (parameters), sorted
+    run_size: np.ndarray  # each run's index into N
+    run_inputs: tuple[np.ndarray, ...]  # the law's inputs for each run: N, D (and L_T for distilled runs)
+
+    @classmethod
+    def of(cls, runs: xr.Dataset, kind: str) -> FittedSizes:
+        kinds, sizes = runs["kind"].values.astype(str), runs["N"].values.astype(float)
+        rows = np.flatnonzero((shared_sizes(kinds, sizes)[1] >= 0) & (kinds == kind))
+        N, run_size = np.unique(sizes[rows], return_inverse=True)
+        inputs = (sizes[rows], runs["D"].values[rows].astype(float))
+        if kind == "distilled":
+            inputs = (*inputs, runs["teacher_loss"].values[rows].astype(float))
+        return cls(kind, N, run_size, inputs)
+
+    def typical_inputs(self, N: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The law's inputs at sizes ``N`` for runs like the fitted ones: their geometric mean tokens per parameter
+        and (distilled) median teacher loss. The law error is a function of size alone, so it is carried out at
+        the fitted runs' typical ratio."""
+        run_N, run_D = self.run_inputs[:2]
+        inputs = (N, N * np.exp(np.mean(np.log(run_D / run_N))))
+        return (*inputs, np.full(N.size, np.median(self.run_inputs[2]))) if self.kind == "distilled" else inputs
+
+
+def log_loss_jacobian(kind: str, params: xr.Dataset, names: list[str], inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+    """d log L / d coefficient at ``inputs`` (the law's, per point) for every draw of ``params``, by central
+    differences in each coefficient's coordinate (its log when positive in every draw); (chain, draw, point,
+    coefficient)."""
+    law = log_supervised_loss if kind == "supervised" else log_distilled_loss
+    columns = []
+    for name in names:
+        value = params[name].values
+        logged = bool(np.all(value > 0))
+        shifted = [value * np.exp(step) if logged else value + step for step in (_STEP, -_STEP)]
+        up, down = (law(*inputs, LawParams(**{c: (s if c == name else params[c].values) for c in COEFFICIENTS}))
+                    for s in shifted)
+        columns.append((up - down) / (2 * _STEP))
+    return np.stack(columns, axis=-1)
+
+
+def coefficient_covariance(params: xr.Dataset, names: list[str]) -> np.ndarray:
+    """The posterior covariance of the coefficients, each in ``log_loss_jacobian``'s coordinate, over all draws."""
+    columns = [params[n].values.ravel() for n in names]
+    return np.atleast_2d(np.cov(np.stack([np.log(c) if np.all(c > 0) else c for c in columns])))
+
+
+def absorbed_offsets(fitted: FittedSizes, unit_offsets: np.ndarray) -> np.ndarray:
+    """The part of the fitted sizes' offsets (chain, draw, size) that the law's coefficients take over: their
+    projection on ``law_error_basis``."""
+    q, _ = np.linalg.qr(law_error_basis(fitted.N, fitted.N))
+    return unit_offsets @ (q @ q.T)
+
+
+def carried_law_error(fitted: FittedSizes, params: xr.Dataset, names: list[str], run_precision: np.ndarray,
+                      absorbed: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """What the law makes at new sizes ``N`` (parameters) of offsets ``absorbed`` at the fitted sizes (chain, draw,
+    size), per draw: the coefficients move by the weighted least-squares fit of the offsets through the law's
+    Jacobian J, (J^T W J + Cov^-1)^-1 J^T W delta (W the runs' precision (chain, draw); the posterior covariance
+    keeps the move to what the posterior allows), and the loss at N by its Jacobian times that move; (chain, draw,
+    N)."""
+    jacobian = log_loss_jacobian(fitted.kind, params, names, fitted.run_inputs)
+    weighted = jacobian * run_precision[..., None, None]
+    pull = np.einsum("cdrk,cdr->cdk", weighted, absorbed[..., fitted.run_size])
+    precision = np.einsum("cdrk,cdrl->cdkl", weighted, jacobian) + np.linalg.inv(coefficient_covariance(params, names))
+    move = np.linalg.solve(precision, pull[..., None])[..., 0]
+    return np.einsum("cdnk,cdk->cdn", log_loss_jacobian(fitted.kind, params, names, fitted.typical_inputs(N)), move)
+
+
+def fresh_law_errors(runs: xr.Dataset, posterior: xr.Dataset, params: xr.Dataset, names: list[str], nu: float,
+                     kind: str, N: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
+    """The law error at sizes ``N`` the fit has not seen, over (chain, draw, size): law_error times (each size's own
+    standard normal offset less ``carried_law_error`` of standard normal offsets at the fitted sizes). Streams are
+    keyed by (seed, size label) and (seed, kind), so one size gets one error in every answer."""
+    scale = posterior["law_error"].values
+    own = np.stack([np.random.default_rng([seed, zlib.crc32(label.encode())]).standard_normal(scale.shape)
+                    for label in labels], axis=-1) if labels.size else np.zeros((*scale.shape, 0))
+    fitted = FittedSizes.of(runs, kind)
+    if fitted.N.size:
+        taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape, fitted.N.size))
+        # Student-t noise: its Fisher information per run is (nu + 1) / ((nu + 3) sigma^2).
+        precision = (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
+        own = own - carried_law_error(fitted, params, names, precision, absorbed_offsets(fitted, taken), N)
+    return scale[..., None] * own
