@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "bayes_distill.laws": ("PAPER", "PAPER_ARCHITECTURE", "PAPER_INTERVALS", "SCENARIOS", "Architecture", "LawParams",
                            "Scenario", "distilled_loss", "forward_flops", "supervised_loss", "total_flops"),
-    "bayes_distill.data": ("load_runs",),
+    "bayes_distill.data": ("load_candidates", "load_runs"),
     "bayes_distill.inference": ("prior_predictive",),
     "bayes_distill.planner": ("allocate", "crossover"),
     "bayes_distill.posterior": ("Posterior", "fit", "load_posterior", "summarize_crossover", "summarize_draws"),

@@ -26,6 +26,7 @@ from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVIS
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
+from bayes_distill.posterior.design import suggest_runs
 from bayes_distill.posterior.law_error import fresh_law_errors
 from bayes_distill.posterior.scale import PlanningScale, planning_scale
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
@@ -275,6 +276,22 @@ class Posterior:
         plan = self.allocate(N_S, compute, scenario, bounds=bounds, arch=arch, seed=seed)
         wins = (plan["student_loss"] < plan["supervised_loss"]).mean(SAMPLE_DIMS)
         return wins.rename("prob_distillation_wins").assign_attrs(plan.attrs, units="1")
+
+    # -- what to run next ----------------------------------------------------------------------------------
+    def suggest_runs(self, candidates: Any, target: Any, budget: float, *, cost: Any = None,
+                     seed: int = 0) -> xr.Dataset:
+        """Which candidate runs to train next: each scored by the expected reduction of the target's posterior
+        variance per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly
+        (``bayes_distill.posterior.design``, which says what it assumes).
+
+        ``candidates``: a table in the runs' schema without the loss (``load_candidates``): kind, N, D, and for
+        distilled runs teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional ``run`` ids
+        and ``cost`` (FLOPs). ``target``: a table of points in that schema (their log losses' mean variance), or
+        ``("crossover", N_S, scenario)`` (log10 C*) or ``("allocation", N_S, compute, scenario)`` (log of the
+        optimal student loss). ``cost``: FLOPs per candidate, overriding the table's and the compute accounting's
+        (the runs' architecture). Returns a Dataset over ``candidate`` with ``cost``, ``expected_reduction``,
+        ``score`` (reduction per FLOP) and ``selected``."""
+        return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 
     # -- model comparison and storage ---------------------------------------------------------------------
     def compare(self, other: Posterior, names: tuple[str, str] = ("this", "other")) -> Any:

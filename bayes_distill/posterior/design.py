@@ -1,0 +1,188 @@
+"""Which runs to train next: the expected reduction of a target's posterior variance per FLOP.
+
+The method is a linear-Gaussian (Bayes linear, ensemble Kalman) update over the posterior's draws. Across the draws
+the target's quantities g and the candidates' predicted log losses f are treated as jointly Gaussian with the draws'
+covariance, and a candidate's outcome as f plus Gaussian noise of the fit's noise variance. Observing candidate c
+then shrinks the variance of each target quantity by Cov(g, f_c)^2 / (Var f_c + noise_c), whatever the outcome.
+A batch is picked greedily by reduction per FLOP within the budget, conditioning the covariance on each pick, so
+that a run nearly the same as one picked is worth little. What it assumes: the posterior after the run is close to
+this linear update of the present one (true where the run's outcome moves the coefficients a little, as one run
+among many does); it ignores that a run can also change the noise or law error the fit learns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from bayes_distill.data.candidates import load_candidates
+from bayes_distill.laws import COEFFICIENTS, Architecture, LawParams, total_flops
+from bayes_distill.laws.equations import log_distilled_loss
+
+SAMPLE = ("chain", "draw")
+
+
+def candidate_cost(candidates: xr.Dataset, arch: Architecture) -> np.ndarray:
+    """Each candidate's FLOPs (Eq. 9): its ``cost`` where given, else its training (3 F(N) D) plus, when distilled,
+    its teacher's logits over D (F(N_T) D) and, for a teacher still to train, that teacher's training
+    (3 F(N_T) D_T)."""
+    n = candidates.sizes["candidate"]
+    given = candidates["cost"].values if "cost" in candidates else np.full(n, np.nan)
+    kind, N, D, teacher_N, teacher_D, teacher_loss = (candidates[v].values for v in
+                                                      ("kind", "N", "D", "teacher_N", "teacher_D", "teacher_loss"))
+    distilled = kind == "distilled"
+    new_teacher = distilled & np.isnan(teacher_loss)
+    unsized = distilled & np.isnan(given) & np.isnan(teacher_N)
+    if unsized.any():
+        raise ValueError(f"distilled candidates {candidates['candidate'].values[unsized][:5].tolist()} need "
+                         "'teacher_N' (their teacher's logits cost FLOPs) or a 'cost' column")
+    teacher_N = np.where(np.isnan(teacher_N), 1.0, teacher_N)  # placeholders where a scenario charges no teacher
+    teacher_D = np.where(new_teacher, teacher_D, 1.0)
+    cost = np.full(n, np.nan)
+    for rows, scenario in ((~distilled, "best-case"), (distilled & ~new_teacher, "teacher-inference"),
+                           (new_teacher, "teacher-pretraining-inference")):
+        cost = np.where(rows, total_flops(N, D, teacher_N, teacher_D, scenario, arch), cost)
+    return np.where(np.isnan(given), cost, given)
+
+
+def _teacher_losses(post: Any, candidates: xr.Dataset, seed: int) -> np.ndarray:
+    """Each distilled candidate's teacher loss over the draws (nats/token): given, or the supervised law's (with
+    its law error) for a teacher still to train; (chain, draw, candidate)."""
+    given = candidates["teacher_loss"].values
+    losses = np.broadcast_to(given, (*_sample_shape(post), given.size)).copy()
+    new = np.isnan(given)
+    if new.any():
+        losses[..., new] = post.predict(candidates["teacher_N"].values[new], candidates["teacher_D"].values[new],
+                                        seed=seed).values
+    return losses
+
+
+def _sample_shape(post: Any) -> tuple[int, int]:
+    return post.posterior.sizes["chain"], post.posterior.sizes["draw"]
+
+
+def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.DataArray:
+    """The law's log loss (with its law error) for each candidate over the draws; (chain, draw, candidate)."""
+    kind, N, D = (candidates[v].values for v in ("kind", "N", "D"))
+    out = np.empty((*_sample_shape(post), N.size))
+    supervised = kind == "supervised"
+    if supervised.any():
+        out[..., supervised] = np.log(post.predict(N[supervised], D[supervised], seed=seed).values)
+    distilled = ~supervised
+    if distilled.any():
+        teacher = _teacher_losses(post, candidates.isel(candidate=distilled), seed)
+        out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher, seed)
+    return xr.DataArray(out, dims=(*SAMPLE, "candidate"), coords={"candidate": candidates["candidate"].values},
+                        name="log_loss", attrs={"units": "log nats/token"})
+
+
+def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
+                            seed: int) -> np.ndarray:
+    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
+    params = post.params().stack(sample=SAMPLE)
+    rows = teacher_loss.reshape(-1, N.size)
+    values = np.stack([log_distilled_loss(N, D, rows[i], LawParams(*(params[c].values[i] for c in COEFFICIENTS)))
+                       for i in range(rows.shape[0])])
+    return values.reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
+
+
+def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
+    """What to be surer of, over the draws, by (chain, draw, quantity): the log losses of a table of target points
+    (the candidates' schema), or a planner answer: ``("crossover", N_S, scenario)`` the log10 crossover budget
+    (FLOPs; at the searched range's end where distillation always or never wins there) or ``("allocation", N_S,
+    compute, scenario)`` the log of the compute-optimal student loss."""
+    if isinstance(target, tuple) and target[:1] == ("crossover",):
+        _, N_S, scenario = target
+        answer = post.crossover(N_S, scenario, seed=seed)
+        bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
+        values = np.log10(np.clip(answer["compute"].transpose(*SAMPLE, ...).values, *bounds))
+        name = "log10_crossover_compute"
+    elif isinstance(target, tuple) and target[:1] == ("allocation",):
+        _, N_S, compute, scenario = target
+        plan = post.allocate(N_S, compute, scenario, seed=seed)
+        values, name = np.log(plan["student_loss"].transpose(*SAMPLE, ...).values), "log_student_loss"
+    elif isinstance(target, tuple):
+        raise ValueError("target must be a table of points, ('crossover', N_S, scenario) or ('allocation', N_S, "
+                         f"compute, scenario); got {target!r}")
+    else:
+        return predicted_log_loss(post, load_candidates(target), seed).rename(candidate="quantity").rename("log_loss")
+    return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE, "quantity"), name=name)
+
+
+@dataclass
+class Ensemble:
+    """The joint covariance, over the draws, of the target's quantities g and the candidates' predicted log losses
+    f, conditioned on the outcomes (f plus noise) of the runs picked so far."""
+
+    target_covariance: np.ndarray  # (quantity, candidate): Cov(g, f)
+    candidate_covariance: np.ndarray  # (candidate, candidate): Cov(f, f)
+    noise_variance: np.ndarray  # (candidate,): the variance of an outcome's noise about f
+
+    @classmethod
+    def of(cls, target: np.ndarray, predicted: np.ndarray, noise_variance: np.ndarray) -> Ensemble:
+        """From draws of the target (sample, quantity) and of the candidates' log losses (sample, candidate)."""
+        g, f = target - target.mean(0), predicted - predicted.mean(0)
+        n = target.shape[0] - 1
+        return cls(g.T @ f / n, f.T @ f / n, np.asarray(noise_variance, float))
+
+    def reductions(self) -> np.ndarray:
+        """The expected reduction of the target's mean variance from each candidate's outcome (target units^2)."""
+        return np.mean(self.target_covariance ** 2, axis=0) / (np.diag(self.candidate_covariance) + self.noise_variance)
+
+    def observe(self, c: int) -> None:
+        """Condition on an outcome of candidate ``c`` (a Kalman update of the covariances)."""
+        row = self.candidate_covariance[c] / (self.candidate_covariance[c, c] + self.noise_variance[c])
+        self.target_covariance = self.target_covariance - np.outer(self.target_covariance[:, c], row)
+        self.candidate_covariance = self.candidate_covariance - np.outer(self.candidate_covariance[:, c], row)
+
+
+def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float) -> np.ndarray:
+    """The runs picked one at a time by the reduction their outcome brings, given those picked before, per FLOP,
+    among those that still fit ``budget`` (FLOPs); a boolean mask over the candidates."""
+    selected = np.zeros(cost.size, bool)
+    left = float(budget)
+    while True:
+        affordable = ~selected & (cost <= left)
+        if not affordable.any():
+            return selected
+        score = np.where(affordable, ensemble.reductions() / cost, -np.inf)
+        best = int(np.argmax(score))
+        if score[best] <= 0:
+            return selected
+        selected[best], left = True, left - cost[best]
+        ensemble.observe(best)
+
+
+def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
+    """The variance of a new run's log-loss noise (posterior mean) for each kind: sigma^2 nu / (nu - 2) for the
+    Student-t, sigma^2 when nu <= 2 (where its variance is not finite)."""
+    inflation = post.nu / (post.nu - 2) if post.nu > 2 else 1.0
+    variance = {k: float((post.posterior[f"sigma_{k}"] ** 2).mean()) * inflation
+                for k in np.unique(kind) if f"sigma_{k}" in post.posterior}
+    return np.array([variance[k] for k in kind])
+
+
+def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
+                 seed: int = 0) -> xr.Dataset:
+    """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
+    sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly."""
+    if not np.isfinite(budget) or budget <= 0:
+        raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
+    table = load_candidates(candidates)
+    flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
+    if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
+        raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
+    g = target_quantities(post, target, seed).stack(sample=SAMPLE).transpose("sample", ...).values
+    f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE).transpose("sample", ...).values
+    ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
+    reduction = ensemble.reductions()
+    selected = greedy_batch(ensemble, flops, budget)
+    out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
+                      "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
+                      "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
+                      "selected": ("candidate", selected)},
+                     coords={"candidate": table["candidate"].values})
+    return out.isel(candidate=np.argsort(-out["score"].values, kind="stable")).assign_attrs(budget=float(budget))

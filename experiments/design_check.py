@@ -1,0 +1,81 @@
+"""Does ``Posterior.suggest_runs`` rank candidates as refits do? (issue 15; not CI).
+
+Each table: the supervised law (the paper's coefficients) at 4 small sizes (3e7-3e8 parameters) x 3 token budgets,
+0.5% log-normal noise, fitted at 2 x 500 draws. The target: the log losses of 1e10- and 3e10-parameter models at 20
+tokens per parameter. The candidates: 5 sizes (5e7-3e9) x 3 budgets (10, 40, 160 tokens per parameter). For each
+candidate its outcome is drawn from the truth, the table refitted with it, and the target's mean posterior variance
+measured: the realised reduction, against ``suggest_runs``' expected one (Spearman rank correlation over the
+candidates), and the realised reduction of the top candidate against the candidates' median.
+Usage: python experiments/design_check.py [--tables 3] [--draws 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+import bayes_distill as bd
+from bayes_distill.laws import PAPER
+
+TOKENS_PER_PARAMETER = np.array([10.0, 40.0, 160.0])
+TARGET = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11]})
+
+
+def noisy_runs(N: np.ndarray, D: np.ndarray, rng: np.random.Generator, prefix: str) -> pd.DataFrame:
+    loss = bd.supervised_loss(N, D, PAPER) * np.exp(rng.normal(0.0, 0.005, N.size))
+    return pd.DataFrame({"run": [f"{prefix}{i}" for i in range(N.size)], "kind": "supervised", "N": N, "D": D,
+                         "loss": loss})
+
+
+def grid(sizes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    N = np.repeat(sizes, TOKENS_PER_PARAMETER.size)
+    return N, N * np.tile(TOKENS_PER_PARAMETER, sizes.size)
+
+
+def target_variance(post: bd.Posterior) -> float:
+    """The target's log losses' mean posterior variance."""
+    from bayes_distill.posterior.design import target_quantities
+
+    return float(target_quantities(post, TARGET).var(("chain", "draw")).mean())
+
+
+def quiet_fit(runs: pd.DataFrame, draws: int) -> bd.Posterior:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bd.fit(runs, chains=2, draws=draws, warmup=draws, seed=0)
+
+
+def check(seed: int, draws: int) -> dict[str, float]:
+    rng = np.random.default_rng(seed)
+    runs = noisy_runs(*grid(np.geomspace(3e7, 3e8, 4)), rng, "r")
+    post = quiet_fit(runs, draws)
+    candidates = noisy_runs(*grid(np.geomspace(5e7, 3e9, 5)), rng, "c")
+    suggested = post.suggest_runs(candidates.drop(columns="loss"), TARGET, budget=1e30)
+    before = target_variance(post)
+    realised = pd.Series({c: before - target_variance(quiet_fit(pd.concat([runs, candidates.iloc[[i]]]), draws))
+                          for i, c in enumerate(candidates["run"])})
+    expected = suggested["expected_reduction"].to_series()[realised.index]
+    top = expected.idxmax()
+    return {"spearman": spearmanr(expected, realised).statistic, "before": before,
+            "top_realised": realised[top], "median_realised": realised.median(),
+            "top_expected": expected[top]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tables", type=int, default=3)
+    ap.add_argument("--draws", type=int, default=500)
+    args = ap.parse_args()
+    for seed in range(args.tables):
+        r = check(seed, args.draws)
+        print(f"table {seed}: spearman {r['spearman']:.2f}; target variance {r['before']:.2e}; top candidate "
+              f"expected {r['top_expected']:.2e}, realised {r['top_realised']:.2e} (median candidate "
+              f"{r['median_realised']:.2e})", flush=True)
+
+
+if __name__ == "__main__":
+    main()
