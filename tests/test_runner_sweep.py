@@ -337,3 +337,16 @@ def test_cpu_grid_design():
             "supervised_isoflop"} <= kinds
     assert len(rows) <= 30
     assert sum(j["cost"] for j in jobs) <= 3.6e13  # 3.5e13 as designed (see cpu.toml's measured time)
+
+
+def test_only_the_asked_runs_and_their_teachers_jobs_are_trained():
+    from bayes_distill.runner.sweep import _needed
+
+    rows, jobs = expand(load_spec(SMOKE))
+    student = next(r for r in rows if r["kind"] == "distilled")
+    needed = _needed(jobs, {student["run"]})
+    assert needed == {student["group"], student["teacher"]["group"]}
+    supervised = next(r for r in rows if r["role"] == "supervised")
+    assert _needed(jobs, {supervised["run"]}) == {supervised["group"]}
+    with pytest.raises(ValueError, match="only: runs \\['nope'\\] are not in this sweep"):
+        _needed(jobs, {"nope"})

@@ -16,6 +16,7 @@ import signal
 import time
 import tomllib
 import traceback
+from collections.abc import Collection
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -361,12 +362,14 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     executor: Executor | None = None,
+    only: Collection[str] | None = None,
 ) -> Any:
     """Run (or finish) the sweep in ``spec_path``, writing into ``out_dir``; returns the results table.
 
     scheduler: a Dask scheduler address ("tcp://host:port") to run on a cluster; else a local process pool of
     ``workers`` processes (default: one per core). ``executor`` overrides both. Completed jobs (their
-    results/<job>.json exists) are not redone. Returns an xarray.Dataset with dimension ``run`` (see
+    results/<job>.json exists) are not redone. ``only``: run ids (the table's ``run``) to train, with the jobs
+    their teachers need; the rest stay "not run". Returns an xarray.Dataset with dimension ``run`` (see
     ``build_table``) and writes it as ``out_dir/runs.nc`` and ``out_dir/runs.csv``.
     """
     spec = load_spec(spec_path)
@@ -382,7 +385,8 @@ def run_sweep(
         r = _read_result(out, job)
         if r is not None:
             results[job["id"]] = r
-    todo = [j for j in jobs if j["id"] not in results]
+    wanted = {j["id"] for j in jobs} if only is None else _needed(jobs, set(only))
+    todo = [j for j in jobs if j["id"] not in results and j["id"] in wanted]
     if todo:
         own = executor is None
         executor = executor or make_executor(scheduler, workers)
@@ -392,6 +396,22 @@ def run_sweep(
             if own:
                 executor.close()
     return build_table(spec, rows, jobs, results, out)
+
+
+def _needed(jobs: list[dict], runs: Collection[str]) -> set[str]:
+    """The ids of the jobs that train ``runs`` (row ids) and, transitively, their teachers."""
+    by_id = {j["id"]: j for j in jobs}
+    unknown = set(runs) - {r["run"] for j in jobs for r in j["rows"]}
+    if unknown:
+        raise ValueError(f"only: runs {sorted(unknown)[:5]} are not in this sweep")
+    needed = {j["id"] for j in jobs if any(r["run"] in runs for r in j["rows"])}
+    frontier = list(needed)
+    while frontier:
+        parent = by_id[frontier.pop()]["depends"]
+        if parent is not None and parent not in needed:
+            needed.add(parent)
+            frontier.append(parent)
+    return needed
 
 
 @dataclass

@@ -1,0 +1,214 @@
+"""The closed loop: train, fit, ask the posterior which runs to train next, and again, until a question is decided.
+
+A sweep spec's families define the candidate runs. Round 0 trains the cheapest runs that identify the law; every
+later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left. Each round
+is kept in ``out/rounds``: its plan (written before training), its posterior and its record (written after), each
+file whole or absent, and the runner keeps each trained job; so a loop killed at any point resumes where it was,
+retraining nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bayes_distill.atomic import atomic_path
+from bayes_distill.data.candidates import load_candidates
+from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS
+from bayes_distill.posterior import load_posterior
+from bayes_distill.posterior.design import candidate_cost, target_quantities
+
+RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
+INTERVAL = (0.05, 0.5, 0.95)
+
+
+@dataclass(frozen=True)
+class Round:
+    """One round of the loop: the runs it trained, the FLOPs spent by then, and the target's 90% interval after
+    its fit (per target quantity, in the target's units: log loss, log10 FLOPs)."""
+
+    number: int
+    trained: list[str]
+    spent: float
+    low: list[float]
+    median: list[float]
+    high: list[float]
+
+    @property
+    def width(self) -> float:
+        """The widest of the target's 90% intervals."""
+        return float(np.max(np.subtract(self.high, self.low)))
+
+
+@dataclass
+class Design:
+    """The loop over a sweep ``spec`` (TOML path) in folder ``out``, asking about ``target`` (as for
+    ``Posterior.suggest_runs``) within ``budget`` FLOPs, until the target's widest 90% interval is under ``width``
+    (its units) if given. ``fit_options`` go to ``fit``; ``run_options`` to ``run_sweep`` (workers, scheduler);
+    ``starting_runs``: how many runs of each kind round 0 trains (default: RUNS_PER_COEFFICIENT per coefficient
+    of that kind's law)."""
+
+    spec: str | os.PathLike[str]
+    out: str | os.PathLike[str]
+    target: Any
+    budget: float
+    width: float | None = None
+    fit_options: dict[str, Any] = field(default_factory=dict)
+    run_options: dict[str, Any] = field(default_factory=dict)
+    starting_runs: int | None = None
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.budget) or self.budget <= 0:
+            raise ValueError(f"budget must be a finite number of FLOPs > 0; got {self.budget!r}")
+        if self.width is not None and not self.width > 0:
+            raise ValueError(f"width must be > 0; got {self.width!r}")
+        self.out = Path(self.out)
+        (self.out / "rounds").mkdir(parents=True, exist_ok=True)
+
+    # -- state on disk ------------------------------------------------------------------------------------
+    def rounds(self) -> list[Round]:
+        """The rounds finished so far, in order."""
+        records = sorted((self.out / "rounds").glob("round-*[0-9].json"))
+        return [Round(**json.loads(path.read_text())) for path in records]
+
+    def posterior(self, number: int | None = None) -> Any:
+        """The posterior of round ``number`` (the last by default)."""
+        number = self.rounds()[-1].number if number is None else number
+        return load_posterior(self._path(number, ".nc"))
+
+    def _path(self, number: int, suffix: str) -> Path:
+        return self.out / "rounds" / f"round-{number:03d}{suffix}"
+
+    def _write(self, path: Path, obj: Any) -> None:
+        with atomic_path(path) as temporary:
+            temporary.write_text(json.dumps(obj, indent=1))
+
+    # -- the candidates ---------------------------------------------------------------------------------
+    def table(self) -> pd.DataFrame:
+        """Every run of the spec: kind, N, D, its teacher's run, N, D and (once trained) loss, its status ("ok",
+        "failed" or "not run"), loss, and cost (FLOPs: its training and its teacher's logits; a teacher's own
+        training is the teacher's run)."""
+        from bayes_distill.runner.sweep import expand, load_spec, model_config
+
+        spec = load_spec(self.spec)
+        rows = expand(spec)[0]
+        results = self._results()
+        teacher = [r["teacher"] or {} for r in rows]
+        frame = pd.DataFrame({"run": [r["run"] for r in rows], "kind": [r["kind"] for r in rows],
+                              "N": [r["N"] for r in rows], "D": [r["D"] for r in rows],
+                              "teacher_run": [t.get("run", "") for t in teacher],
+                              "teacher_N": [t.get("N", np.nan) for t in teacher],
+                              "teacher_D": [t.get("D", np.nan) for t in teacher]})
+        frame["status"] = [results.get(r, {}).get("status", "not run") for r in frame["run"]]
+        frame["loss"] = [results[r].get("loss", np.nan) if s == "ok" else np.nan
+                         for r, s in zip(frame["run"], frame["status"], strict=True)]
+        frame["teacher_loss"] = frame["teacher_run"].map(frame.set_index("run")["loss"])
+        as_known = frame.assign(teacher_loss=np.where(frame["kind"] == "distilled", 1.0, np.nan))  # logits only
+        arch = model_config(spec, rows[0]["layers"]).architecture()
+        frame["cost"] = candidate_cost(load_candidates(as_known.drop(columns=["run", "loss"])), arch)
+        return frame
+
+    def _results(self) -> dict[str, dict]:
+        """The runner's result of every trained run, by run id."""
+        folder = self.out / "sweep" / "results"
+        return {row["run"]: row for path in (folder.glob("*.json") if folder.exists() else ())
+                for row in json.loads(path.read_text())}
+
+    def _spent(self, frame: pd.DataFrame) -> float:
+        return float(frame.loc[frame["status"] != "not run", "cost"].sum())
+
+    def _candidates(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The runs not yet trained, in ``suggest_runs``' schema; a student whose teacher is not trained yet pays
+        for that teacher's training too."""
+        left = frame[frame["status"] == "not run"].copy()
+        teacher_cost = left["teacher_run"].map(frame.set_index("run")["cost"]).fillna(0.0)
+        untrained_teacher = left["teacher_run"].map(frame.set_index("run")["status"]).eq("not run")
+        left["cost"] = left["cost"] + np.where(untrained_teacher, teacher_cost, 0.0)
+        return left[["run", "kind", "N", "D", "teacher_loss", "teacher_N", "teacher_D", "cost"]]
+
+    def _starting_runs(self, frame: pd.DataFrame) -> list[str]:
+        """Round 0: of each kind the spec trains, the cheapest runs (``starting_runs``), and then the cheapest of the
+        next smallest sizes until they span three sizes (a power law in N needs three)."""
+        candidates, picked = self._candidates(frame), []
+        for kind, coefficients in (("supervised", len(SUPERVISED_COEFFICIENTS)),
+                                   ("distilled", len(COEFFICIENTS) - len(SUPERVISED_COEFFICIENTS))):
+            rows = candidates[candidates["kind"] == kind].sort_values("cost", kind="stable")
+            chosen = rows.iloc[:self.starting_runs or math.ceil(RUNS_PER_COEFFICIENT * coefficients)]
+            for size in np.sort(rows["N"].unique()):
+                if chosen["N"].nunique() >= 3:
+                    break
+                if size not in chosen["N"].values:
+                    chosen = pd.concat([chosen, rows[rows["N"] == size].iloc[:1]])
+            picked += chosen["run"].tolist()
+        return picked
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def _plan(self, number: int, frame: pd.DataFrame) -> list[str]:
+        """The runs round ``number`` trains: read back if it was planned before a stop, else chosen and written
+        before any is trained."""
+        path = self._path(number, ".plan.json")
+        if path.exists():
+            return json.loads(path.read_text())
+        if number == 0:
+            plan = self._starting_runs(frame)
+        else:
+            left = self.budget - self._spent(frame)
+            candidates = self._candidates(frame)
+            affordable = candidates[candidates["cost"] <= left]
+            if affordable.empty:
+                return []
+            out = self.posterior(number - 1).suggest_runs(affordable, self.target, left, seed=self.seed)
+            plan = [str(c) for c in out["candidate"].values[out["selected"].values]]
+        self._write(path, plan)
+        return plan
+
+    def finished(self) -> bool:
+        """Whether the loop is done: the budget spent (no candidate fits what is left) or the target decided."""
+        rounds = self.rounds()
+        if not rounds:
+            return False
+        last = rounds[-1]
+        if self.width is not None and last.width < self.width:
+            return True
+        candidates = self._candidates(self.table())
+        return not (candidates["cost"] <= self.budget - last.spent).any()
+
+    def step(self) -> Round | None:
+        """Run the next round (train its runs, fit, record) and return it; None when the loop is done."""
+        from bayes_distill.posterior import fit
+        from bayes_distill.runner.sweep import run_sweep
+
+        if self.finished():
+            return None
+        number = len(self.rounds())
+        plan = self._plan(number, self.table())
+        if not plan:
+            return None
+        runs = run_sweep(self.spec, self.out / "sweep", only=plan, **{"progress": False, **self.run_options})
+        post = fit(runs, **self.fit_options)
+        post.save(self._path(number, ".nc"))
+        quantiles = target_quantities(post, self.target, self.seed).quantile(INTERVAL, dim=("chain", "draw"))
+        low, median, high = (quantiles.sel(quantile=q).values.tolist() for q in INTERVAL)
+        record = Round(number, plan, self._spent(self.table()), low, median, high)
+        self._write(self._path(number, ".json"), asdict(record))
+        return record
+
+    def run(self) -> list[Round]:
+        """Rounds until the budget is spent or the target decided; all the rounds, earlier ones included."""
+        while self.step() is not None:
+            pass
+        return self.rounds()
+
+    def history(self) -> pd.DataFrame:
+        """The rounds as a table: FLOPs spent, runs trained, and the target's interval (the widest quantity's)."""
+        rounds = self.rounds()
+        return pd.DataFrame({"round": [r.number for r in rounds], "spent": [r.spent for r in rounds],
+                             "trained": [len(r.trained) for r in rounds], "width": [r.width for r in rounds]})

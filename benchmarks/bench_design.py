@@ -1,0 +1,211 @@
+"""Benchmark of ``Posterior.suggest_runs`` against the baselines of budget-efficient scaling-law fitting (not CI).
+
+The protocol of Li et al. (2026, "Spend Less, Fit Better"): a pool of runs whose losses are hidden until a method
+picks them, a target of larger runs to predict, every method starting from the cheapest runs (about 2.5 per
+coefficient: 15 for the supervised law) and spending 1%, 2%, 5% and 10% of the pool's cost on top (FLOPs, the
+compute accounting's 3 F(N) D). At each level a method picks a batch worth the budget left, the law is refitted
+(the defaults but 2 x 500 draws) and the target scored: R^2 and mean relative error of the predictive median, the
+90% interval's coverage and median width (relative to the loss).
+Methods: ``ours`` (``suggest_runs``, target: the target runs' points), ``random`` (5 seeds: random order, each run
+taken if it fits), ``cheapest`` (cheapest first), and ``d-optimal`` / ``v-optimal``: greedy per FLOP on the
+linearisation at the current fit's posterior median (the Fisher information of the fitted runs; D: log det, V: the
+target's mean variance).
+Tasks: the Gadre et al. (2024) runs of each training set (pool: models up to 411.6M parameters, target: 1.44B and
+6.89B) and the paper's simulated supervised design (71 runs, 1% noise; pool: up to 1.2B parameters, target: larger).
+Usage: python benchmarks/bench_design.py [--tasks rpj sim-supervised ...] [--levels 0.01 0.02 0.05 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+import bayes_distill as bd
+from bayes_distill.data.candidates import load_candidates
+from bayes_distill.data.simulate import simulate_paper_design
+from bayes_distill.laws import PAPER_ARCHITECTURE
+from bayes_distill.posterior.design import candidate_cost
+from bayes_distill.posterior.law_error import log_loss_jacobian
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
+from gadre_check import C4, CSV  # noqa: E402 - the Gadre et al. table beside the repository
+
+STARTING_RUNS = 15  # about 2.5 per coefficient of the supervised law
+DRAWS = 500
+
+
+@dataclass(frozen=True)
+class Task:
+    """A pool of runs (losses revealed when picked) and the target runs to predict."""
+
+    name: str
+    pool: pd.DataFrame
+    target: pd.DataFrame
+
+    @property
+    def cost(self) -> pd.Series:
+        return pd.Series(candidate_cost(load_candidates(self.pool.drop(columns="loss")), PAPER_ARCHITECTURE),
+                         index=self.pool["run"].values)
+
+
+def gadre_task(dataset: str) -> Task:
+    rows = pd.read_csv(CSV)
+    rows = rows[rows["dataset"] == dataset]
+    runs = pd.DataFrame({"run": rows["name"].values, "kind": "supervised", "N": rows["params_no_embed"].values,
+                         "D": rows["tokens"].values, "loss": rows[C4].values})
+    small = runs["N"] <= 4.2e8
+    return Task(dataset, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True))
+
+
+def simulated_supervised_task() -> Task:
+    runs = simulate_paper_design(noise=0.01, seed=0).to_dataframe().reset_index()
+    runs = runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]]
+    small = runs["N"] <= 1.3e9
+    return Task("sim-supervised", runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True))
+
+
+def quiet_fit(runs: pd.DataFrame) -> bd.Posterior:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bd.fit(runs, chains=2, draws=DRAWS, warmup=DRAWS, seed=0)
+
+
+def scores(post: bd.Posterior, target: pd.DataFrame) -> dict[str, float]:
+    """R^2, mean relative error, 90% coverage and median 90% width of the target's predictive."""
+    predicted = post.predict(target["N"].values, target["D"].values, noise=True)
+    low, median, high = predicted.quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values
+    loss = target["loss"].values
+    return {"r2": 1 - np.sum((median - loss) ** 2) / np.sum((loss - loss.mean()) ** 2),
+            "rel_error": float(np.mean(np.abs(median - loss) / loss)),
+            "cover90": float(np.mean((low <= loss) & (loss <= high))),
+            "width90": float(np.median((high - low) / loss))}
+
+
+def within_budget(order: list[str], cost: pd.Series, budget: float) -> list[str]:
+    """The runs of ``order`` taken one by one while each fits what is left of ``budget`` (FLOPs)."""
+    picked, left = [], budget
+    for run in order:
+        if cost[run] <= left:
+            picked.append(run)
+            left -= cost[run]
+    return picked
+
+
+def point_estimate(post: bd.Posterior) -> xr.Dataset:
+    """The posterior median of every coefficient, as a single draw (chain 1, draw 1)."""
+    return post.params().median(("chain", "draw")).expand_dims(chain=1, draw=1)
+
+
+def linearised_greedy(post: bd.Posterior, fitted: pd.DataFrame, left: pd.DataFrame, target: pd.DataFrame,
+                      cost: pd.Series, budget: float, criterion: str) -> list[str]:
+    """D- or V-optimal picks per FLOP on the linearisation at the posterior median: information J^T J / sigma^2 of
+    the fitted runs (plus a small ridge), updated by each pick."""
+    params, names = point_estimate(post), post.free_coefficients
+    jac = {k: log_loss_jacobian("supervised", params, names, (t["N"].values, t["D"].values))[0, 0]
+           for k, t in (("fitted", fitted), ("left", left), ("target", target))}
+    noise = float(post.posterior["sigma_supervised"].median()) ** 2
+    covariance = np.linalg.inv(jac["fitted"].T @ jac["fitted"] / noise + 1e-6 * np.eye(len(names)))
+    picked, spent, runs = [], 0.0, left["run"].values
+    while True:
+        j = jac["left"]
+        variance = np.einsum("ck,kl,cl->c", j, covariance, j)
+        if criterion == "d":
+            gain = np.log1p(variance / noise)
+        else:
+            gain = np.mean((jac["target"] @ covariance @ j.T) ** 2, axis=0) / (variance + noise)
+        score = np.where([r not in picked and spent + cost[r] <= budget for r in runs], gain / cost[runs].values, -1)
+        best = int(np.argmax(score))
+        if score[best] <= 0:
+            return picked
+        picked.append(runs[best])
+        spent += cost[runs[best]]
+        row = covariance @ j[best]
+        covariance = covariance - np.outer(row, row) / (variance[best] + noise)
+
+
+Method = Callable[[bd.Posterior, pd.DataFrame, pd.DataFrame, Task, float, np.random.Generator], list[str]]
+
+
+def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001 - one signature for all
+    out = post.suggest_runs(left.drop(columns="loss"), task.target.drop(columns="loss"), budget,
+                            cost=task.cost[left["run"]].values)
+    return [str(c) for c in out["candidate"].values[out["selected"].values]]
+
+
+def pick_random(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    return within_budget(list(rng.permutation(left["run"].values)), task.cost, budget)
+
+
+def pick_cheapest(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    return within_budget(list(task.cost[left["run"]].sort_values().index), task.cost, budget)
+
+
+def pick_d(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    return linearised_greedy(post, fitted, left, task.target, task.cost, budget, "d")
+
+
+def pick_v(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    return linearised_greedy(post, fitted, left, task.target, task.cost, budget, "v")
+
+
+METHODS: dict[str, Method] = {"ours": pick_ours, "random": pick_random, "cheapest": pick_cheapest,
+                              "d-optimal": pick_d, "v-optimal": pick_v}
+
+
+def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[dict]:
+    """One method on one task: the start, then each level's batch, refit and scores."""
+    rng = np.random.default_rng(seed)
+    cost = task.cost
+    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:STARTING_RUNS])]
+    start_cost = float(cost[fitted["run"]].sum())
+    post, rows = quiet_fit(fitted), []
+    for level in levels:
+        left = task.pool[~task.pool["run"].isin(fitted["run"])]
+        budget = start_cost + level * cost.sum() - float(cost[fitted["run"]].sum())
+        picked = METHODS[method](post, fitted, left, task, budget, rng) if budget > 0 and len(left) else []
+        fitted = pd.concat([fitted, left[left["run"].isin(picked)]])
+        post = quiet_fit(fitted)
+        rows.append({"task": task.name, "method": method, "seed": seed, "level": level, "runs": len(fitted),
+                     "spent": float(cost[fitted["run"]].sum() - start_cost) / cost.sum(), **scores(post, task.target)})
+    return rows
+
+
+TASKS = {"rpj": lambda: gadre_task("rpj"), "rw_original": lambda: gadre_task("rw_original"),
+         "c4_original": lambda: gadre_task("c4_original"), "sim-supervised": simulated_supervised_task}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
+    ap.add_argument("--random-seeds", type=int, default=5)
+    ap.add_argument("--out", type=Path, help="a CSV to write every row to")
+    args = ap.parse_args()
+    rows = []
+    for name in args.tasks:
+        task = TASKS[name]()
+        print(f"{name}: pool {len(task.pool)} runs ({task.cost.sum():.2e} FLOPs), target {len(task.target)} runs",
+              flush=True)
+        for method in METHODS:
+            for seed in range(args.random_seeds if method == "random" else 1):
+                start = time.perf_counter()
+                rows += run_method(task, method, args.levels, seed)
+                print(f"  {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+    table = pd.DataFrame(rows)
+    if args.out:
+        table.to_csv(args.out, index=False)
+    summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]
+    print(summary.mean().round(4).to_string())
+
+
+if __name__ == "__main__":
+    main()
