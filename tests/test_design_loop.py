@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import warnings
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -132,3 +133,63 @@ def test_a_loop_killed_midway_resumes_without_retraining(tmp_path):
     assert loop.finished()
     plans = sorted((tmp_path / "loop" / "rounds").glob("*.plan.json"))
     assert [json.loads(p.read_text()) for p in plans] == [r.trained for r in rounds]
+
+
+TINY_SPEC = """
+name = "tiny-design"
+seeds = [1]
+[data]
+source = "markov"
+vocab_size = 16
+context_length = 16
+[model]
+aspect_ratio = 16
+head_dim = 16
+[train]
+batch_size = 16
+eval_batches = 2
+[[family]]
+kind = "supervised_grid"
+layers = [1, 2, 3]
+tokens_per_param = [1, 4]
+"""
+
+
+def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsys):
+    # The real runner on a tiny sweep: round 0 trains one run of each size, round 1 what the posterior suggests for
+    # the largest model at 16 tokens per parameter, within a budget that allows a little more than the start.
+    from bayes_distill.cli import main
+    from bayes_distill.loop import Design
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SPEC)
+    out = tmp_path / "loop"
+    table = Design(spec, out, None, 1.0).table()  # every run and its cost, none trained
+    largest = table["N"].max()
+    pd.DataFrame({"kind": ["supervised"], "N": [largest], "D": [16 * largest]}).to_csv(tmp_path / "target.csv")
+    start = table.groupby("N")["cost"].min().sum()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = main(["design", str(spec), "--out", str(out), "--budget", f"{2 * start:.6g}", "--target",
+                     str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200",
+                     "--workers", "1"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert "round 0: trained 3 runs" in printed.out and "round 1:" in printed.out
+    history = pd.read_csv(out / "design.csv")
+    assert history["round"].tolist()[:2] == [0, 1] and history["spent"].is_monotonic_increasing
+    assert (out / "design.png").stat().st_size > 10_000
+    assert (out / "rounds" / "round-001.nc").exists()
+    assert bd.load_posterior(out / "rounds" / "round-000.nc").runs.sizes["run"] == 3
+
+
+def test_a_target_on_the_command_line():
+    from bayes_distill.cli.design import parse_target
+
+    assert parse_target("crossover:1e9") == ("crossover", 1e9, "teacher-inference")
+    assert parse_target("allocation:1e9:1e21:best-case") == ("allocation", 1e9, 1e21, "best-case")
+    assert parse_target("points.csv") == "points.csv"
+    with pytest.raises(ValueError, match="expected allocation:N_S:COMPUTE"):
+        parse_target("allocation:1e9")
+    with pytest.raises(ValueError, match="SCENARIO one of"):
+        parse_target("crossover:1e9:cheap")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -17,3 +18,15 @@ def fit_and_diagnose(runs: Any, **kwargs: Any) -> tuple[Any, list[str]]:
         warnings.simplefilter("always", FitWarning)
         posterior = fit(runs, **kwargs)
     return posterior, [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
+
+
+def parse_fix(items: Sequence[str]) -> dict[str, float]:
+    """``--fix NAME=VALUE ...`` as a mapping of coefficients to values."""
+    fix = {}
+    for item in items:
+        name, _, value = item.partition("=")
+        try:
+            fix[name] = float(value)
+        except ValueError:
+            raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
+    return fix

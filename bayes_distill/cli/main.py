@@ -1,4 +1,4 @@
-"""``bayes-distill``: plan, crossover, fit, run, report, and demo (the main job)."""
+"""``bayes-distill``: plan, crossover, fit, run, report, design (the closed loop), and demo (the main job)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from bayes_distill.cli.demo import add_demo_arguments, demo
-from bayes_distill.cli.fitting import fit_and_diagnose
+from bayes_distill.cli.design import add_design_arguments, design_command
+from bayes_distill.cli.fitting import fit_and_diagnose, parse_fix
 from bayes_distill.cli.tables import allocation_table, crossover_table
 from bayes_distill.laws import PAPER, SCENARIOS
 from bayes_distill.planner import DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, allocate, crossover
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most twice)")
     fit.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
                      help="model the law's own error at each student size, so that intervals widen where the fit "
-                          "extrapolates to sizes it has not seen (default: fit's)")
+                          "extrapolates to sizes it has not seen (default: where several runs share a student size)")
     fit.add_argument("--accept-warnings", action="store_true",
                      help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
                           "divergences; SVI: the Pareto k of the guide's importance weights)")
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write an HTML and a Markdown report of a posterior, with its figures")
     add_report_arguments(report)
 
+    design = sub.add_parser("design", help="the closed loop: train the cheapest runs of a sweep, fit, train what the "
+                                           "posterior suggests for a target, refit, until the budget is spent")
+    add_design_arguments(design)
+
     demo = sub.add_parser("demo", help="the main job: train the cpu grid, fit the laws to it, answer from the "
                                        "posterior, write the report")
     add_demo_arguments(demo)
@@ -91,13 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    fix = {}
-    for item in args.fix:
-        name, _, value = item.partition("=")
-        try:
-            fix[name] = float(value)
-        except ValueError:
-            raise ValueError(f"--fix expects NAME=VALUE; got {item!r}") from None
+    fix = parse_fix(args.fix)
     posterior, problems = fit_and_diagnose(args.runs, backend=args.backend, method=args.method, prior=args.prior,
                                             fix=fix, chains=args.chains, draws=args.draws, warmup=args.warmup,
                                             seed=args.seed, target_accept=args.target_accept,
@@ -157,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bayes_distill.report import report_command
 
             return report_command(args)
+        elif args.command == "design":
+            return design_command(args)
         elif args.command == "demo":
             return demo(args)
     except ValueError as error:

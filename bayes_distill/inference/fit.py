@@ -97,19 +97,22 @@ def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
 
 
 def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[str, float] | None, nu: float,
-                     group_effects: bool | str, law_error: bool = False) -> tuple[xr.Dataset, ModelArgs]:
+                     group_effects: bool | str, law_error: bool | str = "auto") -> tuple[xr.Dataset, ModelArgs]:
     """The validated runs table and ``law_model``'s arguments (in power-law term coordinates)."""
     if not nu > 0:
         raise ValueError(f"nu must be > 0; got {nu!r}")
     if group_effects not in (True, False, "auto"):
         raise ValueError(f"group_effects must be True, False or 'auto'; got {group_effects!r}")
-    if law_error not in (True, False):
-        raise ValueError(f"law_error must be True or False; got {law_error!r}")
+    if law_error not in (True, False, "auto"):
+        raise ValueError(f"law_error must be True, False or 'auto'; got {law_error!r}")
     runs = load_runs(runs)
     arrays = RunArrays.from_runs(runs)
     if group_effects == "auto":
         group_effects = bool(arrays.n_groups < arrays.log_loss.size)
-    if law_error and np.trace(arrays.size_projection) < 0.5:
+    learnable = bool(np.trace(arrays.size_projection) >= 0.5)  # some size's error can be told from noise
+    if law_error == "auto":
+        law_error = learnable
+    if law_error and not learnable:
         raise ValueError("law_error=True needs runs that share a student size, so that the law's error at a size "
                          "can be told from the runs' noise: at least two sizes of one kind with two or more runs "
                          f"each; these runs have {arrays.n_sizes} such size(s)")
@@ -690,7 +693,7 @@ def prior_predictive(
     seed: int = 0,
     nu: float = 4.0,
     group_effects: bool | str = "auto",
-    law_error: bool = False,
+    law_error: bool | str = "auto",
 ) -> Any:
     """Prior predictive draws for the runs of ``runs`` (their N, D and teacher losses; their losses are only shown
     as observed data): an ArviZ DataTree with groups ``prior`` (every coefficient and noise scale, by chain and
@@ -740,7 +743,7 @@ def sample(
     seed: int = 0,
     nu: float = 4.0,
     group_effects: bool | str = "auto",
-    law_error: bool = False,
+    law_error: bool | str = "auto",
     starts: int = 16,
     svi_steps: int = 4000,
     guide: str = "full-rank",
@@ -756,7 +759,8 @@ def sample(
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
     law_error: model the law's own error, an offset on log loss shared by the runs of one kind and student size
     (``law_error`` its spread, learned), which predictions at a size the fit has not seen draw afresh: intervals
-    that hold where the fit extrapolates (``Posterior.predict``).
+    that hold where the fit extrapolates (``Posterior.law_error``). "auto" (the default) models it where it can be
+    learned: when several runs of a kind share a student size, for at least two sizes.
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
     fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin

@@ -208,7 +208,11 @@ class Design:
         return self.rounds()
 
     def history(self) -> pd.DataFrame:
-        """The rounds as a table: FLOPs spent, runs trained, and the target's interval (the widest quantity's)."""
-        rounds = self.rounds()
-        return pd.DataFrame({"round": [r.number for r in rounds], "spent": [r.spent for r in rounds],
-                             "trained": [len(r.trained) for r in rounds], "width": [r.width for r in rounds]})
+        """The rounds as a table: FLOPs spent by each round's end, runs it trained, and the target's median and 90%
+        interval (``low``, ``high``: of its widest quantity; ``width``)."""
+        rows = []
+        for r in self.rounds():
+            widest = int(np.argmax(np.subtract(r.high, r.low)))
+            rows.append({"round": r.number, "spent": r.spent, "trained": len(r.trained), "low": r.low[widest],
+                         "median": r.median[widest], "high": r.high[widest], "width": r.width})
+        return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width"])

@@ -1,0 +1,81 @@
+"""``bayes-distill design``: the closed loop from a sweep spec, until the budget is spent or the target decided."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from bayes_distill.laws import SCENARIOS
+
+TARGET_HELP = ("what to be surer of: a table of points (CSV/Parquet/netCDF: kind, N, D, and teacher_loss or teacher_N "
+               "and teacher_D) whose log losses' variance is to shrink; crossover:N_S[:SCENARIO] (log10 of the "
+               "crossover budget); or allocation:N_S:COMPUTE[:SCENARIO] (log of the compute-optimal student loss)")
+
+
+def parse_target(text: str) -> Any:
+    """A ``--target``: a planner answer ``crossover:N_S[:SCENARIO]`` or ``allocation:N_S:COMPUTE[:SCENARIO]``
+    (scenario default teacher-inference), else the path of a table of points."""
+    kind, _, rest = text.partition(":")
+    if kind not in ("crossover", "allocation"):
+        return text
+    parts = rest.split(":")
+    numbers = 1 if kind == "crossover" else 2
+    scenario = parts[numbers] if len(parts) > numbers else "teacher-inference"
+    try:
+        values = [float(v) for v in parts[:numbers]]
+    except ValueError:
+        raise ValueError(f"--target {text!r}: expected {kind}:N_S{':COMPUTE' * (numbers - 1)}[:SCENARIO]") from None
+    if len(values) != numbers or len(parts) > numbers + 1 or scenario not in SCENARIOS:
+        raise ValueError(f"--target {text!r}: expected {kind}:N_S{':COMPUTE' * (numbers - 1)}[:SCENARIO], SCENARIO "
+                         f"one of {list(SCENARIOS)}")
+    return (kind, *values, scenario)
+
+
+def add_design_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("spec", help="a sweep spec (TOML) whose families are the candidate runs")
+    p.add_argument("--out", required=True, help="folder for the runs, every round's posterior and the plot")
+    p.add_argument("--budget", type=float, required=True, help="FLOPs to spend in all, round 0 included")
+    p.add_argument("--target", required=True, help=TARGET_HELP)
+    p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units)")
+    p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")
+    p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients in every fit")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--workers", type=int, help="local training processes (default: one per core)")
+    p.add_argument("--scheduler", help="a Dask scheduler address to train on a cluster")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def design_command(args: argparse.Namespace) -> int:
+    """Run the loop, printing each round; write the history (design.csv) and its plot (design.png)."""
+    from bayes_distill.atomic import atomic_path
+    from bayes_distill.cli.fitting import parse_fix
+    from bayes_distill.loop import Design
+    from bayes_distill.plots import design_progress
+
+    loop = Design(args.spec, args.out, parse_target(args.target), args.budget, width=args.width,
+                  fit_options={"chains": args.chains, "draws": args.draws, "warmup": args.draws,
+                               "fix": parse_fix(args.fix)},
+                  run_options={"workers": args.workers, "scheduler": args.scheduler},
+                  starting_runs=args.starting_runs, seed=args.seed)
+    for past in loop.rounds():
+        print(_line(past, args.budget) + " (done before)")
+    while (step := loop.step()) is not None:
+        print(_line(step, args.budget), flush=True)
+    history = loop.history()
+    with atomic_path(loop.out / "design.csv") as temporary:
+        history.to_csv(temporary, index=False)
+    if len(history):
+        with atomic_path(loop.out / "design.png") as temporary:
+            design_progress(history, target_label=args.target).savefig(temporary, format="png", dpi=120)
+    reason = "the target is decided" if args.width and len(history) and history["width"].iloc[-1] < args.width \
+        else "no candidate fits the budget left"
+    print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
+          file=sys.stderr)
+    return 0
+
+
+def _line(r: Any, budget: float) -> str:
+    return (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
+            f"the budget); target 90% interval widest {r.width:.4g}")
