@@ -20,10 +20,12 @@ _EXPORTS = {
     "bayes_distill.inference": ("prior_predictive",),
     "bayes_distill.planner": ("allocate", "crossover"),
     "bayes_distill.posterior": ("Posterior", "fit", "load_posterior", "summarize_crossover", "summarize_draws"),
+    "bayes_distill.loop": ("Design",),
     "bayes_distill.jax_settings": ("configure_jax",),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBPACKAGES = ("cli", "data", "inference", "jax_settings", "laws", "planner", "plots", "posterior", "report", "runner")
+_SUBPACKAGES = ("cli", "data", "inference", "jax_settings", "laws", "loop", "planner", "plots", "posterior", "report",
+                "runner")
 
 __all__ = sorted(_HOME)
 

@@ -17,13 +17,14 @@ of the loss (widest at k = 2, where the fits see 2 sizes); R-hat reached 1.047 (
 intervals are too narrow where the 90% ones are wide: the predictive is too heavy-tailed and mis-centred rather
 than too narrow throughout.
 
-With ``--law-error`` (issue 14; same splits, same defaults, 2 cores, 5 min): pooled 50% / 90% coverage 69% / 98%
-(33% / 89% without); per split the 90% coverage 100% except rpj and rw_original k = 3 (91%, 100%) and c4_original
-k = 5 (0 of 1, a run 4.4% off); median errors 0.25-4.4% (0.24-4.5%); median 90% widths 8.3-16.7% of the loss,
-1.4-2.4 times those without (widest at k = 4, where 1.4B and 6.9B lie far beyond a quadratic's reach in log N).
-Held-out log predictive density per run, mean over the 12 splits: 2.17 (2.19 without); PSIS-LOO per fitted run:
-2.69 (2.70). Before the law's extrapolated part was added (an own offset per new size only): 58% / 96%, widths
-1.2-1.7 times, held-out density 2.22.
+With ``--law-error`` (issue 14; same splits, same defaults, 2 cores), as committed (the absorbed part carried out
+through the law's Jacobian): pooled 50% / 90% coverage 67% / 98% (33% / 89% without); per split the 90% coverage
+100% except rpj k = 3 (91%) and c4_original k = 5 (0 of 1, a run 4.4% off); median errors 0.35-4.4%; median 90%
+widths 6.7-16.7% of the loss (widest at k = 2, where the fits see 2 sizes); rpj k = 4 (gadre_check's split):
+67% / 100%, 1.03% error, 8.8% wide. Held-out log predictive density per run, mean over the 12 splits: 2.19 (2.19
+without); PSIS-LOO per fitted run: 2.69 (2.70). Earlier versions: an own offset per new size only: 58% / 96%,
+density 2.22; the absorbed part carried out as a quadratic in log N: 69% / 98%, widths 8.3-16.7% (rpj k = 4:
+12.7%), density 2.17.
 """
 
 from __future__ import annotations
