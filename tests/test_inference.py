@@ -920,6 +920,9 @@ def test_only_sizes_that_runs_share_have_a_law_error():
     labels, index = shared_sizes(kind, N)
     assert labels.tolist() == ["distilled N=100000000.0", "supervised N=100000000.0"]
     assert index.tolist() == [1, 1, 0, -1, 0, -1]
+    # Checkpoints of one training run (one group) do not make a shared size: their group's offset is theirs.
+    group = np.array(["a", "a", "b", "c", "d", "e"])
+    assert shared_sizes(kind, N, group)[1].tolist() == [-1, -1, 0, -1, 0, -1]
     with pytest.raises(ValueError, match="law_error=True needs runs that share a student size"):
         bd.fit(simulated_runs(20), law_error=True)  # every run its own size
 
@@ -937,7 +940,7 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_pat
     kw = {"chains": 2, "draws": 300, "warmup": 300, "seed": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains
-        with_error, without = bd.fit(frame, law_error=True, **kw), bd.fit(frame, **kw)
+        with_error, without = bd.fit(frame, law_error=True, **kw), bd.fit(frame, law_error=False, **kw)
     assert with_error.tree.attrs["law_error"] == 1 and with_error.posterior.sizes["size"] == 8
     lo, hi = np.quantile(with_error.posterior["law_error"].values, [0.05, 0.95])
     assert lo < 0.02 < hi, (lo, hi)

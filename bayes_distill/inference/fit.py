@@ -114,8 +114,8 @@ def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[s
         law_error = learnable
     if law_error and not learnable:
         raise ValueError("law_error=True needs runs that share a student size, so that the law's error at a size "
-                         "can be told from the runs' noise: at least two sizes of one kind with two or more runs "
-                         f"each; these runs have {arrays.n_sizes} such size(s)")
+                         "can be told from the runs' noise: at least two sizes of one kind, each with runs of two or "
+                         f"more groups (training runs); these runs have {arrays.n_sizes} such size(s)")
     prior = resolve_prior(prior, float(runs["loss"].min()))
     return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects),
                            law_error=bool(law_error))
@@ -635,7 +635,7 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
     coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
-              "size": shared_sizes(runs["kind"].values.astype(str), runs["N"].values)[0]}
+              "size": shared_sizes(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
     dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["size"], "law_error_offset": ["size"]}
     tree = arviz_base.from_dict(data, coords=coords, dims=dims)
     tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit

@@ -64,13 +64,17 @@ def size_labels(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     return np.array([f"{k} N={float(n)!r}" for k, n in zip(np.asarray(kind, str), np.asarray(N, float), strict=True)])
 
 
-def shared_sizes(kind: np.ndarray, N: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The law error's levels in a runs table: the labels of the sizes that several runs of one kind share, sorted,
-    and each run's index among them (-1 for a run alone at its size)."""
+def shared_sizes(kind: np.ndarray, N: np.ndarray, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The law error's levels in a runs table: the labels of the sizes that runs of one kind from several groups
+    share (independent trainings; each run is its own group when ``group`` is None), sorted, and each run's index
+    among them (-1 for a run whose size no other group has). Checkpoints of one training run share their offset
+    through the group's, so they cannot tell the law's error at their size from it."""
     labels = size_labels(kind, N)
-    unique, index, counts = np.unique(labels, return_inverse=True, return_counts=True)
-    shared = unique[counts >= 2]
-    return shared, np.where(counts[index] >= 2, np.searchsorted(shared, labels), -1)
+    group = np.arange(labels.size).astype(str) if group is None else np.asarray(group, str)
+    unique, index = np.unique(labels, return_inverse=True)
+    groups = np.array([np.unique(group[index == i]).size for i in range(unique.size)], dtype=int)
+    shared = unique[groups >= 2]
+    return shared, np.where(groups[index] >= 2, np.searchsorted(shared, labels), -1)
 
 
 def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
@@ -123,7 +127,7 @@ class RunArrays:
     def from_runs(cls, runs: xr.Dataset) -> RunArrays:
         kind = runs["kind"].values.astype(str)
         _, group = np.unique(runs["group"].values.astype(str), return_inverse=True)
-        shared, size = shared_sizes(kind, runs["N"].values)
+        shared, size = shared_sizes(kind, runs["N"].values, runs["group"].values)
         first = np.array([np.flatnonzero(size == i)[0] for i in range(shared.size)], dtype=np.int64)
         projection = law_error_projection(kind[first], runs["N"].values[first])
         return cls(

@@ -31,8 +31,9 @@ INTERVAL = (0.05, 0.5, 0.95)
 
 @dataclass(frozen=True)
 class Round:
-    """One round of the loop: the runs it trained, the FLOPs spent by then, and the target's 90% interval after
-    its fit (per target quantity, in the target's units: log loss, log10 FLOPs)."""
+    """One round of the loop: the runs it trained (its plan and the teachers they needed), the FLOPs spent by
+    then, and the target's 90% interval after its fit (per target quantity, in the target's units: log loss,
+    log10 FLOPs)."""
 
     number: int
     trained: list[str]
@@ -188,17 +189,20 @@ class Design:
 
         if self.finished():
             return None
-        number = len(self.rounds())
-        plan = self._plan(number, self.table())
+        rounds = self.rounds()
+        plan = self._plan(len(rounds), self.table())
         if not plan:
             return None
         runs = run_sweep(self.spec, self.out / "sweep", only=plan, **{"progress": False, **self.run_options})
         post = fit(runs, **self.fit_options)
-        post.save(self._path(number, ".nc"))
+        post.save(self._path(len(rounds), ".nc"))
         quantiles = target_quantities(post, self.target, self.seed).quantile(INTERVAL, dim=("chain", "draw"))
         low, median, high = (quantiles.sel(quantile=q).values.tolist() for q in INTERVAL)
-        record = Round(number, plan, self._spent(self.table()), low, median, high)
-        self._write(self._path(number, ".json"), asdict(record))
+        table = self.table()
+        before = {run for r in rounds for run in r.trained}  # this round's: its plan and the teachers it needed
+        trained = [run for run in table.loc[table["status"] != "not run", "run"] if run not in before]
+        record = Round(len(rounds), trained, self._spent(table), low, median, high)
+        self._write(self._path(len(rounds), ".json"), asdict(record))
         return record
 
     def run(self) -> list[Round]:

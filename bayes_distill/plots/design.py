@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bayes_distill.plots._common import BAND_ALPHA, HEIGHT, WIDTH_PER_PANEL
+from bayes_distill.plots._common import HEIGHT, WIDTH_PER_PANEL, tidy_log_axes
 
 
 def design_progress(history: pd.DataFrame, target_label: str = "target") -> Figure:
@@ -13,16 +13,17 @@ def design_progress(history: pd.DataFrame, target_label: str = "target") -> Figu
     units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
-    ax.fill_between(history["spent"], history["low"], history["high"], alpha=BAND_ALPHA["90%"], color="C0",
-                    step="post", label="90% interval")
-    ax.plot(history["spent"], history["median"], "o-", color="C0", drawstyle="steps-post", label="median")
+    below, above = history["median"] - history["low"], history["high"] - history["median"]
+    ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
+                ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
     for spent, median, number in zip(history["spent"], history["median"], history["round"], strict=True):
-        ax.annotate(str(number), (spent, median), textcoords="offset points", xytext=(0, 6), ha="center",
+        ax.annotate(f"round {number}", (spent, median), textcoords="offset points", xytext=(7, 4), ha="left",
                     fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent")
     ax.set_ylabel(target_label)
-    ax.set_title("the target's interval as the loop trains (round numbers)")
+    ax.set_title("the target's interval as the loop trains")
     ax.legend(loc="best", frameon=False)
+    tidy_log_axes(fig)
     fig.tight_layout()
     return fig

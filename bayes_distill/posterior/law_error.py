@@ -36,7 +36,7 @@ class FittedSizes:
     @classmethod
     def of(cls, runs: xr.Dataset, kind: str) -> FittedSizes:
         kinds, sizes = runs["kind"].values.astype(str), runs["N"].values.astype(float)
-        rows = np.flatnonzero((shared_sizes(kinds, sizes)[1] >= 0) & (kinds == kind))
+        rows = np.flatnonzero((shared_sizes(kinds, sizes, runs["group"].values)[1] >= 0) & (kinds == kind))
         N, run_size = np.unique(sizes[rows], return_inverse=True)
         inputs = (sizes[rows], runs["D"].values[rows].astype(float))
         if kind == "distilled":
