@@ -7,6 +7,12 @@ candidate its outcome is drawn from the truth, the table refitted with it, and t
 measured: the realised reduction, against ``suggest_runs``' expected one (Spearman rank correlation over the
 candidates), and the realised reduction of the top candidate against the candidates' median.
 Usage: python experiments/design_check.py [--tables 3] [--draws 500]
+
+Measured on 2 cores, 5 tables (2 x 500 draws): Spearman 0.89, 0.91, 0.77, 0.88, 0.73 between the expected and the
+realised reductions over the 15 candidates; the top candidate's expected reduction against its realised one
+1.73e-3 / 1.84e-3, 7.96e-4 / 7.90e-4, 1.68e-3 / 1.72e-3, 2.02e-3 / 2.00e-3, 1.94e-3 / 1.76e-3 (the target's
+variance before: 0.9-2.5e-3), and the median candidate realised 1.7e-4 to 8.0e-4: the top candidate removed 80-90%
+of the target's variance, 2.2-5x what the median candidate did.
 """
 
 from __future__ import annotations
