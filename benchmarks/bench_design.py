@@ -12,7 +12,9 @@ linearisation at the current fit's posterior median (the Fisher information of t
 target's mean variance).
 Tasks: the Gadre et al. (2024) runs of each training set (pool: models up to 411.6M parameters, target: 1.44B and
 6.89B) and the paper's simulated supervised design (71 runs, 1% noise; pool: up to 1.2B parameters, target: larger).
-Usage: python benchmarks/bench_design.py [--tasks rpj sim-supervised ...] [--levels 0.01 0.02 0.05 0.1]
+Also the fit of the whole pool (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates
+against a 4,000-draw posterior.
+Usage: python benchmarks/bench_design.py [--tasks rpj sim-supervised ...] [--levels 0.01 0.02 0.05 0.1] [--speed]
 """
 
 from __future__ import annotations
@@ -179,6 +181,38 @@ def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[
     return rows
 
 
+def whole_pool(task: Task) -> dict:
+    """The reference: the fit of the whole pool, scored on the target."""
+    fitted = task.pool
+    return {"task": task.name, "method": "whole pool", "seed": 0, "level": 1.0, "runs": len(fitted), "spent": 1.0,
+            **scores(quiet_fit(fitted), task.target)}
+
+
+def ranking_speed(candidates: int = 1000) -> None:
+    """Seconds to rank ``candidates`` supervised and distilled candidates (half with a teacher still to train)
+    against a 4,000-draw joint posterior, against the seconds of predicting their losses (the same run's
+    reference)."""
+    runs = simulate_paper_design(noise=0.01, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bd.fit(runs, chains=4, draws=1000, warmup=500, seed=0)
+    rng = np.random.default_rng(0)
+    N = np.exp(rng.uniform(np.log(1e8), np.log(5e9), candidates))
+    kind = np.where(np.arange(candidates) % 2 == 0, "supervised", "distilled")
+    table = pd.DataFrame({"kind": kind, "N": N, "D": N * np.exp(rng.uniform(np.log(10), np.log(300), candidates)),
+                          "teacher_loss": np.where(np.arange(candidates) % 4 == 1, 2.2, np.nan),
+                          "teacher_N": 7e9, "teacher_D": 1.4e11})
+    target = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11]})
+    start = time.perf_counter()
+    post.predict(table["N"].values, table["D"].values)
+    reference = time.perf_counter() - start
+    start = time.perf_counter()
+    post.suggest_runs(table, target, budget=1e22)
+    ranking = time.perf_counter() - start
+    print(f"ranking {candidates} candidates against {post.draw_count} draws: {ranking:.2f} s "
+          f"({ranking / reference:.0f}x predicting their supervised losses, {reference:.3f} s)")
+
+
 TASKS = {"rpj": lambda: gadre_task("rpj"), "rw_original": lambda: gadre_task("rw_original"),
          "c4_original": lambda: gadre_task("c4_original"), "sim-supervised": simulated_supervised_task}
 
@@ -189,20 +223,25 @@ def main() -> None:
     ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
     ap.add_argument("--random-seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
+    ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
     args = ap.parse_args()
+    if args.speed:
+        ranking_speed()
+        return
     rows = []
     for name in args.tasks:
         task = TASKS[name]()
         print(f"{name}: pool {len(task.pool)} runs ({task.cost.sum():.2e} FLOPs), target {len(task.target)} runs",
               flush=True)
+        rows.append(whole_pool(task))
         for method in METHODS:
             for seed in range(args.random_seeds if method == "random" else 1):
                 start = time.perf_counter()
                 rows += run_method(task, method, args.levels, seed)
                 print(f"  {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+                if args.out:  # after every method, so that a stopped benchmark keeps what it measured
+                    pd.DataFrame(rows).to_csv(args.out, index=False)
     table = pd.DataFrame(rows)
-    if args.out:
-        table.to_csv(args.out, index=False)
     summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]
     print(summary.mean().round(4).to_string())
 
