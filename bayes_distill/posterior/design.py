@@ -21,8 +21,7 @@ import xarray as xr
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import COEFFICIENTS, Architecture, LawParams, total_flops
 from bayes_distill.laws.equations import log_distilled_loss
-
-SAMPLE = ("chain", "draw")
+from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
 
 def candidate_cost(candidates: xr.Dataset, arch: Architecture) -> np.ndarray:
@@ -75,14 +74,14 @@ def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.D
     if distilled.any():
         teacher = _teacher_losses(post, candidates.isel(candidate=distilled), seed)
         out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher, seed)
-    return xr.DataArray(out, dims=(*SAMPLE, "candidate"), coords={"candidate": candidates["candidate"].values},
+    return xr.DataArray(out, dims=(*SAMPLE_DIMS, "candidate"), coords={"candidate": candidates["candidate"].values},
                         name="log_loss", attrs={"units": "log nats/token"})
 
 
 def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
                             seed: int) -> np.ndarray:
     """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
-    params = post.params().stack(sample=SAMPLE)
+    params = post.params().stack(sample=SAMPLE_DIMS)
     rows = teacher_loss.reshape(-1, N.size)
     values = np.stack([log_distilled_loss(N, D, rows[i], LawParams(*(params[c].values[i] for c in COEFFICIENTS)))
                        for i in range(rows.shape[0])])
@@ -98,18 +97,18 @@ def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
         _, N_S, scenario = target
         answer = post.crossover(N_S, scenario, seed=seed)
         bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
-        values = np.log10(np.clip(answer["compute"].transpose(*SAMPLE, ...).values, *bounds))
+        values = np.log10(np.clip(answer["compute"].transpose(*SAMPLE_DIMS, ...).values, *bounds))
         name = "log10_crossover_compute"
     elif isinstance(target, tuple) and target[:1] == ("allocation",):
         _, N_S, compute, scenario = target
         plan = post.allocate(N_S, compute, scenario, seed=seed)
-        values, name = np.log(plan["student_loss"].transpose(*SAMPLE, ...).values), "log_student_loss"
+        values, name = np.log(plan["student_loss"].transpose(*SAMPLE_DIMS, ...).values), "log_student_loss"
     elif isinstance(target, tuple):
         raise ValueError("target must be a table of points, ('crossover', N_S, scenario) or ('allocation', N_S, "
                          f"compute, scenario); got {target!r}")
     else:
         return predicted_log_loss(post, load_candidates(target), seed).rename(candidate="quantity").rename("log_loss")
-    return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE, "quantity"), name=name)
+    return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE_DIMS, "quantity"), name=name)
 
 
 @dataclass
@@ -175,8 +174,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
         raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
-    g = target_quantities(post, target, seed).stack(sample=SAMPLE).transpose("sample", ...).values
-    f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE).transpose("sample", ...).values
+    g = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
     reduction = ensemble.reductions()
     selected = greedy_batch(ensemble, flops, budget)
