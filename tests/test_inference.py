@@ -986,7 +986,7 @@ def test_the_law_error_at_a_new_size_grows_with_its_distance_from_the_fitted_siz
 def test_the_law_carries_what_it_absorbed_through_its_own_jacobian(joint_posterior):
     # Offsets at the fitted sizes that a move v of the coefficients makes exactly (J_F v), with data far more
     # precise than the posterior: the coefficients absorb them by that move, and at a new size the law makes J v.
-    from bayes_distill.posterior.law_error import FittedSizes, carried_law_error, log_loss_jacobian
+    from bayes_distill.posterior.law_error import FittedSizes, absorbing_move, directional_derivative, log_loss_jacobian
 
     params, names = joint_posterior.params(), ["E", "A", "alpha"]
     sizes = np.geomspace(1e8, 1e9, 5)
@@ -996,7 +996,8 @@ def test_the_law_carries_what_it_absorbed_through_its_own_jacobian(joint_posteri
     absorbed = log_loss_jacobian("supervised", params, names, (sizes, sizes * 20)) @ move  # (chain, draw, size)
     precision = np.full(absorbed.shape[:2], 1e12)
     new = np.array([3e9, 1e11])
-    carried = carried_law_error(fitted, params, names, precision, absorbed, new)
+    carried = directional_derivative("supervised", params, names,
+                                     absorbing_move(fitted, params, names, precision, absorbed), (new, new * 20))
     expected = log_loss_jacobian("supervised", params, names, (new, new * 20)) @ move
     np.testing.assert_allclose(carried, expected, rtol=1e-3, atol=1e-6)
     assert np.abs(expected).max() > 1e-3  # a move that matters

@@ -15,10 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from bayes_distill.data.candidates import load_candidates
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, Architecture, LawParams, total_flops
 from bayes_distill.laws.equations import log_distilled_loss
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
@@ -80,11 +83,13 @@ def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.D
 
 def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
                             seed: int) -> np.ndarray:
-    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
+    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error. The law
+    maps over the draws (``jax.vmap``): its coefficients and teacher losses go draw by draw, the candidates whole."""
+    configure_jax()
     params = post.params().stack(sample=SAMPLE_DIMS)
-    rows = teacher_loss.reshape(-1, N.size)
-    values = np.stack([log_distilled_loss(N, D, rows[i], LawParams(*(params[c].values[i] for c in COEFFICIENTS)))
-                       for i in range(rows.shape[0])])
+    law = LawParams(*(jnp.asarray(params[c].values) for c in COEFFICIENTS))
+    per_draw = jax.vmap(lambda p, teacher: log_distilled_loss(N, D, teacher, p))
+    values = np.asarray(per_draw(law, jnp.asarray(teacher_loss.reshape(-1, N.size))))
     return values.reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
 
 

@@ -52,20 +52,32 @@ class FittedSizes:
         return (*inputs, np.full(N.size, np.median(self.run_inputs[2]))) if self.kind == "distilled" else inputs
 
 
-def log_loss_jacobian(kind: str, params: xr.Dataset, names: list[str], inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-    """d log L / d coefficient at ``inputs`` (the law's, per point) for every draw of ``params``, by central
-    differences in each coefficient's coordinate (its log when positive in every draw); (chain, draw, point,
-    coefficient)."""
+def _shifted(params: xr.Dataset, names: list[str], direction: np.ndarray, step: float) -> LawParams:
+    """The coefficients of every draw moved by ``step`` times ``direction`` (chain, draw, coefficient; or one
+    coefficient vector for all draws), each in its coordinate: its log when positive in every draw, else itself."""
+    values = {c: params[c].values for c in COEFFICIENTS}
+    for k, name in enumerate(names):
+        shift = step * np.asarray(direction)[..., k]
+        values[name] = values[name] * np.exp(shift) if np.all(values[name] > 0) else values[name] + shift
+    return LawParams(**values)
+
+
+def directional_derivative(kind: str, params: xr.Dataset, names: list[str], direction: np.ndarray,
+                           inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+    """d log L along ``direction`` of the coefficients (in ``_shifted``'s coordinates) at ``inputs`` (the law's,
+    per point), for every draw, by a central difference: two evaluations of the law whatever the number of
+    coefficients; (chain, draw, point)."""
     law = log_supervised_loss if kind == "supervised" else log_distilled_loss
-    columns = []
-    for name in names:
-        value = params[name].values
-        logged = bool(np.all(value > 0))
-        shifted = [value * np.exp(step) if logged else value + step for step in (_STEP, -_STEP)]
-        up, down = (law(*inputs, LawParams(**{c: (s if c == name else params[c].values) for c in COEFFICIENTS}))
-                    for s in shifted)
-        columns.append((up - down) / (2 * _STEP))
-    return np.stack(columns, axis=-1)
+    up, down = (law(*inputs, _shifted(params, names, direction, step)) for step in (_STEP, -_STEP))
+    return (up - down) / (2 * _STEP)
+
+
+def log_loss_jacobian(kind: str, params: xr.Dataset, names: list[str], inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+    """d log L / d coefficient at ``inputs`` (the law's, per point) for every draw of ``params``, in each
+    coefficient's coordinate (its log when positive in every draw); (chain, draw, point, coefficient)."""
+    unit = np.eye(len(names))
+    return np.stack([directional_derivative(kind, params, names, unit[k], inputs) for k in range(len(names))],
+                    axis=-1)
 
 
 def coefficient_covariance(params: xr.Dataset, names: list[str]) -> np.ndarray:
@@ -81,33 +93,51 @@ def absorbed_offsets(fitted: FittedSizes, unit_offsets: np.ndarray) -> np.ndarra
     return unit_offsets @ (q @ q.T)
 
 
-def carried_law_error(fitted: FittedSizes, params: xr.Dataset, names: list[str], run_precision: np.ndarray,
-                      absorbed: np.ndarray, N: np.ndarray) -> np.ndarray:
-    """What the law makes at new sizes ``N`` (parameters) of offsets ``absorbed`` at the fitted sizes (chain, draw,
-    size), per draw: the coefficients move by the weighted least-squares fit of the offsets through the law's
-    Jacobian J, (J^T W J + Cov^-1)^-1 J^T W delta (W the runs' precision (chain, draw); the posterior covariance
-    keeps the move to what the posterior allows), and the loss at N by its Jacobian times that move; (chain, draw,
-    N)."""
+def absorbing_move(fitted: FittedSizes, params: xr.Dataset, names: list[str], run_precision: np.ndarray,
+                   absorbed: np.ndarray) -> np.ndarray:
+    """How far the coefficients move to take over offsets ``absorbed`` at the fitted sizes (chain, draw, size), per
+    draw: the weighted least-squares fit of the offsets through the law's Jacobian J, (J^T W J + Cov^-1)^-1 J^T W
+    delta (W the runs' precision (chain, draw); the posterior covariance keeps the move to what the posterior
+    allows); (chain, draw, coefficient), in ``log_loss_jacobian``'s coordinates."""
     jacobian = log_loss_jacobian(fitted.kind, params, names, fitted.run_inputs)
     weighted = jacobian * run_precision[..., None, None]
     pull = np.einsum("cdrk,cdr->cdk", weighted, absorbed[..., fitted.run_size])
-    precision = np.einsum("cdrk,cdrl->cdkl", weighted, jacobian) + np.linalg.inv(coefficient_covariance(params, names))
-    move = np.linalg.solve(precision, pull[..., None])[..., 0]
-    return np.einsum("cdnk,cdk->cdn", log_loss_jacobian(fitted.kind, params, names, fitted.typical_inputs(N)), move)
+    precision = weighted.swapaxes(-1, -2) @ jacobian + np.linalg.inv(coefficient_covariance(params, names))
+    return np.linalg.solve(precision, pull[..., None])[..., 0]
 
 
-def fresh_law_errors(runs: xr.Dataset, posterior: xr.Dataset, params: xr.Dataset, names: list[str], nu: float,
-                     kind: str, N: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
-    """The law error at sizes ``N`` the fit has not seen, over (chain, draw, size): law_error times (each size's own
-    standard normal offset less ``carried_law_error`` of standard normal offsets at the fitted sizes). Streams are
-    keyed by (seed, size label) and (seed, kind), so one size gets one error in every answer."""
-    scale = posterior["law_error"].values
-    own = np.stack([np.random.default_rng([seed, zlib.crc32(label.encode())]).standard_normal(scale.shape)
-                    for label in labels], axis=-1) if labels.size else np.zeros((*scale.shape, 0))
-    fitted = FittedSizes.of(runs, kind)
-    if fitted.N.size:
-        taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape, fitted.N.size))
-        # Student-t noise: its Fisher information per run is (nu + 1) / ((nu + 3) sigma^2).
-        precision = (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
-        own = own - carried_law_error(fitted, params, names, precision, absorbed_offsets(fitted, taken), N)
-    return scale[..., None] * own
+@dataclass(frozen=True)
+class FreshLawError:
+    """The law error of one kind at sizes a fit has not seen, for one seed: law_error times (each size's own standard
+    normal offset less what the law makes there of standard normal offsets at the fitted sizes, ``absorbing_move``).
+    Built once per (kind, seed) and evaluated at any sizes, since the move does not depend on them."""
+
+    kind: str
+    seed: int
+    scale: np.ndarray  # law_error over (chain, draw)
+    params: xr.Dataset
+    names: list[str]
+    fitted: FittedSizes
+    move: np.ndarray | None  # (chain, draw, coefficient); None when no size of this kind was fitted
+
+    @classmethod
+    def of(cls, runs: xr.Dataset, posterior: xr.Dataset, params: xr.Dataset, names: list[str], nu: float, kind: str,
+           seed: int) -> FreshLawError:
+        scale, fitted, move = posterior["law_error"].values, FittedSizes.of(runs, kind), None
+        if fitted.N.size:
+            taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape,
+                                                                                             fitted.N.size))
+            # Student-t noise: its Fisher information per run is (nu + 1) / ((nu + 3) sigma^2).
+            precision = (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
+            move = absorbing_move(fitted, params, names, precision, absorbed_offsets(fitted, taken))
+        return cls(kind, seed, scale, params, names, fitted, move)
+
+    def at(self, N: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """The error at sizes ``N`` (parameters) labelled ``labels``, over (chain, draw, size). Each size's stream is
+        keyed by (seed, its label), the fitted sizes' by (seed, kind), so one size gets one error in every answer."""
+        own = np.stack([np.random.default_rng([self.seed, zlib.crc32(label.encode())]).standard_normal(
+            self.scale.shape) for label in labels], axis=-1) if labels.size else np.zeros((*self.scale.shape, 0))
+        if self.move is not None:
+            own = own - directional_derivative(self.kind, self.params, self.names, self.move,
+                                               self.fitted.typical_inputs(np.asarray(N, float)))
+        return self.scale[..., None] * own

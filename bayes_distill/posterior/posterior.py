@@ -27,7 +27,7 @@ from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
 from bayes_distill.posterior.design import suggest_runs
-from bayes_distill.posterior.law_error import fresh_law_errors
+from bayes_distill.posterior.law_error import FreshLawError
 from bayes_distill.posterior.scale import PlanningScale, planning_scale
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
@@ -47,6 +47,7 @@ class Posterior:
         self.nu = float(nu)
         self.scale: PlanningScale = planning_scale(runs, architecture)
         self._architecture_given = architecture is not None
+        self._fresh_law_errors: dict[tuple[str, int], FreshLawError] = {}  # by (kind, seed); the draws never change
 
     @classmethod
     def from_fit(cls, result: FitResult, architecture: Architecture | None = None) -> Posterior:
@@ -128,7 +129,7 @@ class Posterior:
         """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
         "distilled"), over (chain, draw, point). At a size the fit has seen (one that several runs of this kind
         share): that size's fitted error. At any other: a draw of the error the model implies there given the
-        fitted sizes' (``_fresh_law_errors``), which grows with the distance from them. The same for a given seed,
+        fitted sizes' (``_fresh_law_error``), which grows with the distance from them. The same for a given seed,
         kind and size in every answer, so that a prediction and a plan at one size agree. Zero for a fit that did
         not model it. Every answer that carries the law error (``predict``, ``allocate``, ``crossover``,
         ``prob_distillation_wins``) adds this, and only this."""
@@ -143,15 +144,18 @@ class Posterior:
             seen = np.array([label in fitted for label in labels], dtype=bool)
             offsets = post["law_error_offset"].values
             values[..., seen] = offsets[..., [fitted[label] for label in labels[seen]]]
-            values[..., ~seen] = self._fresh_law_errors(kind, N[~seen], labels[~seen], seed)
+            values[..., ~seen] = self._fresh_law_error(kind, seed).at(N[~seen], labels[~seen])
         return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
                             attrs={"units": "log nats/token", "law": kind})
 
-    def _fresh_law_errors(self, kind: str, N: np.ndarray, labels: np.ndarray, seed: int) -> np.ndarray:
-        """The law error at sizes ``N`` the fit has not seen (``law_error.fresh_law_errors``): each size's own
-        offset less what the law makes there of the offsets it absorbed at the fitted sizes."""
-        return fresh_law_errors(self.runs, self.posterior, self.params(), self.free_coefficients, self.nu,
-                                kind, N, labels, seed)
+    def _fresh_law_error(self, kind: str, seed: int) -> FreshLawError:
+        """The law error at sizes the fit has not seen (``law_error.FreshLawError``): each size's own offset less
+        what the law makes there of the offsets it absorbed at the fitted sizes. Kept per (kind, seed), since its
+        costly part (the coefficients' move) is the same at every size."""
+        if (kind, seed) not in self._fresh_law_errors:
+            self._fresh_law_errors[kind, seed] = FreshLawError.of(self.runs, self.posterior, self.params(),
+                                                                  self.free_coefficients, self.nu, kind, seed)
+        return self._fresh_law_errors[kind, seed]
 
     def predict(
         self,
