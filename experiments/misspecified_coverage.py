@@ -47,7 +47,7 @@ the same 250 fits (``--posteriors``), which differ only in the answers.
 | sched. | 72/100% (97%) 0.72% 7.37%; 2.91 | 59/98% (80%) 0.73% 4.56%; 3.11; 39 |
 | corr. | 71/99% (77%) 2.07% 21.1%; 1.77 | 39/83% (3%) 2.08% 8.37%; 1.91; 28 |
 An own offset per new size does not mend the correlated family: the law's coefficients took over the fitted
-sizes' offsets' mean, trend and curvature (``law_error_projection``) and extrapolate them as the law's own.
+sizes' offsets' mean, trend and curvature (``law_error_directions``) and extrapolate them as the law's own.
 Carried out as a quadratic in log N they make every family cover, but too widely (2x the width where the law is
 right, 21% for a 1% error 10x beyond the data). Carried out through the law (the coefficients' least-squares move
 that absorbs them, and its effect at the new size), every family covers 83-98% at 1.2x today's width where the

@@ -370,7 +370,7 @@ def test_priors_and_run_tables_are_pytrees_of_their_numbers():
     assert jax.tree.unflatten(structure, [2.0, 0.1, -1.0]) == Prior("truncnormal", 2.0, 0.1, low=-1.0)
     arrays = RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=5, n_distilled=3)))
     leaves, structure = jax.tree.flatten(arrays)
-    assert len(leaves) == 7  # N, D, log loss, teacher loss, the two reference sizes, the law error's projection
+    assert len(leaves) == 7  # N, D, log loss, teacher loss, the two reference sizes, the law error's directions
     again = jax.tree.unflatten(structure, leaves)
     np.testing.assert_array_equal(again.distilled, [5, 6, 7])  # the design travels in the structure
     assert jax.tree.structure(RunArrays.from_runs(bd.load_runs(simulated_runs(n_supervised=8)))) != structure
@@ -803,14 +803,16 @@ def test_coefficient_coordinates_keep_the_term_priors():
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.floats(1e6, 1e11), min_size=1, max_size=9, unique=True),
        distilled=st.integers(0, 9))
-def test_the_law_error_projection_leaves_what_the_law_cannot_say(sizes, distilled):
-    # Within each kind the projection removes the offsets' mean, trend and curvature in log N (what the law's
-    # coefficients can do themselves), leaves the rest as it is, and never mixes kinds.
-    from bayes_distill.inference.model import law_error_projection
+def test_the_law_error_directions_leave_what_the_law_cannot_say(sizes, distilled):
+    # Within each kind the directions leave out the offsets' mean, trend and curvature in log N (what the law's
+    # coefficients can do themselves), span the rest, and never mix kinds.
+    from bayes_distill.inference.model import law_error_directions
 
     N = np.array(sizes)
     kind = np.where(np.arange(N.size) < min(distilled, N.size), "distilled", "supervised")
-    P = law_error_projection(kind, N)
+    directions = law_error_directions(kind, N)
+    np.testing.assert_allclose(directions.T @ directions, np.eye(directions.shape[1]), atol=1e-9)
+    P = directions @ directions.T
     np.testing.assert_allclose(P, P.T, atol=1e-10)
     np.testing.assert_allclose(P @ P, P, atol=1e-9)
     for k in np.unique(kind):
@@ -842,7 +844,7 @@ def test_the_pymc_twin_has_numpyros_log_density_with_the_law_error():
     for i in range(2):
         sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
         values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
-        assert values["law_error_raw"].shape == (args.runs.n_sizes,) and "law_error" in values
+        assert values["law_error_raw"].shape == (args.runs.size_directions.shape[1],) and "law_error" in values
         numpyro_value, _ = log_density(args.model(), (), {}, values)
         point = {model.rvs_to_values[rv].name: values[rv.name] for rv in model.free_RVs}
         assert float(logp(point)) == pytest.approx(float(numpyro_value), abs=1e-5)
@@ -944,9 +946,10 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_pat
     assert with_error.tree.attrs["law_error"] == 1 and with_error.posterior.sizes["size"] == 8
     lo, hi = np.quantile(with_error.posterior["law_error"].values, [0.05, 0.95])
     assert lo < 0.02 < hi, (lo, hi)
-    from bayes_distill.inference.model import law_error_projection
+    from bayes_distill.inference.model import law_error_directions
 
-    projected = law_error_projection(np.full(8, "supervised"), sizes) @ offsets
+    directions = law_error_directions(np.full(8, "supervised"), sizes)
+    projected = directions @ directions.T @ offsets
     fitted = with_error.law_error("supervised", sizes).mean(("chain", "draw")).values  # each size's own
     assert np.corrcoef(fitted, projected)[0, 1] > 0.9
     # The law error is not taken for noise, as it is by a fit that has no other place for it.

@@ -109,7 +109,7 @@ def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[s
     arrays = RunArrays.from_runs(runs)
     if group_effects == "auto":
         group_effects = bool(arrays.n_groups < arrays.log_loss.size)
-    learnable = bool(np.trace(arrays.size_projection) >= 0.5)  # some size's error can be told from noise
+    learnable = bool(arrays.size_directions.shape[1] >= 1)  # some size's error can be told from noise
     if law_error == "auto":
         law_error = learnable
     if law_error and not learnable:
@@ -636,7 +636,8 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
     coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
               "size": shared_sizes(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
-    dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["size"], "law_error_offset": ["size"]}
+    dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["law_error_direction"],
+            "law_error_offset": ["size"]}
     tree = arviz_base.from_dict(data, coords=coords, dims=dims)
     tree.attrs = {**tree.attrs, **attrs}  # from_dict reads its attrs= per group; these describe the whole fit
     return tree

@@ -87,19 +87,22 @@ def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
     return x[:, None] ** np.arange(max(1, min(log_fitted.size - 1, 3)))
 
 
-def law_error_projection(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
-    """The matrix that takes independent offsets of the sizes (one per level, kinds and sizes (parameters) given in
-    ``size_labels``' order) to the law error's: within each kind, the directions of ``law_error_basis`` removed. The
-    law's coefficients already move the loss of every size together and tilt and bend it along log N, so offsets
-    left free there would trade places with them (a ridge NUTS mixes slowly along); what remains is what the law
-    cannot say. What the law took over still counts where it extrapolates (``Posterior.law_error``)."""
+def law_error_directions(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
+    """An orthonormal basis, by (size, direction), of the sizes' offsets (one per level, kinds and sizes
+    (parameters) given in ``size_labels``' order) that the law cannot say: within each kind, the complement of
+    ``law_error_basis``. The law's coefficients already move the loss of every size together and tilt and bend it
+    along log N, so offsets left free there would trade places with them (a ridge NUTS mixes slowly along). What the
+    law took over still counts where it extrapolates (``Posterior.law_error``)."""
     kind, N = np.asarray(kind, str), np.asarray(N, float)
-    projection = np.zeros((kind.size, kind.size))
+    blocks = []
     for k in np.unique(kind):
         rows = np.flatnonzero(kind == k)
-        q, _ = np.linalg.qr(law_error_basis(N[rows], N[rows]))
-        projection[np.ix_(rows, rows)] = np.eye(rows.size) - q @ q.T
-    return projection
+        basis = law_error_basis(N[rows], N[rows])
+        q, _ = np.linalg.qr(basis, mode="complete")
+        block = np.zeros((kind.size, rows.size - basis.shape[1]))
+        block[rows] = q[:, basis.shape[1]:]
+        blocks.append(block)
+    return np.concatenate(blocks, axis=1) if blocks else np.zeros((0, 0))
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class RunArrays:
     n_groups: int
     size: np.ndarray  # index of each run's level of the law error, -1 if none: see ``shared_sizes``
     n_sizes: int
-    size_projection: np.ndarray  # (size, size): see ``law_error_projection``
+    size_directions: np.ndarray  # (size, direction): see ``law_error_directions``
     log_reference_size: float  # mean log N of the runs: the centre of the power-law terms' reparameterisation
     log_reference_tokens: float  # mean log D of the runs
 
@@ -129,32 +132,32 @@ class RunArrays:
         _, group = np.unique(runs["group"].values.astype(str), return_inverse=True)
         shared, size = shared_sizes(kind, runs["N"].values, runs["group"].values)
         first = np.array([np.flatnonzero(size == i)[0] for i in range(shared.size)], dtype=np.int64)
-        projection = law_error_projection(kind[first], runs["N"].values[first])
+        directions = law_error_directions(kind[first], runs["N"].values[first])
         return cls(
             N=runs["N"].values.astype(float), D=runs["D"].values.astype(float),
             log_loss=np.log(runs["loss"].values.astype(float)),
             teacher_loss=np.where(kind == "distilled", runs["teacher_loss"].values.astype(float), 1.0),
             supervised=np.flatnonzero(kind == "supervised"), distilled=np.flatnonzero(kind == "distilled"),
             group=group, n_groups=int(group.max()) + 1 if group.size else 0,
-            size=size, n_sizes=shared.size, size_projection=projection,
+            size=size, n_sizes=shared.size, size_directions=directions,
             log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
             log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )
 
     def _flatten(self) -> tuple[tuple, tuple]:
         values = (self.N, self.D, self.log_loss, self.teacher_loss, self.log_reference_size,
-                  self.log_reference_tokens, self.size_projection)
+                  self.log_reference_tokens, self.size_directions)
         design = (tuple(self.supervised.tolist()), tuple(self.distilled.tolist()), tuple(self.group.tolist()),
                   self.n_groups, tuple(self.size.tolist()), self.n_sizes)
         return values, design
 
     @classmethod
     def _unflatten(cls, design: tuple, values: tuple) -> RunArrays:
-        N, D, log_loss, teacher_loss, log_reference_size, log_reference_tokens, size_projection = values  # noqa: N806
+        N, D, log_loss, teacher_loss, log_reference_size, log_reference_tokens, size_directions = values  # noqa: N806
         supervised, distilled, group = (np.asarray(rows, dtype=np.int64) for rows in design[:3])
         size = np.asarray(design[4], dtype=np.int64)
         return cls(N, D, log_loss, teacher_loss, supervised, distilled, group, design[3], size, design[5],
-                   size_projection, log_reference_size, log_reference_tokens)
+                   size_directions, log_reference_size, log_reference_tokens)
 
 
 # The values are leaves and the design (which rows are of which kind and group) is structure: a compiled fit takes
@@ -184,18 +187,18 @@ class Sites:
     constant: Callable[[float], Any]
     zeros: Callable[[int], Any]  # a vector of n zeros
     set_rows: Callable[[Any, Any, Any], Any]  # (vector, rows, values) -> the vector with those rows set
-    standard_normals: Callable[[str, str, int], Any]  # (name, dimension, n) -> n standard normal latent sites
+    normals: Callable[[str, str, int, Any], Any]  # (name, dimension, n, scale) -> n Normal(0, scale) latent sites
 
 
-def _numpyro_standard_normals(name: str, dim: str, n: int) -> Any:
+def _numpyro_normals(name: str, dim: str, n: int, scale: Any) -> Any:
     with numpyro.plate(dim, n):
-        return numpyro.sample(name, dist.Normal(0.0, 1.0))
+        return numpyro.sample(name, dist.Normal(0.0, scale))
 
 
 NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
                       constant=lambda value: jnp.asarray(value, dtype=float), zeros=jnp.zeros,
                       set_rows=lambda vector, rows, values: vector.at[rows].set(values),
-                      standard_normals=_numpyro_standard_normals)
+                      normals=_numpyro_normals)
 NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
 """Prior of each kind's noise scale on log loss."""
 GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
@@ -319,10 +322,10 @@ def log_loss_location_scale(
         sigma = sites.set_rows(sigma, i, sites.sample("sigma_distilled", NOISE_PRIOR))
     if group_effects:
         scale = sites.sample("group_scale", GROUP_PRIOR)
-        mu = mu + scale * sites.standard_normals("group_offset_raw", "group", runs.n_groups)[runs.group]
-    if law_error:  # non-centred: with few runs per size the offsets are mostly their prior
-        raw = sites.standard_normals("law_error_raw", "size", runs.n_sizes)
-        offset = sites.sample("law_error", LAW_ERROR_PRIOR) * (raw @ runs.size_projection.T)
+        mu = mu + scale * sites.normals("group_offset_raw", "group", runs.n_groups, 1.0)[runs.group]
+    if law_error:  # non-centred: a centred offset's density peaks as law_error goes to 0, where the fit starts
+        raw = sites.normals("law_error_raw", "law_error_direction", runs.size_directions.shape[1], 1.0)
+        offset = sites.sample("law_error", LAW_ERROR_PRIOR) * (raw @ runs.size_directions.T)
         mu = mu + sites.deterministic("law_error_offset", offset)[np.maximum(runs.size, 0)] * (runs.size >= 0)
     return mu, sigma
 
@@ -341,8 +344,8 @@ def law_model(
     ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
     coefficients (``log_c1`` on the log scale, and the break as ``log_d1_onset``: see ``_transition_break``);
     ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and ``group_offset_raw`` (over the ``group`` plate),
-    ``law_error``, ``law_error_raw`` and ``law_error_offset`` (over the ``size`` plate: see
-    ``law_error_projection``); and the observed ``log_loss`` (Student-t with
+    ``law_error``, ``law_error_raw`` (over the ``law_error_direction`` plate: see ``law_error_directions``) and
+    ``law_error_offset`` (over the ``size`` plate); and the observed ``log_loss`` (Student-t with
     ``nu`` degrees of freedom) over the ``run`` plate."""
     mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, law_error=law_error)
     with numpyro.plate("run", runs.log_loss.shape[0]):

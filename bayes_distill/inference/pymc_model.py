@@ -29,7 +29,7 @@ def _pymc_sites() -> Sites:
                  constant=lambda value: pt.as_tensor_variable(np.float64(value)),
                  zeros=lambda n: pt.zeros(n, dtype="float64"),
                  set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
-                 standard_normals=lambda name, dim, n: pm.Normal(name, 0.0, 1.0, dims=dim))
+                 normals=lambda name, dim, n, scale: pm.Normal(name, 0.0, scale, dims=dim))
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
@@ -44,6 +44,7 @@ def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
         coords["group"] = np.arange(runs.n_groups)
     if law_error:
         coords["size"] = np.arange(runs.n_sizes)
+        coords["law_error_direction"] = np.arange(runs.size_directions.shape[1])
     with pm.Model(coords=coords) as model:
         mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites(),
                                             law_error)

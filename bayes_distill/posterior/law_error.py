@@ -1,7 +1,7 @@
 """The law's own error at student sizes a fit has not seen (``fit(..., law_error=True)``).
 
 The model gives every shared student size of a kind an offset on log loss, independent Normal(0, law_error), but
-fits only the part of them the law cannot say (``law_error_projection``): their mean, trend and curvature in log N
+fits only the part of them the law cannot say (``law_error_directions``): their mean, trend and curvature in log N
 went into the law's coefficients. At a new size the error is therefore the size's own offset less what the law
 makes, out there, of the offsets it absorbed at the fitted sizes. This module computes that second part through the
 law itself, linearised: how far the coefficients move to absorb offsets (the least-squares update weighted by their
