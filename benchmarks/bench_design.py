@@ -11,10 +11,14 @@ taken if it fits), ``cheapest`` (cheapest first), and ``d-optimal`` / ``v-optima
 linearisation at the current fit's posterior median (the Fisher information of the fitted runs; D: log det, V: the
 target's mean variance).
 Tasks: the Gadre et al. (2024) runs of each training set (pool: models up to 411.6M parameters, target: 1.44B and
-6.89B) and the paper's simulated supervised design (71 runs, 1% noise; pool: up to 1.2B parameters, target: larger).
+6.89B); the paper's simulated supervised design (71 runs, 1% noise; pool: up to 1.2B parameters, target: larger);
+its distilled runs (PAPER_RECOVERY, 1% noise; the supervised law fixed at the fit of the 71 supervised runs, as the
+paper fits it first; pool: students up to 1.82B, 23 starting runs, target: the 2.7B-7.7B students), with the
+target those runs (``sim-distilled``) or the crossover budget of the 2.7B student (``sim-crossover``: the absolute
+error of log10 C* against the simulation's truth, whether the 90% interval covers it, and its width in decades).
 Also the fit of the whole pool (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates
 against a 4,000-draw posterior.
-Usage: python benchmarks/bench_design.py [--tasks rpj sim-supervised ...] [--levels 0.01 0.02 0.05 0.1] [--speed]
+Usage: python benchmarks/bench_design.py [--tasks rpj sim-distilled ...] [--levels 0.01 0.02 0.05 0.1] [--speed]
 
 Measured on 2 cores (one process per task: about 100 fits of differing sizes in one process exhausted LLVM's
 mapped sections, vm.max_map_count 65530). Mean relative error on the target at 1% / 2% / 5% / 10% of the pool
@@ -39,8 +43,20 @@ mapped sections, vm.max_map_count 65530). Mean relative error on the target at 1
 | sim-supervised (29) | D-optimal | 1.1% | 1.3% | 1.0% | 1.0% |
 | sim-supervised (29) | V-optimal | 1.2% | 1.4% | 1.0% | 1.0% |
 | sim-supervised (29) | whole pool | 1.1% | | | |
-Ranking 1,000 candidates against 4,000 draws (``--speed``): 31.7 s, 3x the 10.2 s of predicting their supervised
-losses, while a test run shared the cores.
+The distilled pool (``--tasks sim-distilled --levels 0.02 0.05 0.1 --random-seeds 3``; pool 548 runs, 5.9e23 FLOPs;
+167 target runs), R^2 / mean relative error / 90% coverage at 2% / 5% / 10%:
+| method | 2% | 5% | 10% |
+|---|---|---|---|
+| ours | 0.969 / 1.05% / 92% | 0.971 / 1.04% / 85% | 0.980 / 0.96% / 90% |
+| random (3 seeds) | 0.912 / 1.44% / 91% | 0.908 / 1.49% / 83% | 0.950 / 1.19% / 89% |
+| cheapest | 0.971 / 1.03% / 89% | 0.971 / 1.04% / 87% | 0.974 / 1.01% / 89% |
+| D-optimal | 0.974 / 1.01% / 90% | 0.976 / 0.99% / 89% | 0.975 / 1.01% / 87% |
+| V-optimal | 0.966 / 1.11% / 90% | 0.971 / 1.03% / 91% | 0.973 / 1.02% / 91% |
+| whole pool | 0.979 / 0.97% / 88% | | |
+Random picks few, dear runs (46 at 2%, cheapest-first 206): on a distilled pool, where many runs are cheap,
+cheapest-first is the strong baseline, and every linearised method is within 0.01 of R^2 of it.
+Ranking 1,000 candidates against 4,000 draws (``--speed``): 8.7 s, 12x the 0.73 s of predicting their supervised
+losses (before the law error's move was kept per kind and seed: 31.7 s, 3x the 10.2 s of that prediction).
 R^2 at 10% against the whole pool's: rpj 0.945 vs 0.919, sim-supervised 0.994 vs 0.992, c4_original 0.147 vs 0.544
 (three target runs: R^2 swings with one run). With 32 Gadre runs per pool the start (15 runs) is half the pool
 and each level adds one to three runs, so the methods' picks often coincide; ours and V-optimal picked the same
@@ -63,16 +79,18 @@ import xarray as xr
 
 import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
-from bayes_distill.data.simulate import simulate_paper_design
-from bayes_distill.laws import PAPER_ARCHITECTURE
+from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
+from bayes_distill.laws import PAPER_ARCHITECTURE, SUPERVISED_COEFFICIENTS
+from bayes_distill.planner import crossover as plan_crossover
 from bayes_distill.posterior.design import candidate_cost
 from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 from gadre_check import C4, CSV  # noqa: E402 - the Gadre et al. table beside the repository
 
-STARTING_RUNS = 15  # about 2.5 per coefficient of the supervised law
 DRAWS = 500
+DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
+CROSSOVER = ("crossover", 2.718e9, "teacher-inference")  # the crossover target: the smallest target student
 
 
 @dataclass(frozen=True)
@@ -81,7 +99,11 @@ class Task:
 
     name: str
     pool: pd.DataFrame
-    target: pd.DataFrame
+    target: pd.DataFrame  # the target's runs, with their losses
+    starting_runs: int  # about 2.5 per fitted coefficient
+    fix: dict[str, float] | None = None  # coefficients held fixed (the supervised law's, for distillation)
+    question: tuple | None = None  # a planner answer to be surer of, in place of the target's runs
+    truth: float | None = None  # the question's true answer (log10 FLOPs for a crossover)
 
     @property
     def cost(self) -> pd.Series:
@@ -95,31 +117,79 @@ def gadre_task(dataset: str) -> Task:
     runs = pd.DataFrame({"run": rows["name"].values, "kind": "supervised", "N": rows["params_no_embed"].values,
                          "D": rows["tokens"].values, "loss": rows[C4].values})
     small = runs["N"] <= 4.2e8
-    return Task(dataset, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True))
+    return Task(dataset, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
 
 
 def simulated_supervised_task() -> Task:
     runs = simulate_paper_design(noise=0.01, seed=0).to_dataframe().reset_index()
     runs = runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]]
     small = runs["N"] <= 1.3e9
-    return Task("sim-supervised", runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True))
+    return Task("sim-supervised", runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
 
 
-def quiet_fit(runs: pd.DataFrame) -> bd.Posterior:
+def simulated_distilled_task(question: tuple | None = None) -> Task:
+    """The paper's distilled runs (PAPER_RECOVERY, 1% noise), the supervised law fixed at the fit of the
+    design's 71 supervised runs (as the paper fits it first); pool: students up to 1.82B, target: the larger."""
+    runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0).to_dataframe().reset_index()
+    supervised = quiet_fit(runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]])
+    fix = {c: float(supervised.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
+    columns = ["run", "kind", "N", "D", "loss", "teacher_loss", "teacher_N", "teacher_D"]
+    distilled = runs[runs["kind"] == "distilled"][columns]
+    small = distilled["N"] <= DISTILLED_POOL_MAX_N
+    pool, target = distilled[small].reset_index(drop=True), distilled[~small].reset_index(drop=True)
+    if question is None:
+        return Task("sim-distilled", pool, target, 23, fix)
+    return Task("sim-crossover", pool, target, 23, fix, question, true_crossover(question, fix, pool))
+
+
+def true_crossover(question: tuple, fix: dict[str, float], pool: pd.DataFrame) -> float:
+    """log10 of the crossover budget (FLOPs) of the simulation's truth, on the compute range a fit of the pool
+    searches (with the fitted supervised law, as the posterior's answers have it)."""
+    _, N_S, scenario = question
+    truth = PAPER_RECOVERY.replace(**fix)
+    scale = bd.posterior.scale.planning_scale(bd.load_runs(pool), PAPER_ARCHITECTURE)
+    compute = plan_crossover(N_S, scenario, truth, scale.compute_range, bounds=scale.bounds,
+                             arch=PAPER_ARCHITECTURE)["compute"].values
+    return float(np.log10(np.clip(compute, *scale.compute_range)).squeeze())
+
+
+def quiet_fit(runs: pd.DataFrame, fix: dict[str, float] | None = None) -> bd.Posterior:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return bd.fit(runs, chains=2, draws=DRAWS, warmup=DRAWS, seed=0)
+        return bd.fit(runs, chains=2, draws=DRAWS, warmup=DRAWS, seed=0, fix=fix)
 
 
-def scores(post: bd.Posterior, target: pd.DataFrame) -> dict[str, float]:
-    """R^2, mean relative error, 90% coverage and median 90% width of the target's predictive."""
-    predicted = post.predict(target["N"].values, target["D"].values, noise=True)
-    low, median, high = predicted.quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values
+def predictive(post: bd.Posterior, table: pd.DataFrame) -> xr.DataArray:
+    """The posterior predictive loss (nats/token) of a table of one kind's runs; (chain, draw, point)."""
+    if (table["kind"] == "distilled").all():
+        return post.predict(N_S=table["N"].values, D_S=table["D"].values, L_T=table["teacher_loss"].values,
+                            noise=True)
+    return post.predict(table["N"].values, table["D"].values, noise=True)
+
+
+def scores(post: bd.Posterior, task: Task) -> dict[str, float]:
+    """R^2, mean relative error, 90% coverage and median 90% width of the target's predictive; for a question,
+    the error, coverage and width of its answer (decades of FLOPs for a crossover)."""
+    if task.question is not None:
+        return question_scores(post, task)
+    target = task.target
+    low, median, high = predictive(post, target).quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values
     loss = target["loss"].values
     return {"r2": 1 - np.sum((median - loss) ** 2) / np.sum((loss - loss.mean()) ** 2),
             "rel_error": float(np.mean(np.abs(median - loss) / loss)),
             "cover90": float(np.mean((low <= loss) & (loss <= high))),
             "width90": float(np.median((high - low) / loss))}
+
+
+def question_scores(post: bd.Posterior, task: Task) -> dict[str, float]:
+    """The answer's absolute error (posterior median against the truth), 90% coverage and width, in log10 FLOPs."""
+    _, N_S, scenario = task.question
+    answer = post.crossover(N_S, scenario)
+    bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
+    log_compute = np.log10(np.clip(answer["compute"], *bounds))
+    low, median, high = log_compute.quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values.ravel()
+    return {"r2": np.nan, "rel_error": float(abs(median - task.truth)), "cover90": float(low <= task.truth <= high),
+            "width90": float(high - low)}
 
 
 def within_budget(order: list[str], cost: pd.Series, budget: float) -> list[str]:
@@ -137,23 +207,54 @@ def point_estimate(post: bd.Posterior) -> xr.Dataset:
     return post.params().median(("chain", "draw")).expand_dims(chain=1, draw=1)
 
 
-def linearised_greedy(post: bd.Posterior, fitted: pd.DataFrame, left: pd.DataFrame, target: pd.DataFrame,
-                      cost: pd.Series, budget: float, criterion: str) -> list[str]:
+def law_jacobian(post: bd.Posterior, params: xr.Dataset, table: pd.DataFrame) -> np.ndarray:
+    """d log L / d coefficient at ``params`` (one draw) for a table of one kind's runs; (run, coefficient)."""
+    kind = "distilled" if (table["kind"] == "distilled").all() else "supervised"
+    inputs = (table["N"].values, table["D"].values)
+    if kind == "distilled":
+        inputs += (table["teacher_loss"].values,)
+    return log_loss_jacobian(kind, params, post.free_coefficients, inputs)[0, 0]
+
+
+def crossover_jacobian(post: bd.Posterior, params: xr.Dataset, question: tuple) -> np.ndarray:
+    """d log10 C* / d coefficient at ``params`` (one draw), by central differences in the coordinates of
+    ``log_loss_jacobian`` (the log of a positive coefficient); (1, coefficient). All shifts as draws of one
+    planner call."""
+    _, N_S, scenario = question
+    names, step = post.free_coefficients, 1e-3
+    shifted = []
+    for name in names:
+        logged = bool(np.all(params[name].values > 0))
+        for sign in (1, -1):
+            value = params[name] * np.exp(sign * step) if logged else params[name] + sign * step
+            shifted.append(params.assign({name: value}))
+    draws = xr.concat(shifted, dim="draw")
+    scale = post.scale
+    compute = plan_crossover(N_S, scenario, draws, scale.compute_range, bounds=scale.bounds,
+                             arch=post.architecture)["compute"]
+    log_compute = np.log10(np.clip(compute.values.reshape(len(names), 2), *scale.compute_range))
+    return ((log_compute[:, 0] - log_compute[:, 1]) / (2 * step))[None, :]
+
+
+def linearised_greedy(post: bd.Posterior, fitted: pd.DataFrame, left: pd.DataFrame, task: Task, budget: float,
+                      criterion: str) -> list[str]:
     """D- or V-optimal picks per FLOP on the linearisation at the posterior median: information J^T J / sigma^2 of
-    the fitted runs (plus a small ridge), updated by each pick."""
+    the fitted runs (plus a small ridge), updated by each pick. V: the target's mean variance (its runs' log
+    losses, or the question's answer)."""
     params, names = point_estimate(post), post.free_coefficients
-    jac = {k: log_loss_jacobian("supervised", params, names, (t["N"].values, t["D"].values))[0, 0]
-           for k, t in (("fitted", fitted), ("left", left), ("target", target))}
-    noise = float(post.posterior["sigma_supervised"].median()) ** 2
-    covariance = np.linalg.inv(jac["fitted"].T @ jac["fitted"] / noise + 1e-6 * np.eye(len(names)))
-    picked, spent, runs = [], 0.0, left["run"].values
+    fitted_jacobian, left_jacobian = law_jacobian(post, params, fitted), law_jacobian(post, params, left)
+    target_jacobian = (crossover_jacobian(post, params, task.question) if task.question is not None
+                       else law_jacobian(post, params, task.target))
+    noise = float(post.posterior[f"sigma_{left['kind'].iloc[0]}"].median()) ** 2
+    covariance = np.linalg.inv(fitted_jacobian.T @ fitted_jacobian / noise + 1e-6 * np.eye(len(names)))
+    picked, spent, runs, cost = [], 0.0, left["run"].values, task.cost
     while True:
-        j = jac["left"]
+        j = left_jacobian
         variance = np.einsum("ck,kl,cl->c", j, covariance, j)
         if criterion == "d":
             gain = np.log1p(variance / noise)
         else:
-            gain = np.mean((jac["target"] @ covariance @ j.T) ** 2, axis=0) / (variance + noise)
+            gain = np.mean((target_jacobian @ covariance @ j.T) ** 2, axis=0) / (variance + noise)
         score = np.where([r not in picked and spent + cost[r] <= budget for r in runs], gain / cost[runs].values, -1)
         best = int(np.argmax(score))
         if score[best] <= 0:
@@ -168,8 +269,8 @@ Method = Callable[[bd.Posterior, pd.DataFrame, pd.DataFrame, Task, float, np.ran
 
 
 def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001 - one signature for all
-    out = post.suggest_runs(left.drop(columns="loss"), task.target.drop(columns="loss"), budget,
-                            cost=task.cost[left["run"]].values)
+    target = task.question if task.question is not None else task.target.drop(columns="loss")
+    out = post.suggest_runs(left.drop(columns="loss"), target, budget, cost=task.cost[left["run"]].values)
     return [str(c) for c in out["candidate"].values[out["selected"].values]]
 
 
@@ -182,11 +283,11 @@ def pick_cheapest(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN20
 
 
 def pick_d(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
-    return linearised_greedy(post, fitted, left, task.target, task.cost, budget, "d")
+    return linearised_greedy(post, fitted, left, task, budget, "d")
 
 
 def pick_v(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
-    return linearised_greedy(post, fitted, left, task.target, task.cost, budget, "v")
+    return linearised_greedy(post, fitted, left, task, budget, "v")
 
 
 METHODS: dict[str, Method] = {"ours": pick_ours, "random": pick_random, "cheapest": pick_cheapest,
@@ -197,17 +298,17 @@ def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[
     """One method on one task: the start, then each level's batch, refit and scores."""
     rng = np.random.default_rng(seed)
     cost = task.cost
-    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:STARTING_RUNS])]
+    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:task.starting_runs])]
     start_cost = float(cost[fitted["run"]].sum())
-    post, rows = quiet_fit(fitted), []
+    post, rows = quiet_fit(fitted, task.fix), []
     for level in levels:
         left = task.pool[~task.pool["run"].isin(fitted["run"])]
         budget = start_cost + level * cost.sum() - float(cost[fitted["run"]].sum())
         picked = METHODS[method](post, fitted, left, task, budget, rng) if budget > 0 and len(left) else []
         fitted = pd.concat([fitted, left[left["run"].isin(picked)]])
-        post = quiet_fit(fitted)
+        post = quiet_fit(fitted, task.fix)
         rows.append({"task": task.name, "method": method, "seed": seed, "level": level, "runs": len(fitted),
-                     "spent": float(cost[fitted["run"]].sum() - start_cost) / cost.sum(), **scores(post, task.target)})
+                     "spent": float(cost[fitted["run"]].sum() - start_cost) / cost.sum(), **scores(post, task)})
     return rows
 
 
@@ -215,7 +316,7 @@ def whole_pool(task: Task) -> dict:
     """The reference: the fit of the whole pool, scored on the target."""
     fitted = task.pool
     return {"task": task.name, "method": "whole pool", "seed": 0, "level": 1.0, "runs": len(fitted), "spent": 1.0,
-            **scores(quiet_fit(fitted), task.target)}
+            **scores(quiet_fit(fitted, task.fix), task)}
 
 
 def ranking_speed(candidates: int = 1000) -> None:
@@ -244,7 +345,8 @@ def ranking_speed(candidates: int = 1000) -> None:
 
 
 TASKS = {"rpj": lambda: gadre_task("rpj"), "rw_original": lambda: gadre_task("rw_original"),
-         "c4_original": lambda: gadre_task("c4_original"), "sim-supervised": simulated_supervised_task}
+         "c4_original": lambda: gadre_task("c4_original"), "sim-supervised": simulated_supervised_task,
+         "sim-distilled": simulated_distilled_task, "sim-crossover": lambda: simulated_distilled_task(CROSSOVER)}
 
 
 def main() -> None:
