@@ -81,16 +81,21 @@ def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.D
                         name="log_loss", attrs={"units": "log nats/token"})
 
 
+@jax.jit
+def _log_distilled_by_draw(N: jax.Array, D: jax.Array, teacher_loss: jax.Array, law: LawParams) -> jax.Array:
+    """log L_S of candidates (N, D) whose teacher loss differs between draws: the law mapped over the draws
+    (coefficients and teacher losses (sample, candidate) go draw by draw); compiled once per shape."""
+    return jax.vmap(lambda p, teacher: log_distilled_loss(N, D, teacher, p))(law, teacher_loss)
+
+
 def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
                             seed: int) -> np.ndarray:
-    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error. The law
-    maps over the draws (``jax.vmap``): its coefficients and teacher losses go draw by draw, the candidates whole."""
-    configure_jax()
+    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
+    configure_jax()  # float64: the law's inputs reach 1e20
     params = post.params().stack(sample=SAMPLE_DIMS)
     law = LawParams(*(jnp.asarray(params[c].values) for c in COEFFICIENTS))
-    per_draw = jax.vmap(lambda p, teacher: log_distilled_loss(N, D, teacher, p))
-    values = np.asarray(per_draw(law, jnp.asarray(teacher_loss.reshape(-1, N.size))))
-    return values.reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
+    values = _log_distilled_by_draw(jnp.asarray(N), jnp.asarray(D), jnp.asarray(teacher_loss.reshape(-1, N.size)), law)
+    return np.asarray(values).reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
 
 
 def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
