@@ -2,12 +2,13 @@
 
 The design: the distilled runs of the paper's families 2 and 3 (many teachers, few D_S per student: 475 runs,
 students 143M-1.8B, D_S = 20-320 tokens per parameter) simulated from PAPER_RECOVERY with 1% noise, the six
-supervised coefficients held at the truth, and the fit at its defaults (4 x 1000 draws, the target rule).
+supervised coefficients held at the truth, and the fit at its defaults (4 x 1000 draws, the target rule, the law
+error on where it can be learned).
 Prints per (table, seed): seconds, the worst R-hat and bulk ESS with their coefficients, divergences, and the
 target the rule ended at.
 Usage: python experiments/sturdy_distillation.py [--tables 3] [--seeds 8] [--only TABLE:SEED ...]
 
-Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
+Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, the last the state today:
 - Before TERM_PRIORS (independent priors on alpha', log A', gamma'), table 0 seeds 0-2: 92, 74, 67 s, R-hat
   1.043 (beta'), 1.046 (gamma'), 1.005, bulk ESS 72, 110, 504; each raised the target to 0.99. At a fixed 0.9, table
   0 seed 1: one chain spent 15% of its draws in a second mode (c0 < 1.2, alpha' gamma' near 0.05, gamma' near 0.2,
@@ -57,6 +58,21 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up):
 - Tried and dropped: a third continuation (``EXTENSIONS = 3``, ``--only 1:1``): table 1 seed 1 ends at 2500 draws,
   64 s, R-hat still 1.011 on gamma' with bulk ESS 1397 (1057 at 2000): its chains disagree a little about gamma',
   and more draws do not mend that.
+- With the law error on (``law_error="auto"``, the default since it became one: five student sizes shared by many
+  groups), its offsets sampled as a non-centred projection of one standard normal per size: table 0: 148 s (with
+  compilation), 50, 93, 34, 48, 27, 49, 48 s, seed 2 not clean (R-hat 1.039 on c0, ESS 140); table 1: 50, 60, 87,
+  41, 54, 56, 55, 64 s, all clean. Slower than without it, and more often over 60 s.
+- Tried and dropped: the offsets centred (Normal(0, law_error) in the directions the law cannot say). The fit starts
+  at the mode, and a centred offset's density grows without bound as law_error goes to 0: table 0 seed 2 at a
+  fixed 0.9 ended with law_error 2e-75 and every chain stuck (R-hat inf).
+- Sampling only the directions the law cannot say (``law_error_directions``: 2 standard normals for the 5 sizes,
+  rather than 5 projected onto them), all 24 at the defaults: 22 of 24 clean, 22 of 24 within 60 s, 17-102 s,
+  median 26 s (table 0: 24, 30, 26, 34, 25, 23, 22, 90 s; table 1: 24, 25, 31, 102, 26, 25, 36, 27 s; table 2: 17,
+  27, 33, 23, 33, 34, 23, 38 s); 18 of 24 raised the target to 0.99; no divergences after the rule in any. Not
+  clean: table 1 seed 3 (102 s, R-hat 1.155 on f1, bulk ESS 19, no divergences at 0.9: one chain sits elsewhere on
+  the transition's ridge, f1 0.058 and c1 f1 2.8 against 0.068-0.071 and 4.9-9.8 in the others, and an R-hat above
+  ``EXTEND_RHAT_MAX`` stops the continuation) and table 2 seed 2 (33 s, R-hat 1.020 on B', bulk ESS 299). With
+  the law error off the same tables were 23 of 24 clean at a median 37 s (above).
 """
 
 from __future__ import annotations
