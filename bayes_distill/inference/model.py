@@ -187,18 +187,18 @@ class Sites:
     constant: Callable[[float], Any]
     zeros: Callable[[int], Any]  # a vector of n zeros
     set_rows: Callable[[Any, Any, Any], Any]  # (vector, rows, values) -> the vector with those rows set
-    normals: Callable[[str, str, int, Any], Any]  # (name, dimension, n, scale) -> n Normal(0, scale) latent sites
+    standard_normals: Callable[[str, str, int], Any]  # (name, dimension, n) -> n standard normal latent sites
 
 
-def _numpyro_normals(name: str, dim: str, n: int, scale: Any) -> Any:
+def _numpyro_standard_normals(name: str, dim: str, n: int) -> Any:
     with numpyro.plate(dim, n):
-        return numpyro.sample(name, dist.Normal(0.0, scale))
+        return numpyro.sample(name, dist.Normal(0.0, 1.0))
 
 
 NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
                       constant=lambda value: jnp.asarray(value, dtype=float), zeros=jnp.zeros,
                       set_rows=lambda vector, rows, values: vector.at[rows].set(values),
-                      normals=_numpyro_normals)
+                      standard_normals=_numpyro_standard_normals)
 NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
 """Prior of each kind's noise scale on log loss."""
 GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
@@ -322,9 +322,9 @@ def log_loss_location_scale(
         sigma = sites.set_rows(sigma, i, sites.sample("sigma_distilled", NOISE_PRIOR))
     if group_effects:
         scale = sites.sample("group_scale", GROUP_PRIOR)
-        mu = mu + scale * sites.normals("group_offset_raw", "group", runs.n_groups, 1.0)[runs.group]
+        mu = mu + scale * sites.standard_normals("group_offset_raw", "group", runs.n_groups)[runs.group]
     if law_error:  # non-centred: a centred offset's density peaks as law_error goes to 0, where the fit starts
-        raw = sites.normals("law_error_raw", "law_error_direction", runs.size_directions.shape[1], 1.0)
+        raw = sites.standard_normals("law_error_raw", "law_error_direction", runs.size_directions.shape[1])
         offset = sites.sample("law_error", LAW_ERROR_PRIOR) * (raw @ runs.size_directions.T)
         mu = mu + sites.deterministic("law_error_offset", offset)[np.maximum(runs.size, 0)] * (runs.size >= 0)
     return mu, sigma

@@ -29,7 +29,7 @@ def _pymc_sites() -> Sites:
                  constant=lambda value: pt.as_tensor_variable(np.float64(value)),
                  zeros=lambda n: pt.zeros(n, dtype="float64"),
                  set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
-                 normals=lambda name, dim, n, scale: pm.Normal(name, 0.0, scale, dims=dim))
+                 standard_normals=lambda name, dim, n: pm.Normal(name, 0.0, 1.0, dims=dim))
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
