@@ -73,6 +73,9 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, t
   the transition's ridge, f1 0.058 and c1 f1 2.8 against 0.068-0.071 and 4.9-9.8 in the others, and an R-hat above
   ``EXTEND_RHAT_MAX`` stops the continuation) and table 2 seed 2 (33 s, R-hat 1.020 on B', bulk ESS 299). With
   the law error off the same tables were 23 of 24 clean at a median 37 s (above).
+- Tried and dropped: chains that disagree without diverging (R-hat above ``EXTEND_RHAT_MAX``) sampled again as a
+  careful pass at their target, with all chains' covariance as the mass matrix so that it spans the ridge between
+  them. Table 1 seed 3 then diverged 11 times and ended at R-hat 1.129 (d1), bulk ESS 26.
 """
 
 from __future__ import annotations
