@@ -13,7 +13,7 @@ from scipy.stats import spearmanr
 import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE
-from bayes_distill.posterior.design import Ensemble, candidate_cost, greedy_batch, predicted_log_loss
+from bayes_distill.posterior.design import Ensemble, NewTeachers, candidate_cost, greedy_batch, predicted_log_loss
 
 
 def test_candidates_name_their_teacher_and_bad_columns():
@@ -45,6 +45,29 @@ def test_a_candidates_cost_is_its_training_its_teachers_logits_and_a_new_teacher
                                             "teacher_loss": [2.3]}))
     with pytest.raises(ValueError, match=r"\['d'\] need 'teacher_N'"):
         candidate_cost(unsized, PAPER_ARCHITECTURE)
+
+
+def test_students_of_one_new_teacher_pay_for_it_once():
+    # Two students of one teacher still to train, and a third of another: each alone costs its teacher's training,
+    # but a batch that holds both of the first pays it once, so a budget of one teacher and two students fits them.
+    table = load_candidates(pd.DataFrame({
+        "kind": "distilled", "N": [1e8, 1.2e8, 1e8], "D": 2e9, "teacher_loss": np.nan,
+        "teacher_N": [1e9, 1e9, 2e9], "teacher_D": [2e10, 2e10, 2e10]}))
+    cost = candidate_cost(table, PAPER_ARCHITECTURE)
+    teachers = NewTeachers.of(table, PAPER_ARCHITECTURE)
+    training = 3 * bd.forward_flops(np.array([1e9, 2e9]), PAPER_ARCHITECTURE) * 2e10
+    np.testing.assert_allclose(teachers.training, [*training, 0.0], rtol=1e-12)
+    assert teachers.index.tolist() == [0, 0, 1]
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal((4000, 3))
+    budget = cost[0] + cost[1] - training[0] * 0.999  # both students of teacher 0, not a second teacher
+    selected = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01)), cost, budget, teachers)
+    assert selected.tolist() == [True, True, False]
+    alone = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01)), cost, budget)
+    assert alone.sum() == 1  # without the sharing, a second student would pay for the teacher again
+    given = load_candidates(pd.DataFrame({"kind": "distilled", "N": [1e8], "D": 2e9, "teacher_loss": np.nan,
+                                          "teacher_N": 1e9, "teacher_D": 2e10, "cost": 1e18}))
+    assert NewTeachers.of(given, PAPER_ARCHITECTURE).training.tolist() == [0.0]  # a given cost is not split
 
 
 @given(st.floats(-2.0, 2.0), st.floats(0.1, 2.0), st.floats(0.01, 1.0))

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
-from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS
+from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture
 from bayes_distill.posterior import load_posterior
 from bayes_distill.posterior.design import candidate_cost, target_quantities
 
@@ -93,14 +93,20 @@ class Design:
             temporary.write_text(json.dumps(obj, indent=1))
 
     # -- the candidates ---------------------------------------------------------------------------------
+    def architecture(self) -> Architecture:
+        """The model family of the spec's runs, in which their costs (FLOPs) are counted."""
+        from bayes_distill.runner.sweep import expand, load_spec, model_config
+
+        spec = load_spec(self.spec)
+        return model_config(spec, expand(spec)[0][0]["layers"]).architecture()
+
     def table(self) -> pd.DataFrame:
         """Every run of the spec: kind, N, D, its teacher's run, N, D and (once trained) loss, its status ("ok",
         "failed" or "not run"), loss, and cost (FLOPs: its training and its teacher's logits; a teacher's own
         training is the teacher's run)."""
-        from bayes_distill.runner.sweep import expand, load_spec, model_config
+        from bayes_distill.runner.sweep import expand, load_spec
 
-        spec = load_spec(self.spec)
-        rows = expand(spec)[0]
+        rows = expand(load_spec(self.spec))[0]
         results = self._results()
         teacher = [r["teacher"] or {} for r in rows]
         frame = pd.DataFrame({"run": [r["run"] for r in rows], "kind": [r["kind"] for r in rows],
@@ -113,8 +119,7 @@ class Design:
                          for r, s in zip(frame["run"], frame["status"], strict=True)]
         frame["teacher_loss"] = frame["teacher_run"].map(frame.set_index("run")["loss"])
         as_known = frame.assign(teacher_loss=np.where(frame["kind"] == "distilled", 1.0, np.nan))  # logits only
-        arch = model_config(spec, rows[0]["layers"]).architecture()
-        frame["cost"] = candidate_cost(load_candidates(as_known.drop(columns=["run", "loss"])), arch)
+        frame["cost"] = candidate_cost(load_candidates(as_known.drop(columns=["run", "loss"])), self.architecture())
         return frame
 
     def _results(self) -> dict[str, dict]:
@@ -166,7 +171,10 @@ class Design:
             affordable = candidates[candidates["cost"] <= left]
             if affordable.empty:
                 return []
-            out = self.posterior(number - 1).suggest_runs(affordable, self.target, left, seed=self.seed)
+            # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
+            # students of one new teacher share its training in the batch.
+            post = self.posterior(number - 1).with_architecture(self.architecture())
+            out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
             plan = [str(c) for c in out["candidate"].values[out["selected"].values]]
         self._write(path, plan)
         return plan

@@ -50,6 +50,35 @@ def candidate_cost(candidates: xr.Dataset, arch: Architecture) -> np.ndarray:
     return np.where(np.isnan(given), cost, given)
 
 
+@dataclass(frozen=True)
+class NewTeachers:
+    """The teachers still to train that distilled candidates name, told apart by (teacher_N, teacher_D): each
+    candidate's teacher (an index; the last slot, which costs nothing, for none) and each teacher's training (FLOPs,
+    3 F(N_T) D_T). Every such candidate's cost counts its teacher's training, but a batch pays it once."""
+
+    index: np.ndarray  # (candidate,)
+    training: np.ndarray  # (teacher + 1,): the last slot is 0
+
+    @classmethod
+    def none(cls, n: int) -> NewTeachers:
+        return cls(np.zeros(n, dtype=int), np.zeros(1))
+
+    @classmethod
+    def of(cls, candidates: xr.Dataset, arch: Architecture) -> NewTeachers:
+        """The new teachers of ``candidates`` whose cost comes from the compute accounting (no ``cost`` given)."""
+        n = candidates.sizes["candidate"]
+        given = candidates["cost"].values if "cost" in candidates else np.full(n, np.nan)
+        new = (candidates["kind"].values == "distilled") & np.isnan(candidates["teacher_loss"].values) & np.isnan(given)
+        if not new.any():
+            return cls.none(n)
+        pairs = np.column_stack([candidates["teacher_N"].values[new], candidates["teacher_D"].values[new]])
+        teachers, which = np.unique(pairs, axis=0, return_inverse=True)
+        training = total_flops(teachers[:, 0], teachers[:, 1], 1.0, 1.0, "best-case", arch)  # a supervised run's
+        index = np.full(n, teachers.shape[0])
+        index[new] = which.ravel()
+        return cls(index, np.append(training, 0.0))
+
+
 def _teacher_losses(post: Any, candidates: xr.Dataset, seed: int) -> np.ndarray:
     """Each distilled candidate's teacher loss over the draws (nats/token): given, or the supervised law's (with
     its law error) for a teacher still to train; (chain, draw, candidate)."""
@@ -148,20 +177,24 @@ class Ensemble:
         self.candidate_covariance = self.candidate_covariance - np.outer(self.candidate_covariance[:, c], row)
 
 
-def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float) -> np.ndarray:
+def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float,
+                 teachers: NewTeachers | None = None) -> np.ndarray:
     """The runs picked one at a time by the reduction their outcome brings, given those picked before, per FLOP,
-    among those that still fit ``budget`` (FLOPs); a boolean mask over the candidates."""
-    selected = np.zeros(cost.size, bool)
+    among those that still fit ``budget`` (FLOPs); a boolean mask over the candidates. A new teacher (``teachers``)
+    is paid for by the first of its students picked: the others' cost no longer counts its training."""
+    teachers = teachers or NewTeachers.none(cost.size)
+    selected, paid = np.zeros(cost.size, bool), np.zeros(teachers.training.size, bool)
     left = float(budget)
     while True:
-        affordable = ~selected & (cost <= left)
+        price = cost - np.where(paid, teachers.training, 0.0)[teachers.index]
+        affordable = ~selected & (price <= left)
         if not affordable.any():
             return selected
-        score = np.where(affordable, ensemble.reductions() / cost, -np.inf)
+        score = np.where(affordable, ensemble.reductions() / price, -np.inf)
         best = int(np.argmax(score))
         if score[best] <= 0:
             return selected
-        selected[best], left = True, left - cost[best]
+        selected[best], left, paid[teachers.index[best]] = True, left - price[best], True
         ensemble.observe(best)
 
 
@@ -188,7 +221,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
     reduction = ensemble.reductions()
-    selected = greedy_batch(ensemble, flops, budget)
+    teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
+    selected = greedy_batch(ensemble, flops, budget, teachers)
     out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
