@@ -294,7 +294,9 @@ class Posterior:
         ``("crossover", N_S, scenario)`` (log10 C*) or ``("allocation", N_S, compute, scenario)`` (log of the
         optimal student loss). ``cost``: FLOPs per candidate, overriding the table's and the compute accounting's
         (the runs' architecture). Returns a Dataset over ``candidate`` with ``cost``, ``expected_reduction``,
-        ``score`` (reduction per FLOP) and ``selected``."""
+        ``score`` (reduction per FLOP) and ``selected``. Each candidate's ``cost`` counts a new teacher's training;
+        in ``selected`` the students of one new teacher pay for it once (where the accounting, not ``cost``,
+        gave their costs)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 
     # -- model comparison and storage ---------------------------------------------------------------------
