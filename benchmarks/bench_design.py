@@ -55,6 +55,22 @@ The distilled pool (``--tasks sim-distilled --levels 0.02 0.05 0.1 --random-seed
 | whole pool | 0.979 / 0.97% / 88% | | |
 Random picks few, dear runs (46 at 2%, cheapest-first 206): on a distilled pool, where many runs are cheap,
 cheapest-first is the strong baseline, and every linearised method is within 0.01 of R^2 of it.
+The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels; truth log10 C* = 21.98 on the
+searched range 1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth
+/ its width (decades) at 2% / 5% / 10%:
+| method | 2% | 5% | 10% |
+|---|---|---|---|
+| ours | 3.02 / yes / 3.67 | 3.02 / yes / 3.09 | 3.02 / yes / 3.48 |
+| random (3 seeds) | 2.17 / 3 of 3 / 3.90 | 2.12 / 2 of 3 / 2.39 | 3.02 / 1 of 3 / 2.72 |
+| cheapest | 3.02 / no / 0.00 | 3.02 / no / 2.58 | 3.02 / yes / 3.21 |
+| D-optimal | 3.02 / no / 0.00 | 3.02 / no / 2.34 | 3.02 / no / 2.98 |
+| V-optimal | 3.02 / yes / 5.33 | (picked nothing) | |
+| whole pool | 1.33 / yes / 3.44 | | |
+This pool hardly decides the question: even the whole pool's interval spans 3.4 decades, and half its draws have
+distillation win throughout the range (C* at its end, 1e25). At 2-10% every method's median stays at the range's
+end (error 3.02); ours is the one whose interval covers the truth at every level, where cheapest-first and
+D-optimal collapse onto the end (width 0 at 2%). V-optimal's linearisation at the median has a zero gradient there
+(the answer is clipped), so it picks nothing.
 Ranking 1,000 candidates against 4,000 draws (``--speed``): 8.7 s, 12x the 0.73 s of predicting their supervised
 losses (before the law error's move was kept per kind and seed: 31.7 s, 3x the 10.2 s of that prediction).
 R^2 at 10% against the whole pool's: rpj 0.945 vs 0.919, sim-supervised 0.994 vs 0.992, c4_original 0.147 vs 0.544
