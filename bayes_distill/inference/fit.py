@@ -77,6 +77,15 @@ samples again in the coefficients' own coordinates: a prior-dominated posterior 
 scales with gamma) and every chain meets it. Divergences in one chain of an informative fit (a step size adapted
 a little too large) are only reported: coefficient coordinates would cost that fit twice the leapfrog steps."""
 
+STARTS = 16
+"""Multi-start optimisations (prior draws) of a fit of supervised runs only."""
+
+STARTS_DISTILLED = 64
+"""Multi-start optimisations of a fit with distilled runs: the distillation law's transition (c0, c1, f1, d1) has
+local optima of nearly the same fit (c0 near 0.7 against 3.2 on the sturdy design), whose basins a few prior draws
+often miss, and chains started there adapt on their way to the best mode, which costs time and sometimes mixing
+(measurements: experiments/sturdy_distillation.py)."""
+
 NEWTON_STEPS = 400
 """Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
 
@@ -745,7 +754,7 @@ def sample(
     nu: float = 4.0,
     group_effects: bool | str = "auto",
     law_error: bool | str = "auto",
-    starts: int = 16,
+    starts: int | None = None,
     svi_steps: int = 4000,
     guide: str = "full-rank",
     target_accept: float | None = None,
@@ -758,6 +767,8 @@ def sample(
     fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
     (the paper's two-stage procedure). nu: Student-t degrees of freedom of the log-loss noise.
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
+    starts: prior draws the optimiser polishes to find the mode every chain starts near; None: ``STARTS``, or
+    ``STARTS_DISTILLED`` when there are distilled runs.
     law_error: model the law's own error, an offset on log loss shared by the runs of one kind and student size
     (``law_error`` its spread, learned), which predictions at a size the fit has not seen draw afresh: intervals
     that hold where the fit extrapolates (``Posterior.law_error``). "auto" (the default) models it where it can be
@@ -773,8 +784,9 @@ def sample(
     """
     configure_jax()
     _checked_method(backend, method)
-    fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
     runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
+    starts = starts if starts is not None else (STARTS_DISTILLED if args.runs.distilled.size else STARTS)
+    fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
     mode, energies = _best_start(_trace_programs(args, fs, backend, method), seed)
     attrs = {"backend": backend, "method": method, **_model_attrs(args),
              "multistart_best_potential": float(np.min(energies))}
