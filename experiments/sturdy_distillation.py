@@ -76,14 +76,15 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, t
 - Tried and dropped: chains that disagree without diverging (R-hat above ``EXTEND_RHAT_MAX``) sampled again as a
   careful pass at their target, with all chains' covariance as the mass matrix so that it spans the ridge between
   them. Table 1 seed 3 then diverged 11 times and ended at R-hat 1.129 (d1), bulk ESS 26.
-- The three slow or failing fits above all started from a worse local optimum: the multi-start's 16 prior draws
-  missed the best mode's basin (table 1: potential -1475.69 at c0 3.18, f1 0.060, against -1457.52 at c0 0.72, f1
-  0.121 for seed 3 and -1439.12 for seed 7), and table 1 seed 3's chains then took 1023 leapfrog steps in every
-  draw (63-127 in a clean seed). More Newton steps (1500) find the same optima; more starts find the best: with 64,
-  21 of 24 (table, seed) pairs start at the best mode (13 of 24 with 16), at 3.6-4.5 s per multi-start instead of
-  1.2-1.4 s. With ``STARTS_DISTILLED`` = 64 (as committed), all 24 at the defaults: 24 of 24 clean, 23 of 24 within
-  60 s, 15-69 s, median 28 s (table 0: 22, 30, 57, 15, 29, 27, 69, 16 s; table 1: 30, 27, 35, 32, 45, 35, 27, 32 s;
-  table 2: 19, 19, 22, 23, 20, 36, 20, 43 s); 13 of 24 raised the target to 0.99; no divergences after the rule.
+- The three slow or failing fits above all started from a worse local optimum (as did six of the clean ones): the
+  multi-start's 16 prior draws missed the best mode's basin (table 1: potential -1475.69 at c0 3.18, f1 0.060,
+  against -1457.52 at c0 0.72, f1 0.121 for seed 3 and -1439.12 for seed 7), and table 1 seed 3's chains then took
+  1023 leapfrog steps in every draw (63-127 in a clean seed). More Newton steps (1500) find the same optima; more
+  starts find the best: with 64, 22 of 24 (table, seed) pairs start at the best mode (15 of 24 with 16), at 3.6-4.5
+  s per multi-start instead of 1.2-1.4 s. With ``STARTS_DISTILLED`` = 64 (as committed), all 24 at the defaults:
+  24 of 24 clean, 23 of 24 within 60 s, 15-69 s, median 28 s (table 0: 22, 30, 57, 15, 29, 27, 69, 16 s; table 1:
+  30, 27, 35, 32, 45, 35, 27, 32 s; table 2: 19, 19, 22, 23, 20, 36, 20, 43 s); 13 of 24 raised the target to
+  0.99; no divergences after the rule.
 """
 
 from __future__ import annotations
