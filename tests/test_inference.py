@@ -97,6 +97,7 @@ def test_joint_fit_answers_planner_queries(joint_posterior):
     # supervised one by 0.043 nats; one whose teacher must also be trained (teacher-pretraining-inference) at 1e21
     # loses by 0.081. Both plans need 5-45 tokens per parameter, inside the runs' range: the posterior must be sure.
     post = joint_posterior
+    assert post.tree.attrs["multistart_starts"] == 64  # the default with distilled runs (STARTS_DISTILLED)
     for scenario, compute, distillation_wins in (("teacher-inference", 1e20, True),
                                                  ("teacher-pretraining-inference", 1e21, False)):
         true_plan = bd.allocate(1e9, compute, scenario, TRUTH)

@@ -20,6 +20,7 @@ def test_supervised_90_intervals_contain_truth():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = fit(runs, chains=2, draws=500, warmup=500, seed=0)
+    assert post.tree.attrs["multistart_starts"] == 16  # the default without distilled runs (STARTS)
     params = post.params()
     for name in SUPERVISED_COEFFICIENTS:
         lo, hi = np.quantile(params[name].values, [0.05, 0.95])

@@ -789,7 +789,7 @@ def sample(
     fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
     mode, energies = _best_start(_trace_programs(args, fs, backend, method), seed)
     attrs = {"backend": backend, "method": method, **_model_attrs(args),
-             "multistart_best_potential": float(np.min(energies))}
+             "multistart_best_potential": float(np.min(energies)), "multistart_starts": fs.starts}
 
     if backend == "pymc":
         tree, args = _pymc_nuts(args, mode, fs, attrs)
