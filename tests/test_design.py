@@ -70,6 +70,24 @@ def test_students_of_one_new_teacher_pay_for_it_once():
     assert NewTeachers.of(given, PAPER_ARCHITECTURE).training.tolist() == [0.0]  # a given cost is not split
 
 
+def test_a_teachers_own_run_in_the_pool_is_paid_for_once():
+    # The pool holds the supervised run that trains a new teacher (same N and D) and two of its students. A batch
+    # pays that training once: with the budget of the teacher and both students' own costs, it takes all three. The
+    # pool's second run of the same N and D is a second training (another seed) and keeps its cost.
+    table = load_candidates(pd.DataFrame({
+        "kind": ["supervised", "distilled", "distilled", "supervised"], "N": [1e9, 1e8, 1.2e8, 1e9],
+        "D": [2e10, 2e9, 2e9, 2e10], "teacher_loss": np.nan, "teacher_N": [np.nan, 1e9, 1e9, np.nan],
+        "teacher_D": [np.nan, 2e10, 2e10, np.nan]}))
+    cost = candidate_cost(table, PAPER_ARCHITECTURE)
+    teachers = NewTeachers.of(table, PAPER_ARCHITECTURE)
+    assert teachers.index.tolist() == [0, 0, 0, 1]
+    assert cost[0] == cost[3] == teachers.training[0]
+    theta = np.random.default_rng(0).standard_normal((4000, 4))
+    budget = cost[1] + cost[2] - cost[0] * 0.999
+    selected = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(4, 0.01)), cost, budget, teachers)
+    assert selected.tolist() == [True, True, True, False]
+
+
 @given(st.floats(-2.0, 2.0), st.floats(0.1, 2.0), st.floats(0.01, 1.0))
 def test_the_update_is_the_linear_gaussian_posteriors(a, b, noise):
     # theta ~ N(0, 1), target g = a theta, outcome f = b theta + noise: observing f shrinks Var g by

@@ -54,7 +54,9 @@ def candidate_cost(candidates: xr.Dataset, arch: Architecture) -> np.ndarray:
 class NewTeachers:
     """The teachers still to train that distilled candidates name, told apart by (teacher_N, teacher_D): each
     candidate's teacher (an index; the last slot, which costs nothing, for none) and each teacher's training (FLOPs,
-    3 F(N_T) D_T). Every such candidate's cost counts its teacher's training, but a batch pays it once."""
+    3 F(N_T) D_T). Every such candidate's cost counts its teacher's training, but a batch pays it once. A supervised
+    candidate of a teacher's N and D is that teacher's training run: its cost is the training, so once a student
+    has paid for the teacher it comes free, and if it is picked first its students no longer pay for the teacher."""
 
     index: np.ndarray  # (candidate,)
     training: np.ndarray  # (teacher + 1,): the last slot is 0
@@ -76,7 +78,22 @@ class NewTeachers:
         training = total_flops(teachers[:, 0], teachers[:, 1], 1.0, 1.0, "best-case", arch)  # a supervised run's
         index = np.full(n, teachers.shape[0])
         index[new] = which.ravel()
+        for teacher, row in _teachers_own_runs(candidates, given, teachers).items():
+            index[row] = teacher
         return cls(index, np.append(training, 0.0))
+
+
+def _teachers_own_runs(candidates: xr.Dataset, given: np.ndarray, teachers: np.ndarray) -> dict[int, int]:
+    """Teacher (a row of ``teachers``: N_T, D_T) -> the first supervised candidate without a given cost that trains
+    it (same N and D); a second such candidate is a second training (another seed), so it keeps its own cost."""
+    supervised = np.flatnonzero((candidates["kind"].values == "supervised") & np.isnan(given))
+    runs = np.column_stack([candidates["N"].values[supervised], candidates["D"].values[supervised]])
+    own = {}
+    for teacher, pair in enumerate(teachers):
+        rows = supervised[np.all(runs == pair, axis=1)]
+        if rows.size:
+            own[teacher] = int(rows[0])
+    return own
 
 
 def _teacher_losses(post: Any, candidates: xr.Dataset, seed: int) -> np.ndarray:
@@ -190,7 +207,8 @@ def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float,
         affordable = ~selected & (price <= left)
         if not affordable.any():
             return selected
-        score = np.where(affordable, ensemble.reductions() / price, -np.inf)
+        with np.errstate(over="ignore"):  # a teacher's own run, once its students paid for it, is free
+            score = np.where(affordable, ensemble.reductions() / np.maximum(price, np.finfo(float).tiny), -np.inf)
         best = int(np.argmax(score))
         if score[best] <= 0:
             return selected
