@@ -193,3 +193,27 @@ def test_a_target_on_the_command_line():
         parse_target("allocation:1e9")
     with pytest.raises(ValueError, match="SCENARIO one of"):
         parse_target("crossover:1e9:cheap")
+
+
+def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):
+    # The loop hands ``scheduler`` to the runner: round 0's runs are trained by the cluster's workers, and the round
+    # fits and records them as with a local pool.
+    distributed = pytest.importorskip("distributed")
+    from bayes_distill.loop import Design
+
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_SPEC)
+    table = Design(spec, tmp_path / "plan", None, 1.0).table()
+    largest = table["N"].max()
+    target = pd.DataFrame({"kind": ["supervised"], "N": [largest], "D": [16 * largest]})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loop = Design(spec, tmp_path / "loop", target, 2 * table.groupby("N")["cost"].min().sum(), starting_runs=1,
+                      fit_options={"chains": 2, "draws": 200, "warmup": 200},
+                      run_options={"scheduler": cluster.scheduler_address})
+        first = loop.step()
+    assert first.number == 0 and len(first.trained) == 3
+    trained = loop.table().set_index("run").loc[first.trained]
+    assert (trained["status"] == "ok").all() and trained["N"].nunique() == 3
+    assert bd.load_posterior(tmp_path / "loop" / "rounds" / "round-000.nc").runs.sizes["run"] == 3

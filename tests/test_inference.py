@@ -400,21 +400,39 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
 
 
 def test_the_careful_pass_goes_on_from_the_first():
-    # The rerun at 0.99 starts at each chain's last draw, with the covariance of all the first pass's draws as a
-    # fixed mass matrix, and warms up a quarter as long (only its step size adapts).
+    # The rerun at 0.99 starts at each chain's last draw, with each chain's step size as the first guess and one
+    # mass matrix from the first pass's draws (their covariance where the chains agree), and warms up a quarter as
+    # long (only its step size adapts).
     from bayes_distill.inference import fit as fit_module
 
     rng = np.random.default_rng(0)
     scale = np.array([[2.0, 0.0], [1.5, 0.5]])
-    previous = {"a": rng.standard_normal((4, 3000)) * 0.1, "b": rng.standard_normal((4, 3000, 2)) @ scale.T}
+    unconstrained = {"a": rng.standard_normal((4, 3000)) * 0.1, "b": rng.standard_normal((4, 3000, 2)) @ scale.T}
+    kernel = fit_module._Kernel(np.array([0.1, 0.2, 0.3, 0.4]), np.zeros((4, 3, 3)), 0.9)
+    previous = fit_module.Draws(unconstrained, {}, None, kernel)
     fs = fit_module.FitSettings(4, 800, 1000, 0, 5, 100, "full-rank", None)
     careful = fit_module._careful_pass(previous, fs, 0.99)
-    np.testing.assert_array_equal(careful.starts["b"], previous["b"][:, -1])
+    np.testing.assert_array_equal(careful.starts["b"], unconstrained["b"][:, -1])
     assert careful.settings == fit_module._NutsSettings(250, 800, 0.99, adapt_mass_matrix=False)
+    np.testing.assert_array_equal(careful.step_sizes, [0.1, 0.2, 0.3, 0.4])
     truth = np.zeros((3, 3))
     truth[0, 0], truth[1:, 1:] = 0.01, scale @ scale.T
     assert careful.inverse_mass_matrices.shape == (4, 3, 3)
     np.testing.assert_allclose(careful.inverse_mass_matrices[2], truth, atol=0.05)
+
+
+def test_one_chains_excursion_widens_the_careful_mass_matrix_by_a_root_of_it():
+    # Four chains of unit variance in two coordinates, one of which wanders 100x wider (variance) in the second: the
+    # log-scale mean widens that direction by 100^(1/4), where a pooled covariance would take 25x.
+    from bayes_distill.inference.fit import careful_mass_matrix
+
+    draws = np.random.default_rng(1).standard_normal((4, 4000, 2))
+    draws = (draws - draws.mean(axis=1, keepdims=True)) / draws.std(axis=1, ddof=1, keepdims=True)
+    draws[3, :, 1] *= 10.0
+    matrix = careful_mass_matrix(draws)
+    np.testing.assert_allclose(np.diag(matrix), [1.0, 100.0 ** 0.25], rtol=0.02)
+    assert np.cov(draws.reshape(-1, 2), rowvar=False)[1, 1] > 25.0
+    np.testing.assert_allclose(matrix, matrix.T)
 
 
 def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():

@@ -56,8 +56,8 @@ per draw. The divergences this avoids sit in the tail of low E, where the reduci
 shrink to fit the same runs (measurements: experiments/README.md)."""
 
 CAREFUL_WARMUP = 0.25
-"""The careful pass's warm-up, as a share of the first's: it starts where the first pass's chains ended, with the
-covariance of all their draws as its mass matrix, so only the step size is left to adapt (NumPyro; PyMC's twin
+"""The careful pass's warm-up, as a share of the first's: each chain starts where it ended, with a mass matrix from
+the first pass's draws (``careful_mass_matrix``), so only the step size is left to adapt (NumPyro; PyMC's twin
 samples again from the start)."""
 
 EXTENSIONS = 2
@@ -471,17 +471,31 @@ def _first_pass(start: dict, fs: FitSettings, target: float) -> _Pass:
     return _Pass(_jittered_starts(start, fs.seed + 1, fs.chains), identity, np.ones(fs.chains), settings)
 
 
-def _careful_pass(previous: dict, fs: FitSettings, target: float) -> _Pass:
-    """From the last draw of each chain of ``previous`` (unconstrained draws by chain and draw), with the
-    covariance of all its draws as the mass matrix, and a warm-up of ``CAREFUL_WARMUP`` that adapts the step size."""
-    flat = jax.vmap(jax.vmap(lambda z: ravel_pytree(z)[0]))(previous)
-    draws = np.asarray(flat).reshape(-1, flat.shape[-1])
-    n = draws.shape[0]  # shrunk towards a small diagonal as Stan's adaptation does, so that few draws still serve
-    covariance = n / (n + 5.0) * np.atleast_2d(np.cov(draws, rowvar=False)) + 1e-3 * 5.0 / (n + 5.0) * np.eye(
-        draws.shape[1])
-    matrices = np.broadcast_to(covariance, (fs.chains, *covariance.shape))
+def careful_mass_matrix(draws: np.ndarray) -> np.ndarray:
+    """The careful pass's inverse mass matrix from the first pass's flat unconstrained draws (chain, draw, site):
+    the chains' covariances (each shrunk towards a small diagonal as Stan's adaptation does) averaged on the log
+    scale (their log-Euclidean mean). A plain covariance of all draws takes in one chain's excursion along a
+    direction the data hardly fix (the D_S term's log size) and shrinks every chain's steps to suit it; on the log
+    scale that chain widens the matrix by a root of its excursion, the chains in agreement give their covariance."""
+    chains, n, size = draws.shape
+    logs = np.zeros((size, size))
+    for chain in range(chains):
+        covariance = n / (n + 5.0) * np.atleast_2d(np.cov(draws[chain], rowvar=False)) + 5e-3 / (n + 5.0) * np.eye(
+            size)
+        values, vectors = np.linalg.eigh(covariance)
+        logs += (vectors * np.log(values)) @ vectors.T / chains
+    values, vectors = np.linalg.eigh(logs)
+    return (vectors * np.exp(values)) @ vectors.T
+
+
+def _careful_pass(previous: Draws, fs: FitSettings, target: float) -> _Pass:
+    """From the last draw of each chain of ``previous``, with ``careful_mass_matrix`` of its draws and each chain's
+    step size as the first guess, and a warm-up of ``CAREFUL_WARMUP`` that adapts the step size to ``target``."""
+    flat = np.asarray(jax.vmap(jax.vmap(lambda z: ravel_pytree(z)[0]))(previous.unconstrained))
+    matrix = careful_mass_matrix(flat)
     warmup = max(1, int(round(CAREFUL_WARMUP * fs.warmup)))
-    return _Pass(jax.tree.map(lambda v: v[:, -1], previous), matrices, np.ones(fs.chains),
+    return _Pass(jax.tree.map(lambda v: v[:, -1], previous.unconstrained),
+                 np.broadcast_to(matrix, (fs.chains, *matrix.shape)), previous.kernel.step_sizes,
                  _NutsSettings(warmup, fs.draws, target, adapt_mass_matrix=False))
 
 
@@ -510,7 +524,7 @@ def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> 
         chosen = args if term_coordinates else args.in_coefficient_coordinates()
         key = jax.random.PRNGKey(fs.seed + 1)
         if previous is not None:  # a stream of its own, not the first pass's again
-            where, key = _careful_pass(previous.unconstrained, fs, target), jax.random.fold_in(key, 1)
+            where, key = _careful_pass(previous, fs, target), jax.random.fold_in(key, 1)
         else:
             start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
             where = _first_pass(start, fs, target)
