@@ -85,6 +85,27 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, t
   24 of 24 clean, 23 of 24 within 60 s, 15-69 s, median 28 s (table 0: 22, 30, 57, 15, 29, 27, 69, 16 s; table 1:
   30, 27, 35, 32, 45, 35, 27, 32 s; table 2: 19, 19, 22, 23, 20, 36, 20, 43 s); 13 of 24 raised the target to
   0.99; no divergences after the rule.
+- The one fit over 60 s (table 0 seed 6) diverged once at 0.9; its careful pass at 0.99 then took 53 s at a step
+  size of 0.003 (0.04-0.056 in the first pass), about 950 leapfrog steps per draw in every chain. Its mass matrix,
+  the covariance of all four chains' draws, had taken in one chain's excursion along the D_S term's log size
+  (log_B_prime_term: sd 9.4 in that chain, 1.0-1.2 in the others): its largest eigenvalue against each chain's
+  own adapted matrix was 186-344. Three other careful-pass mass matrices, all 24 fits each:
+  - each chain's own adapted matrix: 22 of 24 clean (table 1 seeds 6, 7: R-hat 1.017-1.019, bulk ESS 199-200 on
+    gamma', just short of a continuation), 24 of 24 within 60 s (16-59 s);
+  - each chain's own draws' covariance: 22 of 24 clean (table 1 seed 4: one divergence at 0.99; table 2 seed 7:
+    bulk ESS 389), 23 of 24 within 60 s (table 0 seed 6: 62 s);
+  - the chains' covariances averaged on the log scale (``careful_mass_matrix``, as committed): 24 of 24 clean,
+    24 of 24 within 60 s, 14-48 s, median 29 s (table 0: 17, 29, 48, 14, 25, 25, 29, 15 s; table 1: 32, 33, 40,
+    32, 33, 34, 29, 29 s; table 2: 20, 18, 20, 22, 21, 34, 19, 33 s); table 0 seed 6 in 29 s. The same code as
+    committed (``--tables 5``) gave the same diagnostics on tables 0-2, at 15-49 s.
+- Tables 3 and 4 (``--tables 5``; not used to choose the rules above) are harder: table 3 seeds 0-4 none clean
+  (R-hat 1.017-1.137 on c0, f1, beta', gamma'; bulk ESS 22-214; 51-193 s; then stopped), table 4 seeds 0-3 one
+  clean (seed 0: one divergence at 0.99; seeds 1, 3: R-hat 1.038 on c0, 1.016 on gamma'; 29-44 s). On table 3 seed
+  2 (128 s, R-hat 1.073 on gamma', no divergence at 0.9) every chain takes 876-1009 leapfrog steps per draw (the
+  tree's limit is 1023) and the posterior is one wide ridge through both transition optima: c0 0.52-2.82, gamma'
+  0.18-1.96, beta' 0.2-6.8 (90%, per chain; truth 2.55, 0.76, 0.64). There the data identify neither the
+  transition's c0 nor the power-law block's curvature, and the coordinates of ``law_model`` do not straighten the
+  ridge between them.
 """
 
 from __future__ import annotations

@@ -213,6 +213,8 @@ def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):
                       fit_options={"chains": 2, "draws": 200, "warmup": 200},
                       run_options={"scheduler": cluster.scheduler_address})
         first = loop.step()
+        prefixes = set(cluster.scheduler.task_prefixes)
+    assert "execute" in prefixes  # the runner's jobs went through the cluster's scheduler, not a local pool
     assert first.number == 0 and len(first.trained) == 3
     trained = loop.table().set_index("run").loc[first.trained]
     assert (trained["status"] == "ok").all() and trained["N"].nunique() == 3

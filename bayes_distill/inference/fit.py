@@ -774,8 +774,7 @@ def sample(
     target_accept: float | None = None,
     extend: bool = True,
 ) -> FitResult:
-    """Fit the law model to ``runs`` (a path, DataFrame or ``load_runs`` Dataset); ``bayes_distill.fit`` wraps
-    the result in a ``Posterior``.
+    """Fit the law model to ``runs`` (path, DataFrame or Dataset); ``bayes_distill.fit`` wraps it in a ``Posterior``.
 
     prior: "default" (weakly informative), "paper" (centred on Table 6) or a mapping of ``Prior`` per coefficient.
     fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
@@ -793,8 +792,7 @@ def sample(
     more draws can close, go on from where they ended by half the draws at a time, at most twice (recorded in the
     posterior's ``draws_extended`` attribute); False keeps exactly ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
-    Warns with ``FitWarning`` when R-hat > 1.01, bulk ESS < 400 or any transition diverged (NUTS), or when the Pareto
-    k of the guide's importance weights exceeds 0.7 (SVI).
+    Warns (``FitWarning``) when R-hat > 1.01, bulk ESS < 400 or a transition diverged (NUTS), or Pareto k > 0.7 (SVI).
     """
     configure_jax()
     _checked_method(backend, method)
