@@ -433,6 +433,7 @@ def test_one_chains_excursion_widens_the_careful_mass_matrix_by_a_root_of_it():
     np.testing.assert_allclose(np.diag(matrix), [1.0, 100.0 ** 0.25], rtol=0.02)
     assert np.cov(draws.reshape(-1, 2), rowvar=False)[1, 1] > 25.0
     np.testing.assert_allclose(matrix, matrix.T)
+    np.testing.assert_allclose(careful_mass_matrix(draws[:, :1]), 5e-3 / 6 * np.eye(2))  # one draw: the shrinkage
 
 
 def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():

@@ -480,8 +480,8 @@ def careful_mass_matrix(draws: np.ndarray) -> np.ndarray:
     chains, n, size = draws.shape
     logs = np.zeros((size, size))
     for chain in range(chains):
-        covariance = n / (n + 5.0) * np.atleast_2d(np.cov(draws[chain], rowvar=False)) + 5e-3 / (n + 5.0) * np.eye(
-            size)
+        spread = np.atleast_2d(np.cov(draws[chain], rowvar=False)) if n > 1 else np.zeros((size, size))
+        covariance = n / (n + 5.0) * spread + 5e-3 / (n + 5.0) * np.eye(size)
         values, vectors = np.linalg.eigh(covariance)
         logs += (vectors * np.log(values)) @ vectors.T / chains
     values, vectors = np.linalg.eigh(logs)
