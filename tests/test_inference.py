@@ -610,14 +610,17 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
     prior = tree["prior"]
     assert {"log_d1_onset", "alpha_gamma", "log_B_prime_term"} <= set(prior.data_vars)
     gamma_prime = prior["gamma_prime"].values.ravel()
-    # The distillation law's terms (TERM_PRIORS) carry their priors on gamma' log B' and beta' gamma'.
+    # The distillation law's terms (TERM_PRIORS) carry their priors on beta' gamma' and on the D_S term's log size at
+    # the prior's reference tokens D_0 (TERM_REFERENCE), gamma' log(B' / D_0^beta').
     for name, values, law in (
             ("log_d1", prior["log_d1"].values.ravel(), stats.norm(0.0, 0.5)),
             ("log_c1", prior["log_c1"].values.ravel(), stats.norm(4.0, 2.0)),
             ("f1", prior["f1"].values.ravel(), stats.uniform(0.01, 1.99)),
             ("alpha", prior["alpha"].values.ravel(), stats.uniform(0.0, 2.0)),
             ("gamma_prime", gamma_prime, stats.uniform(0.05, 1.95)),
-            ("gamma' log B'", gamma_prime * prior["log_B_prime"].values.ravel(), stats.norm(9.0, 4.0)),
+            ("gamma' log(B' / D_0^beta')", gamma_prime * (prior["log_B_prime"].values.ravel()
+                                                          - prior["beta_prime"].values.ravel() * np.log(2e10)),
+             stats.norm(0.0, 3.0)),
             ("beta' gamma'", gamma_prime * prior["beta_prime"].values.ravel(), stats.uniform(0.0, 2.0))):
         assert stats.kstest(values, law.cdf).pvalue > 0.01, name
 
@@ -783,6 +786,9 @@ def test_paper_prior_is_centred_on_table_6():
     for name, value in (("E", 1.220), ("alpha", 0.408), ("gamma", 0.452), ("alpha_prime", 0.321), ("c0", 2.549)):
         assert float(prior[name].median()) == pytest.approx(value, rel=0.02), name
     assert float(np.exp(prior["log_A"].median())) == pytest.approx(3355, rel=0.02)
+    # A' and B' carry theirs on their terms at TERM_REFERENCE: the map there and back keeps the paper's values.
+    assert float(np.exp(prior["log_A_prime"].median())) == pytest.approx(2243, rel=0.05)
+    assert float(np.exp(prior["log_B_prime"].median())) == pytest.approx(24181, rel=0.05)
     lo, hi = np.quantile(prior["alpha"].values, [0.05, 0.95])
     assert (hi - lo) == pytest.approx(0.0268, rel=0.1)
 
@@ -816,7 +822,8 @@ def test_coefficient_coordinates_keep_the_term_priors():
     gamma_prime = np.asarray(draws["gamma_prime"])
     assert "alpha_prime_gamma" not in draws and "log_A_prime" in draws
     assert stats.kstest(gamma_prime * np.asarray(draws["alpha_prime"]), stats.uniform(0.0, 2.0).cdf).pvalue > 0.01
-    assert stats.kstest(gamma_prime * np.asarray(draws["log_A_prime"]), stats.norm(7.0, 4.0).cdf).pvalue > 0.01
+    term = gamma_prime * (np.asarray(draws["log_A_prime"]) - np.asarray(draws["alpha_prime"]) * np.log(1e9))
+    assert stats.kstest(term, stats.norm(0.0, 3.0).cdf).pvalue > 0.01
 
 
 # -- the law's own error -------------------------------------------------------------------------------------

@@ -60,7 +60,7 @@ CAREFUL_WARMUP = 0.25
 the first pass's draws (``careful_mass_matrix``), so only the step size is left to adapt (NumPyro; PyMC's twin
 samples again from the start)."""
 
-EXTENSIONS = 2
+EXTENSIONS = 3
 """With ``extend=True`` (the default), a NUTS fit (NumPyro) whose chains end without divergences but short of the
 diagnostics' goal (R-hat <= 1.01, bulk and tail ESS >= 400) goes on: each chain continues from its last draw with
 its step size and mass matrix, by half the draws at a time, at most this many times. Continuing a chain with a

@@ -28,7 +28,10 @@ curvature gamma' only through the D_S term, which is weak on the paper's design,
 exponents and log sizes. Independent priors on alpha', log A' and gamma' then leave, in the coordinates the data
 fix, a prior density of 1/gamma'^2: a second mode of degenerate laws (gamma' near 0.2, c0 and alpha' gamma' near
 0, no D_S term) that chains visit for 1% to 15% of their draws, so R-hat fails. The priors of those coefficients are
-therefore on the terms as the data see them (alpha' gamma', gamma' log A'), independent of gamma'.
+therefore on the terms as the data see them (alpha' gamma', and gamma' log(A' / N_0^alpha') at a reference size),
+independent of gamma' and of the exponent: a prior on log B' independent of beta' says the D_S term vanishes at
+the data for most exponents, and left an arm of laws without a D_S term (log B' term down to -40, c0 low) that
+chains entered and left slowly (``TERM_REFERENCE``).
 ``law_coefficients`` makes these coordinates for both backends (``Sites``: NumPyro's here, PyMC's in its twin),
 each map a ``Prior.affine`` of the coefficient's prior.
 """
@@ -46,7 +49,7 @@ import numpyro
 import numpyro.distributions as dist
 import xarray as xr
 
-from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, Prior
+from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, TERM_REFERENCE, Prior
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
 from bayes_distill.laws._namespace import namespace
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -220,13 +223,20 @@ def _sampled(name: str, p: Prior, site_prior: Prior, sites: Sites) -> Any:
     return sites.deterministic(name, namespace(x).exp(x)) if p.log else x
 
 
+def _log_prior_reference(scale: str, prior: Mapping[str, Prior]) -> float:
+    """log N_0 (or log D_0) where the prior of the log of the scale ``scale`` is stated (``TERM_REFERENCE``), else 0."""
+    return float(np.log(TERM_REFERENCE[scale][1])) if scale in TERM_REFERENCE and prior[scale].log else 0.0
+
+
 def _own_coordinates(name: str, curvature: Any, prior: Mapping[str, Prior], fix: Mapping[str, float],
-                     sites: Sites) -> Any:
+                     sites: Sites, exponent: Any = 0.0) -> Any:
     """A power-law term's coefficient sampled in its own coordinates: from its prior, or for ``TERM_PRIORS`` from
-    its prior divided by the curvature (that prior is on curvature times the coefficient, or its log)."""
+    its prior divided by the curvature (that prior is on curvature times the coefficient, or its log), a log scale
+    moved by its term's ``exponent`` times its prior's reference (``TERM_REFERENCE``)."""
     if name in fix or name not in TERM_PRIORS:
         return _coefficient(name, prior, fix, sites)
-    return _sampled(name, prior[name], prior[name].affine(0.0, 1.0 / curvature), sites)
+    shift = exponent * _log_prior_reference(name, prior)
+    return _sampled(name, prior[name], prior[name].affine(shift, 1.0 / curvature), sites)
 
 
 def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, prior: Mapping[str, Prior],
@@ -234,17 +244,20 @@ def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, p
     """(scale, exponent) of one term X / x^exponent, sampled as exponent * curvature and
     curvature * log(X / ref^exponent) (see the module docstring); in the coefficients' own coordinates when
     ``term_coordinates`` is False, X is fixed or its prior is not on log X. The priors are on the coefficients,
-    or on the term as the data see it for ``TERM_PRIORS`` (mapped with scale 1 rather than the curvature)."""
+    or on the term as the data see it for ``TERM_PRIORS`` (mapped with scale 1 rather than the curvature, from the
+    prior's reference to the runs')."""
     prior_scale = 1.0 if scale in TERM_PRIORS else curvature
     if not term_coordinates or scale in fix or not prior[scale].log:
-        return tuple(_own_coordinates(name, curvature, prior, fix, sites) for name in (scale, exponent))
+        value = _own_coordinates(exponent, curvature, prior, fix, sites)
+        return _own_coordinates(scale, curvature, prior, fix, sites, exponent=value), value
     if exponent in fix:
         effective = curvature * fix[exponent]
         value = sites.constant(fix[exponent])
     else:  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
         effective = sites.sample(f"{exponent}_gamma", prior[exponent].affine(0.0, prior_scale))
         value = sites.deterministic(exponent, effective / curvature)
-    term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * log_ref, prior_scale))
+    move = log_ref - _log_prior_reference(scale, prior) if scale in TERM_PRIORS else log_ref
+    term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * move, prior_scale))
     log_scale = sites.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
     return sites.deterministic(scale, namespace(log_scale).exp(log_scale)), value
 

@@ -116,9 +116,16 @@ EXPONENT = Prior("uniform", 0.0, 2.0)
 TERM_PRIORS = {"A_prime": "gamma_prime", "alpha_prime": "gamma_prime", "B_prime": "gamma_prime",
                "beta_prime": "gamma_prime"}
 """Coefficients whose prior is on their power-law term as the data see it, the term raised to its law's curvature:
-an exponent's prior is on alpha' gamma', a log scale's on gamma' log A'. The data identify gamma' only through the
-weak D_S term, and independent priors on alpha', log A' and gamma' would give small gamma' a prior volume of
-1/gamma'^2, a second mode of degenerate laws (see ``bayes_distill.inference.model``)."""
+an exponent's prior is on alpha' gamma', a log scale's on the term's log size at ``TERM_REFERENCE``,
+gamma' log(A' / N_0^alpha'). The data identify gamma' only through the weak D_S term, and independent priors on
+alpha', log A' and gamma' would give small gamma' a prior volume of 1/gamma'^2, a second mode of degenerate laws
+(see ``bayes_distill.inference.model``)."""
+TERM_REFERENCE = {"A_prime": ("alpha_prime", 1e9), "B_prime": ("beta_prime", 2e10)}
+"""Each distillation term's exponent and the student size N_0 (parameters) or distillation tokens D_0 at which the
+prior on its log scale is stated. A prior on log B' alone, independent of beta', would say the D_S term is
+negligible at the data for most exponents (B' / D^beta' at D = 2e10 is e^-15 for log B' = 9, beta' = 1), and the
+posterior would keep an arm of laws without a D_S term along which NUTS mixes slowly; where the data are, the
+term's size is what one has a prior belief about."""
 NOISE_SCALE = 0.05
 """Half-normal scale of the log-loss noise: losses are measured to about 1%."""
 
@@ -126,8 +133,8 @@ NOISE_SCALE = 0.05
 def default_prior(smallest_loss: float) -> dict[str, Prior]:
     """Weakly informative: E in (0, smallest observed loss), exponents in (0, 2), scales free over e^(+-12)
     around 1e3-1e4, the broken power law's switch d1 within a factor e^1.5 of 1 and sharpness 1/f1 in (0.5, 100).
-    The distillation law's terms take theirs as the data see them (``TERM_PRIORS``): alpha' gamma' in (0, 2),
-    gamma' log A' about 7 +- 4.
+    The distillation law's terms take theirs as the data see them (``TERM_PRIORS``): alpha' gamma' in (0, 2), and
+    each term at ``TERM_REFERENCE`` within a factor e^(+-3) of 1 nat: gamma' log(A' / N_0^alpha') about 0 +- 3.
     """
     if not (np.isfinite(smallest_loss) and smallest_loss > 0):
         raise ValueError(f"smallest_loss must be finite and > 0; got {smallest_loss!r}")
@@ -137,8 +144,8 @@ def default_prior(smallest_loss: float) -> dict[str, Prior]:
         "B": Prior("normal", 8.0, 4.0, log=True),
         "alpha": EXPONENT, "beta": EXPONENT,
         "gamma": Prior("uniform", 0.05, 2.0),
-        "A_prime": Prior("normal", 7.0, 4.0, log=True),
-        "B_prime": Prior("normal", 9.0, 4.0, log=True),
+        "A_prime": Prior("normal", 0.0, 3.0, log=True),
+        "B_prime": Prior("normal", 0.0, 3.0, log=True),
         "alpha_prime": EXPONENT, "beta_prime": EXPONENT,
         "gamma_prime": Prior("uniform", 0.05, 2.0),
         "c0": Prior("uniform", 0.0, 5.0),
@@ -159,9 +166,10 @@ def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
         value, (lo, hi) = getattr(PAPER, name), PAPER_INTERVALS[name]
         log = name in ("A", "B", "A_prime", "B_prime", "c1", "d1")
         centre, lo_, hi_ = (np.log(value), np.log(lo), np.log(hi)) if log else (value, lo, hi)
-        if name in TERM_PRIORS:  # on the term as the data see it: times the paper's curvature
+        if name in TERM_PRIORS:  # on the term as the data see it: times the paper's curvature, at TERM_REFERENCE
             curvature = getattr(PAPER, TERM_PRIORS[name])
-            centre, lo_, hi_ = centre * curvature, lo_ * curvature, hi_ * curvature
+            shift = -getattr(PAPER, TERM_REFERENCE[name][0]) * np.log(TERM_REFERENCE[name][1]) if log else 0.0
+            centre, lo_, hi_ = ((x + shift) * curvature for x in (centre, lo_, hi_))
         sd = max(widen * (hi_ - lo_) / (2 * 1.645), 0.02 * abs(centre) if not log else 0.05)
         if name == "c1":
             sd = 1.0
@@ -189,14 +197,24 @@ def resolve_prior(prior: str | Mapping[str, Prior], runs_smallest_loss: float) -
 
 def sample_prior(prior: Mapping[str, Prior], rng: np.random.Generator, size: int) -> dict[str, np.ndarray]:
     """Draws of every coefficient from the prior (for prior predictive checks and simulation studies); a coefficient
-    of ``TERM_PRIORS`` is its prior's draw divided by the curvature's draw (on the log scale for a log prior)."""
+    of ``TERM_PRIORS`` is its prior's draw divided by the curvature's draw (on the log scale for a log prior), a log
+    scale moved to its ``TERM_REFERENCE``."""
     draws = {name: p.sample(rng, size) for name, p in prior.items()}
-    for name, curvature in TERM_PRIORS.items():
-        if name in draws and curvature in draws:
-            value, log = draws[name], prior[name].log
-            draws[name] = np.exp(np.log(value) / draws[curvature]) if log else value / draws[curvature]
+    for name in sorted(TERM_PRIORS, key=lambda name: name in TERM_REFERENCE):  # exponents first: the scales need them
+        if name not in draws or TERM_PRIORS[name] not in draws:
+            continue
+        curvature = draws[TERM_PRIORS[name]]
+        if not prior[name].log:
+            draws[name] = draws[name] / curvature
+            continue
+        log_value = np.log(draws[name]) / curvature
+        if name in TERM_REFERENCE:
+            exponent, reference = TERM_REFERENCE[name]
+            log_value = log_value + draws[exponent] * np.log(reference)
+        with np.errstate(over="ignore"):  # a scale beyond float64 is inf, as in the model's trace
+            draws[name] = np.exp(log_value)
     return draws
 
 
 __all__ = ["DISTILLATION_COEFFICIENTS", "Prior", "default_prior", "paper_prior", "resolve_prior", "sample_prior",
-           "TERM_PRIORS"]
+           "TERM_PRIORS", "TERM_REFERENCE"]
