@@ -107,6 +107,24 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, t
   transition's c0 nor the power-law block's curvature, and the coordinates of ``law_model`` do not straighten the
   ridge between them. Without the law error (``law_error=False``) table 3 is as hard: seed 2 R-hat 1.033 (c0),
   bulk ESS 114; seed 4 R-hat 1.160 (f1), bulk ESS 18; both at 0.99, 850-1018 leapfrog steps per draw in most chains.
+- The arm of table 3 (table 3 seed 2, 4 x 1000 draws): the draws lie on an L. In one arm the D_S term is there
+  (its log size at the runs' central D_S, log_B_prime_term, -10 to 0; c0 1-3); in the other it has vanished
+  (log_B_prime_term down to -45, c0 near 0.7, gamma' 0.1-0.5, beta' gamma' anywhere in its prior): 18% of the
+  draws, most of one chain's. The arm came from the prior: gamma' log B' ~ N(9, 4) independent of beta' gamma'
+  puts the D_S term at the data at 9 - 24 beta' gamma' +- 4, so for most exponents the prior says it is not
+  there. Reweighting those draws to a prior on the term's size at the data (N(0, 3), independent of the exponent)
+  leaves 0.1% of them in the arm (N(0, 4): 1.6%). Tried and dropped first: c0 centred at the runs' mean log
+  teacher loss (its level moved into the terms' log sizes): table 3 seeds 0, 2 at R-hat 1.44 and 1.42, 171-184 s.
+- With the log-scale priors stated at a reference size and tokens (``TERM_REFERENCE``: each term's log size at
+  N_0 = 1e9, D_0 = 2e10 about 0 +- 3) and three continuations (``EXTENSIONS = 3``), as committed, all five tables
+  x 8 seeds: 31 of 40 clean (table 0: 7, table 1: 8, table 2: 5, table 3: 5, table 4: 6); 20-79 s, median 31 s,
+  38 of 40 within 60 s (table 2 seed 0: 61 s, clean; seed 3: 79 s). Before, tables 0-2 were 24 of 24 and tables 3
+  and 4 1 of 9 (above). The failures: 1-3 divergences at 0.99 in 7 fits (table 0 seed 0; table 2 seed 3; table
+  3 seeds 4, 6, 7; table 4 seeds 5, 7), R-hat 1.032 and 1.018 on beta' in 2 (table 2 seeds 2, 6; bulk ESS 232,
+  216). Almost every fit now diverges at 0.9 and samples again at 0.99 (35 of 40); the divergent transitions at
+  0.9 lean to small gamma' (0.3-0.45, the posterior's lower 5%) with a large D_S term, where the two terms' sum
+  turns into a sharp max. With two continuations, table 1 seed 0 and table 2 seed 0 ended short (gamma' tail ESS
+  175; beta' R-hat 1.021), and the third mends both.
 """
 
 from __future__ import annotations

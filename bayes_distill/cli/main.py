@@ -67,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
     fit.add_argument("--no-extend", dest="extend", action="store_false",
                      help="keep exactly --draws per chain (by default NumPyro NUTS chains that end a little short of "
-                          "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most twice)")
+                          "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most three times)")
     fit.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
                      help="model the law's own error at each student size, so that intervals widen where the fit "
                           "extrapolates to sizes it has not seen (default: where several runs share a student size)")

@@ -789,7 +789,7 @@ def sample(
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
     fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
-    more draws can close, go on from where they ended by half the draws at a time, at most twice (recorded in the
+    more draws can close, go on from where they ended by half the draws at a time, at most three times (recorded in the
     posterior's ``draws_extended`` attribute); False keeps exactly ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns (``FitWarning``) when R-hat > 1.01, bulk ESS < 400 or a transition diverged (NUTS), or Pareto k > 0.7 (SVI).
