@@ -58,6 +58,14 @@ def supervised_posterior():
     return bd.fit(simulated_runs(60), chains=2, draws=400, warmup=400, seed=1, starts=4)
 
 
+def test_summary_lists_scales_on_their_log(supervised_posterior):
+    # A and B are sampled on their logs: the summary shows log_A, whose mean is the draws' mean log A.
+    summary = supervised_posterior.summary()
+    assert {"log_A", "log_B", "alpha", "E"} <= set(summary.index) and not {"A", "B"} & set(summary.index)
+    log_a = supervised_posterior.posterior["log_A"].values
+    assert float(summary.loc["log_A", "mean"]) == pytest.approx(float(log_a.mean()), rel=1e-2)
+
+
 def test_supervised_fit_covers_the_truth_and_predicts(supervised_posterior, tmp_path):
     post = supervised_posterior
     summary = post.summary()

@@ -112,11 +112,14 @@ class Posterior:
 
     def summary(self) -> Any:
         """Coefficients, noise scales and the law error's spread with mean, sd, 90% equal-tailed interval, R-hat and
-        bulk/tail ESS (a DataFrame)."""
+        bulk/tail ESS (a DataFrame). Scales sampled on their log (A, B, A', B', c1, d1) are listed as their log
+        (``log_A``): a weakly identified scale spans many orders of magnitude, where its mean and sd say nothing
+        (and can overflow), while its log's do; R-hat and ESS are rank-based, so the same either way."""
         import arviz_stats
 
-        names = self.free_coefficients + [v for v in ("sigma_supervised", "sigma_distilled", "law_error")
-                                          if v in self.posterior.data_vars]
+        coefficients = [f"log_{c}" if f"log_{c}" in self.posterior.data_vars else c for c in self.free_coefficients]
+        names = coefficients + [v for v in ("sigma_supervised", "sigma_distilled", "law_error")
+                                if v in self.posterior.data_vars]
         return arviz_stats.summary(self.tree, var_names=names, ci_prob=0.9, ci_kind="eti")
 
     # -- predictions --------------------------------------------------------------------------------------

@@ -77,8 +77,8 @@ def coefficient_table(summary: Any) -> Table:
          f"{r['r_hat']:.3f}", f"{r['ess_bulk']:.0f}", f"{r['ess_tail']:.0f}")
         for name, r in summary.iterrows()
     )
-    return Table(headers, rows, "Posterior of the free coefficients and the noise scales: mean, sd, "
-                                "90% equal-tailed interval, R-hat, bulk and tail ESS")
+    return Table(headers, rows, "Posterior of the free coefficients (scales on their natural log) and the noise "
+                                "scales: mean, sd, 90% equal-tailed interval, R-hat, bulk and tail ESS")
 
 
 def divergence_text(tree: Any) -> str:
