@@ -256,7 +256,7 @@ def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, p
     else:  # the map keeps the prior's bounds: alpha * gamma lies in (gamma a, gamma b)
         effective = sites.sample(f"{exponent}_gamma", prior[exponent].affine(0.0, prior_scale))
         value = sites.deterministic(exponent, effective / curvature)
-    move = log_ref - _log_prior_reference(scale, prior)  # 0 unless the prior is stated at TERM_REFERENCE
+    move = log_ref - _log_prior_reference(scale, prior)  # the reference is 0 unless in TERM_REFERENCE
     term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * move, prior_scale))
     log_scale = sites.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
     return sites.deterministic(scale, namespace(log_scale).exp(log_scale)), value
