@@ -49,7 +49,7 @@ import numpyro
 import numpyro.distributions as dist
 import xarray as xr
 
-from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, TERM_REFERENCE, Prior
+from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, Prior, log_term_reference
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
 from bayes_distill.laws._namespace import namespace
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -225,7 +225,7 @@ def _sampled(name: str, p: Prior, site_prior: Prior, sites: Sites) -> Any:
 
 def _log_prior_reference(scale: str, prior: Mapping[str, Prior]) -> float:
     """log N_0 (or log D_0) where the prior of the log of the scale ``scale`` is stated (``TERM_REFERENCE``), else 0."""
-    return float(np.log(TERM_REFERENCE[scale][1])) if scale in TERM_REFERENCE and prior[scale].log else 0.0
+    return log_term_reference(scale) if prior[scale].log else 0.0
 
 
 def _own_coordinates(name: str, curvature: Any, prior: Mapping[str, Prior], fix: Mapping[str, float],

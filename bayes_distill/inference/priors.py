@@ -126,6 +126,14 @@ prior on its log scale is stated. A prior on log B' alone, independent of beta',
 negligible at the data for most exponents (B' / D^beta' at D = 2e10 is e^-15 for log B' = 9, beta' = 1), and the
 posterior would keep an arm of laws without a D_S term along which NUTS mixes slowly; where the data are, the
 term's size is what one has a prior belief about."""
+
+
+def log_term_reference(name: str) -> float:
+    """log N_0 (parameters) or log D_0 (tokens) at which the log-scale prior of ``name`` is stated
+    (``TERM_REFERENCE``); 0 for a coefficient whose prior is on its own log."""
+    return float(np.log(TERM_REFERENCE[name][1])) if name in TERM_REFERENCE else 0.0
+
+
 NOISE_SCALE = 0.05
 """Half-normal scale of the log-loss noise: losses are measured to about 1%."""
 
@@ -168,7 +176,7 @@ def paper_prior(widen: float = 3.0) -> dict[str, Prior]:
         centre, lo_, hi_ = (np.log(value), np.log(lo), np.log(hi)) if log else (value, lo, hi)
         if name in TERM_PRIORS:  # on the term as the data see it: times the paper's curvature, at TERM_REFERENCE
             curvature = getattr(PAPER, TERM_PRIORS[name])
-            shift = -getattr(PAPER, TERM_REFERENCE[name][0]) * np.log(TERM_REFERENCE[name][1]) if log else 0.0
+            shift = -getattr(PAPER, TERM_REFERENCE[name][0]) * log_term_reference(name) if log else 0.0
             centre, lo_, hi_ = ((x + shift) * curvature for x in (centre, lo_, hi_))
         sd = max(widen * (hi_ - lo_) / (2 * 1.645), 0.02 * abs(centre) if not log else 0.05)
         if name == "c1":
@@ -209,12 +217,11 @@ def sample_prior(prior: Mapping[str, Prior], rng: np.random.Generator, size: int
             continue
         log_value = np.log(draws[name]) / curvature
         if name in TERM_REFERENCE:
-            exponent, reference = TERM_REFERENCE[name]
-            log_value = log_value + draws[exponent] * np.log(reference)
+            log_value = log_value + draws[TERM_REFERENCE[name][0]] * log_term_reference(name)
         with np.errstate(over="ignore"):  # a scale beyond float64 is inf, as in the model's trace
             draws[name] = np.exp(log_value)
     return draws
 
 
 __all__ = ["DISTILLATION_COEFFICIENTS", "Prior", "default_prior", "paper_prior", "resolve_prior", "sample_prior",
-           "TERM_PRIORS", "TERM_REFERENCE"]
+           "TERM_PRIORS", "TERM_REFERENCE", "log_term_reference"]
