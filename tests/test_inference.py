@@ -1,5 +1,6 @@
 """The data layer, the NumPyro fit and the posterior queries, on small simulated data (fast settings)."""
 
+import os
 import warnings
 
 import numpy as np
@@ -560,8 +561,8 @@ def test_the_pymc_twin_leaves_a_funnel_for_the_coefficients_coordinates():
     assert int(post.tree["sample_stats"]["diverging"].sum()) < in_terms  # the fallback's own sample diverges less
 
 
-def test_chains_vectorised_on_one_device_sample_the_posterior_of_pmapped_chains(monkeypatch):
-    # On a GPU (one device) the chains run vectorised; here JAX sees four host devices and the chains run pmapped.
+def test_chains_vectorised_on_one_device_sample_the_posterior_of_chains_split_over_devices(monkeypatch):
+    # On a GPU (one device) the chains run vectorised; here JAX sees four host devices and the chains are split.
     # Both run the same per-chain program (rounding differs, so the draws do): the posteriors must agree.
     import jax
 
@@ -571,16 +572,40 @@ def test_chains_vectorised_on_one_device_sample_the_posterior_of_pmapped_chains(
     kw = {"chains": 4, "draws": 400, "warmup": 400, "seed": 0, "target_accept": 0.9}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pmapped = bd.fit(frame, **kw).tree["posterior"]
+        split = bd.fit(frame, **kw).tree["posterior"]
         monkeypatch.setattr(jax, "local_device_count", lambda *args, **kwargs: 1)
         vectorised = bd.fit(frame, **kw).tree["posterior"]
     settings = fit_module._NutsSettings(warmup=400, draws=400, target_accept=0.9)
     methods = {chains for _, name, spec, chains, *_ in fit_module._PROGRAMS
                if (name, spec) == ("_nuts_chain", settings)}
-    assert methods == {"pmap", "vmap"}  # two programs: the chain method is part of a program's key
+    assert methods == {"shard", "vmap"}  # two programs: the chain method is part of a program's key
     for name in ("E", "alpha", "beta", "gamma"):
-        a, b = pmapped[name].values, vectorised[name].values
+        a, b = split[name].values, vectorised[name].values
         assert abs(a.mean() - b.mean()) < 0.25 * a.std(), (name, a.mean(), b.mean(), a.std())
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts the process's memory mappings (Linux)")
+def test_programs_dropped_from_the_cache_free_their_code():
+    # Compiled code lives in memory mappings, of which the kernel allows a process 65530: a program the cache lets
+    # go must be freed, or a long loop of fits of new designs crashes. Before chains were split with shard_map,
+    # JAX's pmap caches kept each fit's sampler alive: about 400 mappings per design, here 1200 in all.
+    import gc
+
+    from bayes_distill.inference import fit as fit_module
+
+    def mappings() -> int:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+
+    counts = []
+    for n_supervised in (30, 33, 36, 39):  # four designs, each compiled anew
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            bd.fit(simulated_runs(n_supervised=n_supervised, seed=1), chains=2, draws=50, warmup=50, seed=0)
+        fit_module._PROGRAMS.clear()
+        gc.collect()
+        counts.append(mappings())
+    assert counts[-1] - counts[0] < 150, counts
 
 
 def test_prior_predictive_draws_losses_around_the_law_at_prior_draws():

@@ -145,20 +145,26 @@ class Program:
         ``settings``. So the cache's key, (fn, settings, chain mapping, the arguments' structure and shapes), is
         everything the compiled program depends on: it cannot drift from the code.
     settings: a hashable value (numbers, strings, a frozen dataclass) of the program's constants.
-    chains: None (one program, jitted), or "pmap" / "vmap": ``fn`` is one chain's program, mapped over the leading
-        axis of every argument after the model's (chains in parallel over devices, or vectorised on one).
+    chains: None (one program, jitted), or "shard" / "vmap": ``fn`` is one chain's program, mapped over the leading
+        axis of every argument after the model's: one chain per device, ``devices`` of them in parallel, or
+        vectorised on one. Chains are split with ``shard_map`` under ``jit``, not
+        ``pmap``: JAX's caches keep every pmapped executable alive, and after about 100 fits of differing designs in
+        one process their code exhausts the kernel's memory mappings (vm.max_map_count); a jitted one is freed with
+        the last reference to it.
+    devices: the number of devices "shard" runs the chains on, one each (the number of chains).
     """
 
     fn: Callable[..., Any]
     settings: Hashable = None
     chains: str | None = None
+    devices: int = 1
 
     def __post_init__(self) -> None:
         if getattr(self.fn, "__closure__", None) or "<locals>" in self.fn.__qualname__:
             raise TypeError(f"{self.fn.__qualname__} closes over values the program cache cannot see; pass them "
                             f"in settings")
-        if self.chains not in (None, "pmap", "vmap"):
-            raise ValueError(f"chains must be None, 'pmap' or 'vmap'; got {self.chains!r}")
+        if self.chains not in (None, "shard", "vmap"):
+            raise ValueError(f"chains must be None, 'shard' or 'vmap'; got {self.chains!r}")
 
     def transform(self) -> Callable[..., Any]:
         """``fn`` with its settings bound and its chains mapped, ready to lower."""
@@ -167,8 +173,21 @@ class Program:
 
         if self.chains is None:
             return jax.jit(bound)
-        axes = (None, *([0] * (self.fn.__code__.co_argcount - 2)))  # the model's arguments are shared by chains
-        return jax.pmap(bound, in_axes=axes) if self.chains == "pmap" else jax.jit(jax.vmap(bound, in_axes=axes))
+        n_rest = self.fn.__code__.co_argcount - 2
+        if self.chains == "vmap":  # the model's arguments are shared by chains
+            return jax.jit(jax.vmap(bound, in_axes=(None, *([0] * n_rest))))
+
+        def one_chain(args: ModelArgs, *rest: Any) -> Any:  # a device's block of one chain, not vectorised: a
+            # vectorised loop's branches become selects, and the program took twice as long to compile
+            out = bound(args, *jax.tree.map(lambda x: x[0], rest))
+            return jax.tree.map(lambda x: x[None], out)
+
+        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chain",))
+        split, shared = jax.sharding.PartitionSpec("chain"), jax.sharding.PartitionSpec()
+        # No check of which values vary over the chains: NumPyro's control flow does not mark them, and each chain
+        # is a program of its own.
+        return jax.jit(jax.shard_map(one_chain, mesh=mesh, in_specs=(shared, *([split] * n_rest)), out_specs=split,
+                                     check_vma=False))
 
 
 def _compiled(program: Program, args: ModelArgs, *example_args: Any) -> Callable[..., Any]:
@@ -181,7 +200,8 @@ def _compiled(program: Program, args: ModelArgs, *example_args: Any) -> Callable
     """
     leaves, structure = jax.tree.flatten((args, example_args))
     shapes = tuple((np.shape(x), str(getattr(x, "dtype", np.result_type(x)))) for x in leaves)
-    key = (program.fn.__module__, program.fn.__qualname__, program.settings, program.chains, structure, shapes)
+    key = (program.fn.__module__, program.fn.__qualname__, program.settings, program.chains, program.devices,
+           structure, shapes)
     if key in _PROGRAMS:
         _PROGRAMS.move_to_end(key)
     else:
@@ -436,8 +456,8 @@ def _nuts_program(args: ModelArgs, shapes: dict, chains: int, settings: _NutsSet
     """The NUTS sampler, compiling in the background: ``(initial points, keys, inverse mass matrices, step sizes)``,
     each by chain -> draws, statistics and final (step sizes, inverse mass matrices) by chain. Chains run in
     parallel over devices when there are enough, else vectorised on one."""
-    mapping = "pmap" if jax.local_device_count() >= chains else "vmap"
-    program = Program(_nuts_chain, settings, chains=mapping)
+    parallel = jax.local_device_count() >= chains
+    program = Program(_nuts_chain, settings, chains="shard" if parallel else "vmap", devices=chains if parallel else 1)
     keys = jax.eval_shape(lambda: jax.random.split(jax.random.PRNGKey(0), chains))
     size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
     matrices = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
