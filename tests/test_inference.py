@@ -518,6 +518,32 @@ def test_a_fit_short_of_its_goal_goes_on_and_says_so(monkeypatch):
     np.testing.assert_array_equal(longer.posterior["E"].values[:, :101], exact.posterior["E"].values)
 
 
+def test_the_target_rule_raises_the_target_while_transitions_diverge():
+    # Divergences at 0.9 and at 0.99, none at 0.995: three passes, each after the first going on from the one before,
+    # and the record says why each was raised. A target given explicitly is never raised.
+    from bayes_distill.inference import fit as fit_module
+
+    divergent = {0.9: 5, 0.99: 2, 0.995: 0}
+    calls = []
+
+    def sample_once(term_coordinates, target, previous=None):
+        calls.append((target, previous))
+        flags = np.zeros((4, 100), bool)
+        flags[0, :divergent[target]] = True
+        return f"pass at {target}", flags
+
+    attrs = {}
+    result, term_coordinates = fit_module._nuts_by_the_rules(sample_once, None, attrs)
+    assert calls == [(0.9, None), (0.99, "pass at 0.9"), (0.995, "pass at 0.99")]
+    assert result == "pass at 0.995" and term_coordinates and attrs["target_accept"] == 0.995
+    assert attrs["target_accept_raised"] == ("from 0.9 after 5 divergent transitions, then from 0.99 after 2 "
+                                             "divergent transitions")
+    calls.clear()
+    attrs = {}
+    assert fit_module._nuts_by_the_rules(sample_once, 0.9, attrs)[0] == "pass at 0.9"
+    assert calls == [(0.9, None)] and attrs["target_accept"] == 0.9 and "target_accept_raised" not in attrs
+
+
 def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     # PyMC's twin: the same rule as NumPyro's (sample again at 0.99 after divergences when no target is given),
     # recorded in the same attributes.

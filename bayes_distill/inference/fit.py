@@ -49,11 +49,12 @@ METHODS = ("nuts", "svi")
 GUIDES = {"full-rank": autoguide.AutoMultivariateNormal, "low-rank": autoguide.AutoLowRankMultivariateNormal}
 
 TARGET_ACCEPT = 0.9
-CAREFUL_TARGET_ACCEPT = 0.99
-"""With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, if any
-transition diverges, samples again towards ``CAREFUL_TARGET_ACCEPT``: smaller steps, about twice the leapfrog steps
-per draw. The divergences this avoids sit in the tail of low E, where the reducible loss must grow and the exponents
-shrink to fit the same runs (measurements: experiments/README.md)."""
+CAREFUL_TARGETS = (0.99, 0.995)
+"""With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, while any
+transition diverges, samples again towards each of these in turn: smaller steps, about twice the leapfrog steps per
+draw at 0.99. The divergences this avoids sit where the posterior's curvature changes fastest: the tail of low E
+in a supervised fit, where the reducible loss must grow and the exponents shrink to fit the same runs; a large,
+flat D_S term in a distillation fit (measurements: experiments/README.md, experiments/sturdy_distillation.py)."""
 
 CAREFUL_WARMUP = 0.25
 """The careful pass's warm-up, as a share of the first's: each chain starts where it ended, with a mass matrix from
@@ -404,8 +405,9 @@ def _nuts_by_the_rules(sample_once: Callable[..., tuple[Any, np.ndarray]], targe
     """NUTS as every fit runs it, whichever the backend. ``sample_once(term_coordinates, target)`` samples once and
     returns (its result, divergence flags by chain and draw). A funnel in the power-law terms' coordinates sends the
     fit to the coefficients' own (see ``law_model``); with ``target_accept=None`` divergences make it sample again
-    towards ``CAREFUL_TARGET_ACCEPT``, as ``sample_once(term_coordinates, target, previous result)``, so that a
-    backend may go on from it. Records both in ``attrs``; returns the last result and its coordinates."""
+    towards each of ``CAREFUL_TARGETS`` while they last, as ``sample_once(term_coordinates, target, previous
+    result)``, so that a backend may go on from it. Records both in ``attrs``; returns the last result and its
+    coordinates."""
     target = target_accept or TARGET_ACCEPT
     term_coordinates = True
     result, diverging = sample_once(term_coordinates, target)
@@ -414,9 +416,13 @@ def _nuts_by_the_rules(sample_once: Callable[..., tuple[Any, np.ndarray]], targe
         term_coordinates, divergent = False, int(np.sum(diverging))
         attrs["coordinates"] = f"coefficients (in power-law term coordinates {divergent} transitions diverged)"
         result, diverging = sample_once(term_coordinates, target)
-    if target_accept is None and np.any(diverging):  # smaller steps
-        attrs["target_accept_raised"] = f"from {TARGET_ACCEPT} after {int(np.sum(diverging))} divergent transitions"
-        target = CAREFUL_TARGET_ACCEPT
+    raised = []
+    for careful in CAREFUL_TARGETS if target_accept is None else ():
+        if not np.any(diverging):
+            break
+        raised.append(f"from {target} after {int(np.sum(diverging))} divergent transitions")
+        attrs["target_accept_raised"] = ", then ".join(raised)
+        target = careful  # smaller steps
         result, diverging = sample_once(term_coordinates, target, result)
     attrs["target_accept"] = target
     return result, term_coordinates
