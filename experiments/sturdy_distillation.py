@@ -125,6 +125,18 @@ Measured on 2 cores (4 x 1000 draws, 1000 warm-up); the entries in time order, t
   0.9 lean to small gamma' (0.3-0.45, the posterior's lower 5%) with a large D_S term, where the two terms' sum
   turns into a sharp max. With two continuations, table 1 seed 0 and table 2 seed 0 ended short (gamma' tail ESS
   175; beta' R-hat 1.021), and the third mends both.
+- Where the divergent transitions at 0.9 lie (table 3 seed 4, a fixed 0.9: 17 of 4000, in 3 chains): not at small
+  gamma' in this fit (their ranks in its posterior spread over 0.01-0.91), but at a large D_S term (log_B_prime_term
+  ranks 0.72-1.0 for 11 of 17) with a small exponent (beta' gamma' ranks 0.03-0.18 for 10 of 17): a large, flat D_S
+  term that trades places with c0 and the N_S term.
+- A second careful target (``CAREFUL_TARGETS`` = (0.99, 0.995), as committed): a fit still diverging at 0.99
+  samples again at 0.995, going on from the 0.99 pass. All five tables x 8 seeds: 35 of 40 clean (table 0: 8,
+  table 1: 8, table 2: 5, table 3: 6, table 4: 8); 21-79 s, median 31 s, 38 of 40 within 60 s. Only the seven fits
+  that diverged at 0.99 change (the others run the same passes and give the same draws): table 0 seed 0 (45 s),
+  table 3 seed 7 (48 s), table 4 seeds 5 and 7 (33, 28 s) are now clean. Not clean: table 3 seed 4 (68 s, 2
+  divergent transitions at 0.995, in a continuation) and seed 6 (50 s, 1 at 0.995); table 2 seed 3 (79 s: clean at
+  0.99, then 3 divergent transitions in its continuations, which keep the kernel they were given); table 2 seeds 2
+  and 6 as before (R-hat 1.032 and 1.018 on beta').
 """
 
 from __future__ import annotations
