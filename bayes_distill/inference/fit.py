@@ -148,10 +148,9 @@ class Program:
     settings: a hashable value (numbers, strings, a frozen dataclass) of the program's constants.
     chains: None (one program, jitted), or "shard" / "vmap": ``fn`` is one chain's program, mapped over the leading
         axis of every argument after the model's: one chain per device, ``devices`` of them in parallel, or
-        vectorised on one. Chains are split with ``shard_map`` under ``jit``, not
-        ``pmap``: JAX's caches keep every pmapped executable alive, and after about 100 fits of differing designs in
-        one process their code exhausts the kernel's memory mappings (vm.max_map_count); a jitted one is freed with
-        the last reference to it.
+        vectorised on one. Chains are split with ``shard_map`` under ``jit``, not ``pmap``: JAX's caches keep
+        every pmapped executable alive, so a long loop of fits ran out of the kernel's memory mappings
+        (vm.max_map_count); a jitted one is freed with the last reference to it.
     devices: the number of devices "shard" runs the chains on, one each (the number of chains).
     """
 
@@ -178,8 +177,9 @@ class Program:
         if self.chains == "vmap":  # the model's arguments are shared by chains
             return jax.jit(jax.vmap(bound, in_axes=(None, *([0] * n_rest))))
 
-        def one_chain(args: ModelArgs, *rest: Any) -> Any:  # a device's block of one chain, not vectorised: a
-            # vectorised loop's branches become selects, and the program took twice as long to compile
+        def one_chain(args: ModelArgs, *rest: Any) -> Any:
+            """A device's block of one chain, run as one chain: vectorised, a loop's branches become selects, and
+            the program compiles for twice as long."""
             out = bound(args, *jax.tree.map(lambda x: x[0], rest))
             return jax.tree.map(lambda x: x[None], out)
 
