@@ -40,7 +40,7 @@ def main() -> None:
         return
     for n in args.runs:
         for platform in ("cuda", "cpu"):
-            # One host device: the device image's jaxlib crashes compiling the sampler pmapped over four.
+            # One host device, as gpu_check's CPU side (jaxlib 0.11.2 crashed compiling the sampler over four).
             env = {**os.environ, "JAX_PLATFORMS": platform, "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
             try:
                 subprocess.run([sys.executable, __file__, "--one", str(n)], env=env, timeout=args.timeout, check=True)

@@ -613,8 +613,7 @@ def test_chains_vectorised_on_one_device_sample_the_posterior_of_chains_split_ov
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="counts the process's memory mappings (Linux)")
 def test_programs_dropped_from_the_cache_free_their_code():
     # Compiled code lives in memory mappings, of which the kernel allows a process 65530: a program the cache lets
-    # go must be freed, or a long loop of fits of new designs crashes. Before chains were split with shard_map,
-    # JAX's pmap caches kept each fit's sampler alive: about 400 mappings per design, here 1200 in all.
+    # go must be freed, or a long loop of fits of new designs crashes (as it did while pmap's caches held them).
     import gc
 
     from bayes_distill.inference import fit as fit_module
