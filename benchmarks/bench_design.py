@@ -18,7 +18,8 @@ target those runs (``sim-distilled``) or the crossover budget of the 2.7B studen
 error of log10 C* against the simulation's truth, whether the 90% interval covers it, and its width in decades).
 Also the fit of the whole pool (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates
 against a 4,000-draw posterior.
-Usage: python benchmarks/bench_design.py [--tasks rpj sim-distilled ...] [--levels 0.01 0.02 0.05 0.1] [--speed]
+Usage: python benchmarks/bench_design.py [--tasks rpj sim-distilled ...] [--methods ours random ...]
+[--levels 0.01 0.02 0.05 0.1] [--speed]
 
 Measured on 2 cores, one process per task (then, about 100 fits of differing sizes in one process exhausted the
 kernel's memory mappings, vm.max_map_count 65530: JAX's pmap caches kept every sampler alive; the chains are now
@@ -372,6 +373,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
     ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
@@ -385,7 +387,7 @@ def main() -> None:
         print(f"{name}: pool {len(task.pool)} runs ({task.cost.sum():.2e} FLOPs), target {len(task.target)} runs",
               flush=True)
         rows.append(whole_pool(task))
-        for method in METHODS:
+        for method in args.methods:
             for seed in range(args.random_seeds if method == "random" else 1):
                 start = time.perf_counter()
                 rows += run_method(task, method, args.levels, seed)

@@ -196,3 +196,19 @@ def test_the_expected_reduction_ranks_candidates_as_refits_do(seed):
     top = int(np.argmax(expected))
     assert realised[top] > np.median(realised), (expected, realised)
     assert out["selected"].values.sum() == 1 and out["candidate"].values[0] == candidates["run"].values[top]
+
+
+def test_one_dear_run_worth_more_than_the_cheap_ones_is_picked():
+    # Candidate 0 sees the target's direction (worth about 1) at cost 10; candidates 1-3 see a direction of little
+    # weight (worth about 0.01 each) at cost 0.05. Per FLOP the cheap ones rank first and, with a budget of 10, leave
+    # too little for the dear one; the batch worth more is the dear one alone.
+    rng = np.random.default_rng(2)
+    theta = rng.standard_normal((4000, 4))
+    target = theta @ np.array([[1.0], [0.1], [0.1], [0.1]])
+    ensemble = Ensemble.of(target, theta, np.full(4, 0.01))
+    cost = np.array([10.0, 0.05, 0.05, 0.05])
+    first = ensemble.reductions() / cost
+    assert first[1:].min() > first[0]  # per FLOP the cheap ones rank first
+    assert greedy_batch(ensemble, cost, budget=10.0).tolist() == [True, False, False, False]
+    # With room for all four the dear one and the cheap ones go together, as per FLOP has them.
+    assert greedy_batch(Ensemble.of(target, theta, np.full(4, 0.01)), cost, budget=10.2).tolist() == [True] * 4

@@ -4,15 +4,17 @@ The method is a linear-Gaussian (Bayes linear, ensemble Kalman) update over the 
 the target's quantities g and the candidates' predicted log losses f are treated as jointly Gaussian with the draws'
 covariance, and a candidate's outcome as f plus Gaussian noise of the fit's noise variance. Observing candidate c
 then shrinks the variance of each target quantity by Cov(g, f_c)^2 / (Var f_c + noise_c), whatever the outcome.
-A batch is picked greedily by reduction per FLOP within the budget, conditioning the covariance on each pick, so
-that a run nearly the same as one picked is worth little. What it assumes: the posterior after the run is close to
-this linear update of the present one (true where the run's outcome moves the coefficients a little, as one run
-among many does); it ignores that a run can also change the noise or law error the fit learns.
+A batch is picked greedily within the budget, conditioning the covariance on each pick, so that a run nearly the
+same as one picked is worth little: by reduction per FLOP, or by reduction per run where that batch is worth more
+(a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes: the posterior
+after the run is close to this linear update of the present one (true where the run's outcome moves the
+coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
+the fit learns.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -194,26 +196,49 @@ class Ensemble:
         self.candidate_covariance = self.candidate_covariance - np.outer(self.candidate_covariance[:, c], row)
 
 
-def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float,
-                 teachers: NewTeachers | None = None) -> np.ndarray:
-    """The runs picked one at a time by the reduction their outcome brings, given those picked before, per FLOP,
-    among those that still fit ``budget`` (FLOPs); a boolean mask over the candidates. A new teacher (``teachers``)
-    is paid for by the first of its students picked: the others' cost no longer counts its training."""
-    teachers = teachers or NewTeachers.none(cost.size)
+@dataclass(frozen=True)
+class Batch:
+    """A batch of runs: which candidates it holds (a boolean mask) and the expected reduction of the target's mean
+    variance their outcomes bring together (target units^2)."""
+
+    selected: np.ndarray
+    reduction: float
+
+
+def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, per_flop: bool) -> Batch:
+    """The runs picked one at a time by the reduction their outcome brings given those picked before (per FLOP if
+    ``per_flop``), among those that still fit ``budget`` (FLOPs), conditioning ``ensemble`` on each pick."""
     selected, paid = np.zeros(cost.size, bool), np.zeros(teachers.training.size, bool)
-    left = float(budget)
+    left, total = float(budget), 0.0
     while True:
         price = cost - np.where(paid, teachers.training, 0.0)[teachers.index]
         affordable = ~selected & (price <= left)
         if not affordable.any():
-            return selected
+            return Batch(selected, total)
+        gain = ensemble.reductions()
         with np.errstate(over="ignore"):  # a teacher's own run, once its students paid for it, is free
-            score = np.where(affordable, ensemble.reductions() / np.maximum(price, np.finfo(float).tiny), -np.inf)
+            worth = gain / np.maximum(price, np.finfo(float).tiny) if per_flop else gain
+        score = np.where(affordable, worth, -np.inf)
         best = int(np.argmax(score))
         if score[best] <= 0:
-            return selected
+            return Batch(selected, total)
         selected[best], left, paid[teachers.index[best]] = True, left - price[best], True
+        total += float(gain[best])
         ensemble.observe(best)
+
+
+def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float,
+                 teachers: NewTeachers | None = None) -> np.ndarray:
+    """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of two greedy ones:
+    runs picked one at a time by the reduction their outcome brings given those picked before, per FLOP, or per run
+    (a boolean mask over the candidates; ties go to per FLOP). Per FLOP alone can spend the budget on cheap runs
+    and miss a dear one worth more than all of them; the better of the two is within a constant factor of the best
+    batch where the reduction is submodular (Krause and Guestrin 2005). A new teacher (``teachers``) is paid for
+    by the first of its students picked: the others' cost no longer counts its training."""
+    teachers = teachers or NewTeachers.none(cost.size)
+    per_flop = _greedy(replace(ensemble), cost, budget, teachers, per_flop=True)
+    per_run = _greedy(replace(ensemble), cost, budget, teachers, per_flop=False)
+    return (per_run if per_run.reduction > per_flop.reduction else per_flop).selected
 
 
 def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
