@@ -21,66 +21,74 @@ against a 4,000-draw posterior.
 Usage: python benchmarks/bench_design.py [--tasks rpj sim-distilled ...] [--methods ours random ...]
 [--levels 0.01 0.02 0.05 0.1] [--speed]
 
-Measured on 2 cores, one process per task (then, about 100 fits of differing sizes in one process exhausted the
-kernel's memory mappings, vm.max_map_count 65530: JAX's pmap caches kept every sampler alive; the chains are now
-split with shard_map, and in a loop of fits of new designs the mappings stay at 6,500 once the program cache is
-full: fits 10-21 of the loop, against 400 more per fit before). Mean relative error on the target at 1% / 2% /
-5% / 10% of the pool (random: mean of 5 seeds); the 90% interval covered every target run for every method, task
-and level:
+Measured on 2 cores, one process per task (``--tasks rpj c4_original rw_original sim-supervised``, 5 random seeds;
+about 5 minutes per task). Mean relative error on the target at 1% / 2% / 5% / 10% of the pool (random: mean of 5
+seeds); the 90% interval covered every target run for every method, task and level. ``ours`` takes the better of
+two greedy batches, per FLOP and per run (``greedy_batch``); before, with per FLOP alone, it picked the same runs
+as V-optimal on the Gadre tasks (rpj: 5.3%, 2.2%, 3.4%, 1.0%; c4_original: 4.7%, 4.7%, 2.3%, 3.7%).
 | task | method | 1% | 2% | 5% | 10% |
 |---|---|---|---|---|---|
-| rpj (3 targets) | ours | 5.3% | 2.2% | 3.4% | 1.0% |
-| rpj (3 targets) | random | 4.2% | 4.1% | 1.0% | 1.2% |
-| rpj (3 targets) | cheapest | 5.3% | 6.3% | 1.6% | 1.2% |
-| rpj (3 targets) | D-optimal | 8.3% | 0.6% | 1.6% | 1.1% |
-| rpj (3 targets) | V-optimal | 5.3% | 2.2% | 3.4% | 1.0% |
+| rpj (3 targets) | ours | 5.3% | 1.9% | 0.5% | 0.6% |
+| rpj (3 targets) | random | 4.0% | 4.1% | 0.9% | 1.2% |
+| rpj (3 targets) | cheapest | 4.6% | 6.3% | 1.0% | 1.2% |
+| rpj (3 targets) | D-optimal | 8.2% | 0.9% | 1.7% | 1.0% |
+| rpj (3 targets) | V-optimal | 4.6% | 2.8% | 1.5% | 1.0% |
 | rpj (3 targets) | whole pool | 1.5% | | | |
-| c4_original (3) | ours | 4.7% | 4.7% | 2.3% | 3.7% |
-| c4_original (3) | random | 2.6% | 4.8% | 2.6% | 2.9% |
-| c4_original (3) | cheapest | 4.7% | 4.7% | 2.3% | 3.8% |
-| c4_original (3) | D-optimal | 4.7% | 7.1% | 2.4% | 3.3% |
-| c4_original (3) | V-optimal | 4.7% | 4.7% | 2.3% | 3.7% |
-| c4_original (3) | whole pool | 2.4% | | | |
-| sim-supervised (29) | ours | 1.3% | 1.3% | 1.0% | 1.0% |
-| sim-supervised (29) | random | 1.2% | 1.1% | 1.0% | 1.0% |
-| sim-supervised (29) | cheapest | 2.1% | 1.3% | 1.2% | 1.0% |
-| sim-supervised (29) | D-optimal | 1.1% | 1.3% | 1.0% | 1.0% |
-| sim-supervised (29) | V-optimal | 1.2% | 1.4% | 1.0% | 1.0% |
+| c4_original (3) | ours | 4.5% | 3.7% | 2.4% | 1.2% |
+| c4_original (3) | random | 2.7% | 4.3% | 2.4% | 3.2% |
+| c4_original (3) | cheapest | 4.5% | 3.7% | 2.8% | 3.1% |
+| c4_original (3) | D-optimal | 4.5% | 6.9% | 3.7% | 3.3% |
+| c4_original (3) | V-optimal | 4.5% | 3.7% | 2.8% | 3.6% |
+| c4_original (3) | whole pool | 2.2% | | | |
+| rw_original (3) | ours | 4.9% | 4.3% | 1.3% | 1.1% |
+| rw_original (3) | random | 3.9% | 2.7% | 2.8% | 3.0% |
+| rw_original (3) | cheapest | 3.3% | 4.4% | 3.6% | 4.4% |
+| rw_original (3) | D-optimal | 5.5% | 1.1% | 3.4% | 2.2% |
+| rw_original (3) | V-optimal | 3.3% | 2.9% | 4.8% | 3.1% |
+| rw_original (3) | whole pool | 0.9% | | | |
+| sim-supervised (29) | ours | 1.1% | 1.4% | 1.0% | 1.0% |
+| sim-supervised (29) | random | 1.2% | 1.2% | 1.0% | 1.1% |
+| sim-supervised (29) | cheapest | 2.2% | 1.3% | 1.2% | 1.0% |
+| sim-supervised (29) | D-optimal | 1.2% | 1.1% | 1.1% | 0.9% |
+| sim-supervised (29) | V-optimal | 1.3% | 1.5% | 1.1% | 1.0% |
 | sim-supervised (29) | whole pool | 1.1% | | | |
-The distilled pool (``--tasks sim-distilled --levels 0.02 0.05 0.1 --random-seeds 3``; pool 548 runs, 5.9e23 FLOPs;
-167 target runs), R^2 / mean relative error / 90% coverage at 2% / 5% / 10%:
+At 5% ours has the lowest error on rpj and rw_original, ties random on c4_original (2.38% against 2.36%) and
+everyone on sim-supervised; at 2% it beats random on rpj and c4_original, not on rw_original or sim-supervised; at 1%
+(a run or two) random does better on the Gadre tasks. R^2 at 10% against the whole pool's: rpj 0.984 vs 0.921,
+c4_original 0.858 vs 0.575, rw_original 0.934 vs 0.951, sim-supervised 0.993 vs 0.993 (with three target runs R^2
+swings with one run).
+The distilled pool (``--tasks sim-distilled sim-crossover --levels 0.02 0.05 0.1 --random-seeds 3``, 13 minutes;
+pool 548 runs, 5.9e23 FLOPs; 167 target runs), R^2 / mean relative error / 90% coverage at 2% / 5% / 10%:
 | method | 2% | 5% | 10% |
 |---|---|---|---|
-| ours | 0.969 / 1.05% / 92% | 0.971 / 1.04% / 85% | 0.980 / 0.96% / 90% |
-| random (3 seeds) | 0.912 / 1.44% / 91% | 0.908 / 1.49% / 83% | 0.950 / 1.19% / 89% |
-| cheapest | 0.971 / 1.03% / 89% | 0.971 / 1.04% / 87% | 0.974 / 1.01% / 89% |
-| D-optimal | 0.974 / 1.01% / 90% | 0.976 / 0.99% / 89% | 0.975 / 1.01% / 87% |
-| V-optimal | 0.966 / 1.11% / 90% | 0.971 / 1.03% / 91% | 0.973 / 1.02% / 91% |
-| whole pool | 0.979 / 0.97% / 88% | | |
-Random picks few, dear runs (46 at 2%, cheapest-first 206): on a distilled pool, where many runs are cheap,
-cheapest-first is the strong baseline, and every linearised method is within 0.01 of R^2 of it.
-The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels; truth log10 C* = 21.98 on the
-searched range 1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth
-/ its width (decades) at 2% / 5% / 10%:
+| ours | 0.973 / 1.04% / 96% | 0.976 / 0.99% / 92% | 0.981 / 0.94% / 90% |
+| random (3 seeds) | 0.965 / 1.11% / 97% | 0.964 / 1.15% / 94% | 0.977 / 0.99% / 95% |
+| cheapest | 0.972 / 1.02% / 93% | 0.976 / 0.99% / 92% | 0.983 / 0.92% / 89% |
+| D-optimal | 0.977 / 0.98% / 98% | 0.973 / 1.01% / 87% | 0.972 / 1.03% / 86% |
+| V-optimal | 0.856 / 1.78% / 100% | 0.979 / 0.98% / 93% | 0.979 / 0.96% / 89% |
+| whole pool | 0.982 / 0.94% / 89% | | |
+Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 121): on a distilled pool, where many runs are
+cheap, cheapest-first is the strong baseline, and every method but random is within 0.01 of R^2 of it. V-optimal
+at 2% spent 0.8% of the pool: its linearisation saw little left worth buying.
+The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels; the truth on the searched range
+1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth / its width
+(decades) at 2% / 5% / 10%:
 | method | 2% | 5% | 10% |
 |---|---|---|---|
-| ours | 3.02 / yes / 3.67 | 3.02 / yes / 3.09 | 3.02 / yes / 3.48 |
-| random (3 seeds) | 2.17 / 3 of 3 / 3.90 | 2.12 / 2 of 3 / 2.39 | 3.02 / 1 of 3 / 2.72 |
-| cheapest | 3.02 / no / 0.00 | 3.02 / no / 2.58 | 3.02 / yes / 3.21 |
-| D-optimal | 3.02 / no / 0.00 | 3.02 / no / 2.34 | 3.02 / no / 2.98 |
-| V-optimal | 3.02 / yes / 5.33 | (picked nothing) | |
-| whole pool | 1.33 / yes / 3.44 | | |
-This pool hardly decides the question: even the whole pool's interval spans 3.4 decades, and half its draws have
-distillation win throughout the range (C* at its end, 1e25). At 2-10% every method's median stays at the range's
-end (error 3.02); ours is the one whose interval covers the truth at every level, where cheapest-first and
-D-optimal collapse onto the end (width 0 at 2%). V-optimal's linearisation at the median has a zero gradient there
-(the answer is clipped), so it picks nothing.
+| ours | 3.07 / yes / 3.84 | 0.49 / yes / 3.64 | 0.02 / yes / 3.63 |
+| random (3 seeds) | 2.17 / 3 of 3 / 4.32 | 3.07 / 3 of 3 / 3.57 | 3.07 / 3 of 3 / 3.34 |
+| cheapest | 3.07 / yes / 3.41 | 3.07 / yes / 3.47 | 0.22 / yes / 3.66 |
+| D-optimal | 3.07 / yes / 4.18 | 3.07 / no / 0.00 | 3.07 / yes / 3.19 |
+| V-optimal | 3.07 / no / 0.00 | (picked nothing) | |
+| whole pool | 0.05 / yes / 3.59 | | |
+The pool hardly narrows the question (even the whole pool's interval spans 3.6 decades: many draws have
+distillation win throughout the range, C* at its end), but the median moves: at 5% and 10% ours is the one method
+whose median finds the crossover (0.49 and 0.02 decades off), where the others stay at the range's end (3.07).
+V-optimal's linearisation at the median has a zero gradient there (the answer is clipped), so it picks nothing.
 Ranking 1,000 candidates against 4,000 draws (``--speed``): 8.7 s, 12x the 0.73 s of predicting their supervised
 losses (before the law error's move was kept per kind and seed: 31.7 s, 3x the 10.2 s of that prediction).
-R^2 at 10% against the whole pool's: rpj 0.945 vs 0.919, sim-supervised 0.994 vs 0.992, c4_original 0.147 vs 0.544
-(three target runs: R^2 swings with one run). With 32 Gadre runs per pool the start (15 runs) is half the pool
-and each level adds one to three runs, so the methods' picks often coincide; ours and V-optimal picked the same
-runs on both Gadre tasks.
+(Before shard_map replaced pmap, about 100 fits of differing sizes in one process exhausted the kernel's memory
+mappings; a loop of fits of new designs now stays at 6,500 mappings once the program cache is full.)
 """
 
 from __future__ import annotations
