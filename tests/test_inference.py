@@ -683,9 +683,10 @@ def test_sampler_coordinates_keep_every_coefficients_prior():
         assert stats.kstest(values, law.cdf).pvalue > 0.01, name
 
 
-def test_the_pymc_twin_has_numpyros_log_density():
+@pytest.mark.parametrize("slopes", [True, False], ids=["slope coordinates", "term coordinates"])
+def test_the_pymc_twin_has_numpyros_log_density(slopes):
     # Both backends build the model from law_coefficients: at the same values of the sites (the sampler's
-    # coordinates, priors and likelihood) their log densities agree.
+    # coordinates, priors and likelihood, and the slope coordinates' factor) their log densities agree.
     import jax
     from numpyro.infer.util import log_density
     from pymc.model.transform.conditioning import remove_value_transforms
@@ -694,17 +695,55 @@ def test_the_pymc_twin_has_numpyros_log_density():
     from bayes_distill.inference.pymc_model import build_pymc_model
 
     _, args = fitting._model_arguments(simulated_runs(n_supervised=20, n_distilled=20), "default", None, 4.0, False)
-    model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu))
+    args = args if slopes else args.in_term_coordinates()
+    model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu,
+                                                     slope_coordinates=slopes))
     logp = model.compile_logp()
     latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(1), 3)
     for i in range(3):
         sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
         values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
-        assert {"log_B_prime_term", "log_d1_onset", "alpha_gamma"} <= set(values)
+        assert {"slopes_prime" if slopes else "log_B_prime_term", "log_d1_onset", "alpha_gamma"} <= set(values)
         numpyro_value, _ = log_density(args.model(), (), {}, values)
         point = {model.rvs_to_values[rv].name: values[rv.name] for rv in model.free_RVs}
         assert np.isfinite(float(numpyro_value))
         assert float(logp(point)) == pytest.approx(float(numpyro_value), abs=1e-5)
+
+
+def test_slope_coordinates_are_the_term_coordinates_moved():
+    # The distillation law's slope coordinates are a change of coordinates of the same posterior: at any point their
+    # log density is the term coordinates' at the mapped point plus log |det| of the map's Jacobian (by autodiff).
+    import jax
+    import jax.numpy as jnp
+    from numpyro import handlers
+    from numpyro.infer.util import log_density
+
+    from bayes_distill.inference import fit as fitting
+
+    _, args = fitting._model_arguments(simulated_runs(n_supervised=10, n_distilled=20), "default", None, 4.0, False)
+    new = ("log_reducible_prime_term", "slopes_prime", "slope_split_prime", "share_place_prime")
+    old = ("log_A_prime_term", "log_B_prime_term", "alpha_prime_gamma", "beta_prime_gamma")
+    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(3), 4)
+
+    def mapped(x: jax.Array, values: dict) -> jax.Array:
+        substituted = {**values, **{name: x[i] for i, name in enumerate(new)}}
+        trace = handlers.trace(handlers.substitute(args.model(), data=substituted)).get_trace()
+        return jnp.stack([trace[name]["value"] for name in old])
+
+    for i in range(4):
+        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
+        values = {name: sites[name] for name in fitting._latent_shapes(args)}
+        x = jnp.stack([values[name] for name in new])
+        jacobian = jax.jacfwd(mapped)(x, values)
+        moved = {**{k: v for k, v in values.items() if k not in new}, **{name: sites[name] for name in old}}
+        slope_density, _ = log_density(args.model(), (), {}, values)
+        term_density, _ = log_density(args.in_term_coordinates().model(), (), {}, moved)
+        assert np.isfinite(float(term_density))
+        assert float(slope_density) == pytest.approx(float(term_density) + np.linalg.slogdet(jacobian)[1], abs=1e-8)
+    # Each exponent stays within its prior's bounds, alpha' gamma' and beta' gamma' in (0, 2).
+    draws = jax.vmap(lambda z: fitting._sites(args, z))(latent)
+    for name in ("alpha_prime_gamma", "beta_prime_gamma"):
+        assert np.all((np.asarray(draws[name]) > 0) & (np.asarray(draws[name]) < 2)), name
 
 
 def test_sample_prior_draws_the_models_prior():

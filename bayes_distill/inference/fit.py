@@ -229,7 +229,7 @@ def _latent_prior_draws(args: ModelArgs, key: jax.Array, n: int) -> dict[str, ja
     def draw(k: jax.Array) -> dict[str, jax.Array]:
         trace = handlers.trace(handlers.seed(args.model(observe=False), k)).get_trace()
         latent = {name: site["value"] for name, site in trace.items()
-                  if site["type"] == "sample" and name != "log_loss"}
+                  if site["type"] == "sample" and not site["is_observed"] and name != "log_loss"}
         return unconstrain_fn(args.model(), (), {}, latent)
 
     return jax.vmap(draw)(jax.random.split(key, n))
@@ -611,7 +611,8 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
         tree = sample_pymc(chosen.runs, chosen.prior, chosen.fix, nu=chosen.nu, group_effects=chosen.group_effects,
                            chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
                            initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
-                           term_coordinates=term_coordinates, law_error=chosen.law_error)
+                           term_coordinates=term_coordinates, law_error=chosen.law_error,
+                           slope_coordinates=chosen.slope_coordinates)
         return (tree, chosen), tree["sample_stats"]["diverging"].values
 
     (tree, chosen), _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
@@ -753,6 +754,7 @@ def prior_predictive(
     if int(draws) != draws or draws < 1:
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
     runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
+    args = args.in_term_coordinates()  # drawn forward, their sites give the prior
     prior_draws = _compiled(Program(_prior_draws, int(draws)), args, _key_shape())
     quantities = _draw_quantities_program(args, _latent_shapes(args), 1, draws)
     latent = prior_draws(jax.random.PRNGKey(seed))

@@ -32,6 +32,14 @@ therefore on the terms as the data see them (alpha' gamma', and gamma' log(A' / 
 independent of gamma' and of the exponent: a prior on log B' independent of beta' says the D_S term vanishes at
 the data for most exponents, and left an arm of laws without a D_S term (log B' term down to -40, c0 low) that
 chains entered and left slowly (``TERM_REFERENCE``).
+Where those priors are on bounded exponents (the default's), the distillation law's terms go one step further, to
+the coordinates its runs fix (``_distillation_slopes``): the reducible term's log size at the runs' centre and its
+slopes in log N and log D, with the D_S term's share as the one coordinate along the ridge that remains. On the
+paper's design D_S grows with N_S over a narrow range of tokens per parameter, so the runs fix each exponent times its
+term's share, not both: in the term coordinates that ridge is bent (a large, flat D_S term with a small, steep N_S
+term, or the reverse), and NUTS crossed its bend slowly, with divergences. The prior is carried in a factor with
+the map's Jacobian; drawn forward, these sites are not the prior, so prior draws take the term coordinates
+(``ModelArgs.in_term_coordinates``).
 ``law_coefficients`` makes these coordinates for both backends (``Sites``: NumPyro's here, PyMC's in its twin),
 each map a ``Prior.affine`` of the coefficient's prior.
 """
@@ -191,6 +199,8 @@ class Sites:
     zeros: Callable[[int], Any]  # a vector of n zeros
     set_rows: Callable[[Any, Any, Any], Any]  # (vector, rows, values) -> the vector with those rows set
     standard_normals: Callable[[str, str, int], Any]  # (name, dimension, n) -> n standard normal latent sites
+    log_prob: Callable[[Prior, Any], Any]  # (prior, value) -> the prior's log density at value
+    factor: Callable[[str, Any], Any]  # (name, log density) -> adds it to the model's
 
 
 def _numpyro_standard_normals(name: str, dim: str, n: int) -> Any:
@@ -201,7 +211,8 @@ def _numpyro_standard_normals(name: str, dim: str, n: int) -> Any:
 NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), deterministic=numpyro.deterministic,
                       constant=lambda value: jnp.asarray(value, dtype=float), zeros=jnp.zeros,
                       set_rows=lambda vector, rows, values: vector.at[rows].set(values),
-                      standard_normals=_numpyro_standard_normals)
+                      standard_normals=_numpyro_standard_normals,
+                      log_prob=lambda p, value: p.numpyro().log_prob(value), factor=numpyro.factor)
 NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
 """Prior of each kind's noise scale on log loss."""
 GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
@@ -258,8 +269,70 @@ def _power_law_term(scale: str, exponent: str, curvature: Any, log_ref: float, p
         value = sites.deterministic(exponent, effective / curvature)
     move = log_ref - _log_prior_reference(scale, prior)  # the reference is 0 unless in TERM_REFERENCE
     term = sites.sample(f"log_{scale}_term", prior[scale].affine(-effective * move, prior_scale))
+    return _scale_of_term(scale, term, effective, curvature, log_ref, sites), value
+
+
+def _scale_of_term(scale: str, term: Any, effective: Any, curvature: Any, log_ref: float, sites: Sites) -> Any:
+    """The scale X of a term X / x^exponent (and its log, as deterministic sites) from the term's log size ``term``
+    = curvature * log(X / ref^exponent) at log ``ref`` and its exponent as the data see it, ``effective``."""
     log_scale = sites.deterministic(f"log_{scale}", (term + effective * log_ref) / curvature)
-    return sites.deterministic(scale, namespace(log_scale).exp(log_scale)), value
+    return sites.deterministic(scale, namespace(log_scale).exp(log_scale))
+
+
+UNIT = Prior("uniform", 0.0, 1.0)
+"""Prior of the slope coordinates' three sites in (0, 1): each is a share of an interval (``_distillation_slopes``)."""
+
+SLOPE_START = Prior("normal", 0.0, 3.0)
+"""The site of the distillation law's reducible log size at the runs' centre is drawn from this, for the multi-start
+only: its density is taken out again, since the change of coordinates carries the prior (``_distillation_slopes``)."""
+
+
+def slope_coordinates_apply(prior: Mapping[str, Prior], fix: Mapping[str, float]) -> bool:
+    """Whether the distillation law's terms can be sampled in ``_distillation_slopes``' coordinates: none of A',
+    alpha', B', beta' fixed, their priors on the terms (``TERM_PRIORS``), log scales, exponents with finite bounds."""
+    return all(name not in fix and name in TERM_PRIORS for name in ("A_prime", "alpha_prime", "B_prime", "beta_prime")
+               ) and prior["A_prime"].log and prior["B_prime"].log and all(
+        prior[name].bounds() is not None for name in ("alpha_prime", "beta_prime"))
+
+
+def _distillation_slopes(curvature: Any, runs: RunArrays, prior: Mapping[str, Prior], sites: Sites) -> dict[str, Any]:
+    """A', alpha', B', beta' of the distillation law, sampled in the coordinates its data fix.
+
+    With T_N and T_D the terms A'/N^alpha' and B'/D^beta' at the runs' central N and D, and s = T_D / (T_N + T_D)
+    the D_S term's share, the runs fix the reducible term's log size there, gamma' log(T_N + T_D)
+    (``log_reducible_prime_term``), and its slopes in log N and log D: the exponents as the data see them (p =
+    alpha' gamma', q = beta' gamma', each in its prior's bounds (lo, hi)) weighted by the shares, n = (1 - s)(p -
+    lo_p)/(hi_p - lo_p) and m = s (q - lo_q)/(hi_q - lo_q); not the share itself. In the term coordinates the
+    trade between them (a large, flat D_S term or a small, steep one) is a bent ridge that NUTS crosses slowly; here
+    it is one coordinate. Sites: ``slopes_prime`` = m + n and ``slope_split_prime`` = m / (m + n) in (0, 1), and
+    ``share_place_prime`` in (0, 1), where the log-odds of s lies in the interval (logit m, -logit n) that keeps
+    both exponents in their bounds. The priors stay the coefficients' (``TERM_PRIORS``), carried with the map's
+    Jacobian in a factor (``slope_coordinates``), so the posterior is the same distribution."""
+    xp = namespace(curvature)
+    (lo_p, hi_p), (lo_q, hi_q) = prior["alpha_prime"].bounds(), prior["beta_prime"].bounds()
+    total = sites.sample("log_reducible_prime_term", SLOPE_START)
+    slopes, split = sites.sample("slopes_prime", UNIT), sites.sample("slope_split_prime", UNIT)
+    place = sites.sample("share_place_prime", UNIT)
+    m, n = slopes * split, slopes * (1.0 - split)
+    low, high = xp.log(m) - xp.log(1.0 - m), xp.log(1.0 - n) - xp.log(n)  # logit m, -logit n
+    odds = low + (high - low) * place  # log(T_D / T_N)
+    # 1 / s = exp(softplus(-odds)), 1 / (1 - s) = exp(softplus(odds))
+    q = sites.deterministic("beta_prime_gamma", lo_q + (hi_q - lo_q) * m * xp.exp(xp.softplus(-odds)))
+    p = sites.deterministic("alpha_prime_gamma", lo_p + (hi_p - lo_p) * n * xp.exp(xp.softplus(odds)))
+    term_N = sites.deterministic("log_A_prime_term", total - curvature * xp.softplus(odds))
+    term_D = sites.deterministic("log_B_prime_term", term_N + curvature * odds)
+    move_N = runs.log_reference_size - log_term_reference("A_prime")
+    move_D = runs.log_reference_tokens - log_term_reference("B_prime")
+    log_prior = (sites.log_prob(prior["alpha_prime"], p) + sites.log_prob(prior["beta_prime"], q)
+                 + sites.log_prob(prior["A_prime"].affine(-p * move_N, 1.0), term_N)
+                 + sites.log_prob(prior["B_prime"].affine(-q * move_D, 1.0), term_D))
+    log_jacobian = (xp.log(slopes) + xp.log(high - low) + xp.softplus(-odds) + xp.softplus(odds)
+                    + xp.log(curvature * (hi_p - lo_p) * (hi_q - lo_q)))
+    sites.factor("slope_coordinates", log_prior + log_jacobian - sites.log_prob(SLOPE_START, total))
+    return {"A_prime": _scale_of_term("A_prime", term_N, p, curvature, runs.log_reference_size, sites),
+            "alpha_prime": sites.deterministic("alpha_prime", p / curvature),
+            "B_prime": _scale_of_term("B_prime", term_D, q, curvature, runs.log_reference_tokens, sites),
+            "beta_prime": sites.deterministic("beta_prime", q / curvature)}
 
 
 def _transition_break(c1: Any, f1: Any, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites) -> Any:
@@ -279,15 +352,20 @@ def _transition_break(c1: Any, f1: Any, prior: Mapping[str, Prior], fix: Mapping
 
 
 def law_coefficients(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], sites: Sites,
-                     term_coordinates: bool = True) -> LawParams:
+                     term_coordinates: bool = True, slope_coordinates: bool = True) -> LawParams:
     """The laws' coefficients for ``runs`` as ``sites`` makes them (NumPyro's or PyMC's): fixed ones as constants,
-    the others sampled, in the power-law terms' coordinates unless ``term_coordinates=False`` (see the module
+    the others sampled, in the power-law terms' coordinates unless ``term_coordinates=False``, the distillation
+    law's in its slopes' (``_distillation_slopes``) where ``slope_coordinates`` and they apply (see the module
     docstring), with every coefficient in the trace under its own name."""
     names = coefficients_to_fit(runs)
     values = {}
     for curvature, terms in POWER_LAW_TERMS.items():  # a curvature first: its terms' coordinates depend on it
         if curvature in names:
             values[curvature] = _coefficient(curvature, prior, fix, sites)
+            if (curvature == "gamma_prime" and term_coordinates and slope_coordinates
+                    and slope_coordinates_apply(prior, fix)):
+                values.update(_distillation_slopes(values[curvature], runs, prior, sites))
+                continue
             for scale, exponent, size in terms:
                 log_ref = runs.log_reference_size if size == "N" else runs.log_reference_tokens
                 values[scale], values[exponent] = _power_law_term(scale, exponent, values[curvature], log_ref,
@@ -317,12 +395,13 @@ def log_loss_location_scale(
     term_coordinates: bool = True,
     sites: Sites = NUMPYRO_SITES,
     law_error: bool = False,
+    slope_coordinates: bool = True,
 ) -> tuple[Any, Any]:
     """Every latent site of the model, and the location and scale of each run's log loss (log nats/token): the
     law's value (plus the run's group offset and the law error at its size) and its kind's noise scale; written once
     for both backends (``sites``: NumPyro's or PyMC's). ``term_coordinates=False`` samples every coefficient in its
     own coordinates (better when the prior dominates: see the module docstring)."""
-    params = law_coefficients(runs, prior, fix, sites, term_coordinates)
+    params = law_coefficients(runs, prior, fix, sites, term_coordinates, slope_coordinates)
     n = runs.log_loss.shape[0]
     mu, sigma = sites.zeros(n), sites.zeros(n)
     if runs.supervised.size:
@@ -352,15 +431,19 @@ def law_model(
     observe: bool = True,
     term_coordinates: bool = True,
     law_error: bool = False,
+    slope_coordinates: bool = True,
 ) -> None:
     """Sample sites: ``E``; per law its curvature (``gamma``, ``gamma_prime``) and, per power-law term,
-    ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites); the other distillation
+    ``<exponent>_gamma`` and ``log_<scale>_term`` (coefficients as deterministic sites), or for the distillation
+    law in its slopes' coordinates ``log_reducible_prime_term``, ``slopes_prime``, ``slope_split_prime`` and
+    ``share_place_prime`` with the factor ``slope_coordinates`` (see ``_distillation_slopes``); the other distillation
     coefficients (``log_c1`` on the log scale, and the break as ``log_d1_onset``: see ``_transition_break``);
     ``sigma_supervised``, ``sigma_distilled``, ``group_scale`` and ``group_offset_raw`` (over the ``group`` plate),
     ``law_error``, ``law_error_raw`` (over the ``law_error_direction`` plate: see ``law_error_directions``) and
     ``law_error_offset`` (over the ``size`` plate); and the observed ``log_loss`` (Student-t with
     ``nu`` degrees of freedom) over the ``run`` plate."""
-    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, law_error=law_error)
+    mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, law_error=law_error,
+                                        slope_coordinates=slope_coordinates)
     with numpyro.plate("run", runs.log_loss.shape[0]):
         numpyro.sample("log_loss", dist.StudentT(nu, mu, sigma), obs=runs.log_loss if observe else None)
 
@@ -383,22 +466,29 @@ class ModelArgs:
     group_effects: bool
     term_coordinates: bool = True
     law_error: bool = False
+    slope_coordinates: bool = True
 
     def in_coefficient_coordinates(self) -> ModelArgs:
         """The same model sampled in the coefficients' own coordinates (see the module docstring)."""
         return replace(self, term_coordinates=False)
 
+    def in_term_coordinates(self) -> ModelArgs:
+        """The same model with the distillation law in its terms' coordinates, not its slopes': drawn forward (with
+        ``observe=False``), its sites give the prior, where the slope coordinates carry theirs in a factor."""
+        return replace(self, slope_coordinates=False)
+
     def model(self, **extra: Any) -> Any:
         """``law_model`` with these arguments (``extra`` as ``observe=False``), as a plain callable of none."""
         return lambda: law_model(self.runs, self.prior, self.fix, self.nu, self.group_effects,
-                                 term_coordinates=self.term_coordinates, law_error=self.law_error, **extra)
+                                 term_coordinates=self.term_coordinates, law_error=self.law_error,
+                                 slope_coordinates=self.slope_coordinates, **extra)
 
     def location_scale(self) -> tuple[jnp.ndarray, jnp.ndarray]:
         """``log_loss_location_scale`` of these arguments (the likelihood's nu plays no part)."""
         return log_loss_location_scale(self.runs, self.prior, self.fix, self.group_effects, self.term_coordinates,
-                                       law_error=self.law_error)
+                                       law_error=self.law_error, slope_coordinates=self.slope_coordinates)
 
 
 jax.tree_util.register_dataclass(ModelArgs, data_fields=["runs", "prior", "fix", "nu"],
-                                 meta_fields=["group_effects", "term_coordinates", "law_error"])
+                                 meta_fields=["group_effects", "term_coordinates", "law_error", "slope_coordinates"])
 

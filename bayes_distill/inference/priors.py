@@ -61,15 +61,34 @@ class Prior:
         return dist.TruncatedNormal(self.a, self.b, low=self.low, high=self.high)
 
     def pymc(self, name: str) -> Any:
+        """A PyMC random variable of this prior named ``name`` (inside a ``pm.Model`` context)."""
+        family, parameters = self._pymc_parameters()
+        return family(name, **parameters)
+
+    def pymc_dist(self) -> Any:
+        """This prior as an unnamed PyMC distribution (``pm.logp`` of it is its log density)."""
+        family, parameters = self._pymc_parameters()
+        return family.dist(**parameters)
+
+    def _pymc_parameters(self) -> tuple[Any, dict[str, Any]]:
         import pymc as pm
 
         if self.family == "normal":
-            return pm.Normal(name, self.a, self.b)
+            return pm.Normal, {"mu": self.a, "sigma": self.b}
         if self.family == "uniform":
-            return pm.Uniform(name, self.a, self.b)
+            return pm.Uniform, {"lower": self.a, "upper": self.b}
         if self.family == "halfnormal":
-            return pm.HalfNormal(name, self.a)
-        return pm.TruncatedNormal(name, self.a, self.b, lower=self.low, upper=self.high)
+            return pm.HalfNormal, {"sigma": self.a}
+        return pm.TruncatedNormal, {"mu": self.a, "sigma": self.b, "lower": self.low, "upper": self.high}
+
+    def bounds(self) -> tuple[Any, Any] | None:
+        """The (low, high) of a prior with finite bounds on both sides (uniform, or a normal truncated on both),
+        else None; decided by its structure alone, so it holds for traced parameters too."""
+        if self.family == "uniform":
+            return self.a, self.b
+        if self.family == "truncnormal" and self.low is not None and self.high is not None:
+            return self.low, self.high
+        return None
 
     def affine(self, shift: Any, scale: Any, negate: bool = False) -> Prior:
         """The prior of ``shift + scale * x`` (``shift - scale * x`` if ``negate``) for x drawn from this prior on its

@@ -29,12 +29,13 @@ def _pymc_sites() -> Sites:
                  constant=lambda value: pt.as_tensor_variable(np.float64(value)),
                  zeros=lambda n: pt.zeros(n, dtype="float64"),
                  set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
-                 standard_normals=lambda name, dim, n: pm.Normal(name, 0.0, 1.0, dims=dim))
+                 standard_normals=lambda name, dim, n: pm.Normal(name, 0.0, 1.0, dims=dim),
+                 log_prob=lambda p, value: pm.logp(p.pymc_dist(), value), factor=pm.Potential)
 
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
                      group_effects: bool = False, term_coordinates: bool = True,
-                     law_error: bool = False):  # noqa: ANN201 (pm.Model, lazy)
+                     law_error: bool = False, slope_coordinates: bool = True):  # noqa: ANN201 (pm.Model, lazy)
     """The PyMC model of ``law_model`` for ``runs``: the same location and scale of each run's log loss, made by
     ``log_loss_location_scale`` with PyMC's sites, and the same Student-t likelihood."""
     import pymc as pm
@@ -47,7 +48,7 @@ def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[s
         coords["law_error_direction"] = np.arange(runs.size_directions.shape[1])
     with pm.Model(coords=coords) as model:
         mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites(),
-                                            law_error)
+                                            law_error, slope_coordinates)
         pm.StudentT("log_loss", nu=nu, mu=mu, sigma=sigma, observed=runs.log_loss, dims="run")
     return model
 
@@ -89,6 +90,7 @@ def sample_pymc(
     target_accept: float = 0.9,
     term_coordinates: bool = True,
     law_error: bool = False,
+    slope_coordinates: bool = True,
 ) -> xr.DataTree:
     """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (``target_accept``, dense mass matrix
     ``adapt_full``, as NumPyro's ``dense_mass=True``).
@@ -101,7 +103,7 @@ def sample_pymc(
     import pymc as pm
 
     model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects, term_coordinates=term_coordinates,
-                             law_error=law_error)
+                             law_error=law_error, slope_coordinates=slope_coordinates)
     start = _initvals(model, prior, initvals) if initvals else None
     with model:
         tree = pm.sample(

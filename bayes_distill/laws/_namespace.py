@@ -1,6 +1,7 @@
 """The array namespace a law is evaluated in: NumPy, JAX or PyTensor.
 
-Each law is written once against the small set of operations below, so the same formula serves NumPy
+Each law is written once against the small set of operations below (softplus(x) = log(1 + e^x)), so the same
+formula serves NumPy
 (tables, tests), JAX (planner, NumPyro) and PyTensor (PyMC). The namespace is read off the arguments.
 """
 
@@ -14,7 +15,8 @@ import numpy as np
 
 def _numpy() -> SimpleNamespace:
     return SimpleNamespace(
-        name="numpy", log=np.log, exp=np.exp, logaddexp=np.logaddexp, asarray=np.asarray
+        name="numpy", log=np.log, exp=np.exp, logaddexp=np.logaddexp, asarray=np.asarray,
+        softplus=lambda x: np.logaddexp(0.0, x),
     )
 
 
@@ -22,7 +24,8 @@ def _jax() -> SimpleNamespace:
     import jax.numpy as jnp
 
     return SimpleNamespace(
-        name="jax", log=jnp.log, exp=jnp.exp, logaddexp=jnp.logaddexp, asarray=jnp.asarray
+        name="jax", log=jnp.log, exp=jnp.exp, logaddexp=jnp.logaddexp, asarray=jnp.asarray,
+        softplus=lambda x: jnp.logaddexp(0.0, x),
     )
 
 
@@ -35,7 +38,8 @@ def _pytensor() -> SimpleNamespace:
         # their logs in float32; constants enter as float64.
         return x if isinstance(x, Variable) else pt.as_tensor_variable(np.asarray(x, dtype=np.float64))
 
-    return SimpleNamespace(name="pytensor", log=pt.log, exp=pt.exp, logaddexp=pt.logaddexp, asarray=asarray)
+    return SimpleNamespace(name="pytensor", log=pt.log, exp=pt.exp, logaddexp=pt.logaddexp, asarray=asarray,
+                           softplus=lambda x: pt.logaddexp(0.0, x))
 
 
 _FACTORIES = {"numpy": _numpy, "jax": _jax, "pytensor": _pytensor}

@@ -30,10 +30,6 @@ def _input_ndim(*inputs: Any) -> int:
     return max(getattr(x, "ndim", np.ndim(x)) for x in inputs)
 
 
-def _softplus(xp: Any, x: Any) -> Any:
-    return xp.logaddexp(0.0, x)
-
-
 def log_supervised_loss(N: Any, D: Any, params: LawParams = PAPER) -> Any:
     """log L(N, D) of Eq. 1: log L = logaddexp(log E, gamma * logaddexp(log A - alpha log N, log B - beta log D)).
 
@@ -71,7 +67,7 @@ def _log_distillation_excess(xp: Any, N_S: Any, D_S: Any, L_T: Any, params: LawP
     log_teacher = xp.log(L_T)
     log_student_supervised = log_supervised_loss(N_S, D_S, params)
     # Broken power law in L_T / (L~_S d1): log(1 + x^(1/f1))^(-c1 f1) = -c1 f1 softplus(log x / f1).
-    log_transition = -c1 * f1 * _softplus(xp, (log_teacher - log_student_supervised - xp.log(d1)) / f1)
+    log_transition = -c1 * f1 * xp.softplus((log_teacher - log_student_supervised - xp.log(d1)) / f1)
     log_reducible = gamma_p * xp.logaddexp(xp.log(A_p) - alpha_p * xp.log(N_S), xp.log(B_p) - beta_p * xp.log(D_S))
     return -c0 * log_teacher + log_transition + log_reducible
 
