@@ -461,7 +461,7 @@ def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():
     where = fit_module._continuation(first, 50)
     assert where.settings == fit_module._NutsSettings(0, 50, 0.9, adapt_mass_matrix=False, adapt_step_size=False)
     np.testing.assert_array_equal(where.starts["E"], first.unconstrained["E"][:, -1])
-    longer = fit_module._extended(first, fs, 0)
+    longer = fit_module._extended(first, fs, 0, jax.random.PRNGKey(0))
     assert longer.stats["diverging"].shape == (2, 151)
     for name, values in first.unconstrained.items():
         np.testing.assert_array_equal(longer.unconstrained[name][:, :101], values)
@@ -475,6 +475,32 @@ def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():
     for a, b in zip(jax.tree.leaves(whole), jax.tree.leaves(blocks), strict=True):
         assert a.shape == b.shape and a.shape[:2] == (2, 151)
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_a_continuation_that_diverges_sends_the_fit_to_the_next_target(monkeypatch):
+    # A divergence in a continuation is its pass's: the rule samples again at the next target (from the continued
+    # draws), whose chains go on in their turn; the record says so.
+    from bayes_distill.inference import fit as fit_module
+
+    real = fit_module._extended
+
+    def diverging_in_the_first_pass(previous, fs, times, key):
+        longer = real(previous, fs, times, key)
+        if longer.kernel.target_accept == fit_module.TARGET_ACCEPT:
+            flags = np.array(longer.stats["diverging"])
+            flags[0, -1] = True
+            longer = longer._replace(stats={**longer.stats, "diverging": flags})
+        return longer
+
+    monkeypatch.setattr(fit_module, "_extended", diverging_in_the_first_pass)
+    monkeypatch.setattr(fit_module, "_short_of_goal", lambda tree, fs: tree["posterior"].sizes["draw"] < 200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bd.fit(simulated_runs(n_supervised=30, seed=4), chains=2, draws=101, warmup=100, seed=0)
+    attrs = post.tree.attrs
+    assert attrs["target_accept_raised"] == "from 0.9 after 1 divergent transitions"
+    assert attrs["target_accept"] == 0.99 and attrs["draws_extended"] == "from 101 to 201 per chain"
+    assert int(post.tree["sample_stats"]["diverging"].sum()) == 0 and post.posterior.sizes["draw"] == 201
 
 
 def _autocorrelated_tree(phi, shift=0.0, divergent=0, seed=0):

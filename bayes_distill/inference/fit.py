@@ -51,10 +51,11 @@ GUIDES = {"full-rank": autoguide.AutoMultivariateNormal, "low-rank": autoguide.A
 TARGET_ACCEPT = 0.9
 CAREFUL_TARGETS = (0.99, 0.995)
 """With ``target_accept=None`` NUTS adapts its step size towards an acceptance of ``TARGET_ACCEPT`` and, while any
-transition diverges, samples again towards each of these in turn: smaller steps, about twice the leapfrog steps per
-draw at 0.99. The divergences this avoids sit where the posterior's curvature changes fastest: the tail of low E
-in a supervised fit, where the reducible loss must grow and the exponents shrink to fit the same runs; a large,
-flat D_S term in a distillation fit (measurements: experiments/README.md, experiments/sturdy_distillation.py)."""
+transition diverges (in a pass or in its continuations, ``EXTENSIONS``), samples again towards each of these in
+turn: smaller steps, about twice the leapfrog steps per draw at 0.99. The divergences this avoids sit where the
+posterior's curvature changes fastest: the tail of low E in a supervised fit, where the reducible loss must grow and
+the exponents shrink to fit the same runs; the transition's ridge in a distillation fit (measurements:
+experiments/README.md, experiments/sturdy_distillation.py)."""
 
 CAREFUL_WARMUP = 0.25
 """The careful pass's warm-up, as a share of the first's: each chain starts where it ended, with a mass matrix from
@@ -66,7 +67,8 @@ EXTENSIONS = 3
 diagnostics' goal (R-hat <= 1.01, bulk and tail ESS >= 400) goes on: each chain continues from its last draw with
 its step size and mass matrix, by half the draws at a time, at most this many times. Continuing a chain with a
 fixed kernel lengthens one Markov chain, so the draws stay a valid sample; the posterior records it
-(``draws_extended``)."""
+(``draws_extended``). A continuation that diverges is its pass's divergence: under the target rule the fit samples
+again at the next of ``CAREFUL_TARGETS``, from the continued draws."""
 
 EXTEND_RHAT_MAX = 1.05
 """Chains whose R-hat exceeds this disagree about where the mass is (a stuck chain, a second mode): more draws
@@ -543,28 +545,42 @@ def _run_pass(args: ModelArgs, where: _Pass, key: jax.Array, chains: int) -> Dra
     return Draws(unconstrained, stats, args, kernel)
 
 
-def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
+def _pass_key(fs: FitSettings, target: float, careful: bool) -> jax.Array:
+    """The random stream of a NUTS pass: the first pass's, or one of its own for each careful target."""
+    key = jax.random.PRNGKey(fs.seed + 1)
+    return jax.random.fold_in(key, int(round(target * 10_000))) if careful else key
+
+
+def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict, runs: xr.Dataset,
+                  extend: bool) -> tuple[Draws, Any]:
     """NumPyro's NUTS by the rules of ``_nuts_by_the_rules``, from jitters of the mode; a careful pass goes on from
-    the pass before it (``_careful_pass``)."""
-    def sample_once(term_coordinates: bool, target: float, previous: Draws | None = None) -> tuple[Draws, np.ndarray]:
+    the pass before it (``_careful_pass``). With ``extend``, each pass's chains go on while short of the goal
+    (``_go_on_while_short``), and a continuation that diverges counts as its pass's divergence, so the rule samples
+    again at the next target. Returns the draws and their DataTree (None where they diverged: not built yet)."""
+    def sample_once(term_coordinates: bool, target: float,
+                    previous: tuple[Draws, Any] | None = None) -> tuple[tuple[Draws, Any], np.ndarray]:
         chosen = args if term_coordinates else args.in_coefficient_coordinates()
-        key = jax.random.PRNGKey(fs.seed + 1)
-        if previous is not None:  # a stream of its own, not the first pass's again
-            where, key = _careful_pass(previous, fs, target), jax.random.fold_in(key, 1)
+        key = _pass_key(fs, target, careful=previous is not None)
+        if previous is not None:
+            where = _careful_pass(previous[0], fs, target)
         else:
             start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
             where = _first_pass(start, fs, target)
-        result = _run_pass(chosen, where, key, fs.chains)
-        return result, np.asarray(result.stats["diverging"])
+        attrs.pop("draws_extended", None)  # a new pass: what an earlier one did no longer holds
+        result, tree = _run_pass(chosen, where, key, fs.chains), None
+        if extend:
+            result, tree = _go_on_while_short(result, runs, fs, attrs, key)
+        return (result, tree), np.asarray(result.stats["diverging"])
 
-    draws, _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
-    return draws
+    (draws, tree), _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
+    return draws, tree
 
 
-def _extended(previous: Draws, fs: FitSettings, times: int) -> Draws:
-    """``previous`` with each chain continued by half ``fs.draws`` (``_continuation``): the ``times``-th time."""
-    key = jax.random.fold_in(jax.random.PRNGKey(fs.seed + 1), 1 + times)
-    more = _run_pass(previous.args, _continuation(previous, _extension_draws(fs)), key, fs.chains)
+def _extended(previous: Draws, fs: FitSettings, times: int, key: jax.Array) -> Draws:
+    """``previous`` with each chain continued by half ``fs.draws`` (``_continuation``): the ``times``-th time, on a
+    stream from its pass's ``key``."""
+    more = _run_pass(previous.args, _continuation(previous, _extension_draws(fs)), jax.random.fold_in(key, 1 + times),
+                     fs.chains)
     joined = jax.tree.map(lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)], axis=1),
                           (previous.unconstrained, previous.stats), (more.unconstrained, more.stats))
     return Draws(*joined, previous.args, more.kernel)
@@ -587,16 +603,22 @@ def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
     return not clean and worst_rhat <= EXTEND_RHAT_MAX and lowest_ess * longest / drawn >= ESS_MIN
 
 
-def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) -> Any:
-    """The DataTree of ``draws``, their chains continued up to ``EXTENSIONS`` times while ``_short_of_goal``."""
+def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict,
+                       key: jax.Array) -> tuple[Draws, Any]:
+    """``draws`` with their chains continued up to ``EXTENSIONS`` times while ``_short_of_goal``, and their DataTree;
+    draws that diverged (before or in a continuation) are returned as they are, with no tree: the target rule's."""
+    if np.any(draws.stats["diverging"]):
+        return draws, None
     tree = _draws_tree(draws, runs, fs, attrs)
     for times in range(EXTENSIONS):
         if not _short_of_goal(tree, fs):
             break
-        draws = _extended(draws, fs, times)
+        draws = _extended(draws, fs, times, key)
         attrs["draws_extended"] = f"from {fs.draws} to {draws.stats['diverging'].shape[1]} per chain"
+        if np.any(draws.stats["diverging"]):
+            return draws, None
         tree = _draws_tree(draws, runs, fs, attrs)
-    return tree
+    return draws, tree
 
 
 def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tuple[Any, ModelArgs]:
@@ -814,11 +836,13 @@ def sample(
     (``law_error`` its spread, learned), which predictions at a size the fit has not seen draw afresh: intervals
     that hold where the fit extrapolates (``Posterior.law_error``). "auto" (the default) models it where it can be
     learned: when several runs of a kind share a student size, for at least two sizes.
-    target_accept: NUTS's target acceptance probability. None (the default): 0.9, and if any transition diverges the
-    fit samples again at 0.99 (recorded in the posterior's ``target_accept`` attribute); a number is used as given.
+    target_accept: NUTS's target acceptance probability. None (the default): 0.9, and while any transition diverges
+    the fit samples again at 0.99, then 0.995 (``CAREFUL_TARGETS``; recorded in the posterior's ``target_accept``
+    and ``target_accept_raised`` attributes); a number is used as given.
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
     more draws can close, go on from where they ended by half the draws at a time, at most three times (recorded in the
-    posterior's ``draws_extended`` attribute); False keeps exactly ``draws``.
+    posterior's ``draws_extended`` attribute; a continuation that diverges counts for the target rule as its pass
+    does); False keeps exactly ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns (``FitWarning``) when R-hat > 1.01, bulk ESS < 400 or a transition diverged (NUTS), or Pareto k > 0.7 (SVI).
     """
@@ -835,8 +859,10 @@ def sample(
         tree, args = _pymc_nuts(args, mode, fs, attrs)
         tree.attrs = {**tree.attrs, **attrs}
     else:
-        draws_ = (_numpyro_nuts if method == "nuts" else _svi)(args, mode, fs, attrs)
-        tree = (_go_on_while_short if method == "nuts" and extend else _draws_tree)(draws_, runs, fs, attrs)
+        draws_, tree = _numpyro_nuts(args, mode, fs, attrs, runs, extend) if method == "nuts" else (
+            _svi(args, mode, fs, attrs), None)
+        tree = _draws_tree(draws_, runs, fs, attrs) if tree is None else tree
+        tree.attrs = {**tree.attrs, **attrs}  # the rules' record, completed after the tree was built
         args = draws_.args
     for message in diagnose(tree):
         warnings.warn(message, FitWarning, stacklevel=2)
