@@ -804,6 +804,15 @@ def _checked_method(backend: str, method: str) -> None:
         raise ValueError(f"method={method!r} is only available with backend='numpyro'")
 
 
+def _numpyro_tree(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict, runs: xr.Dataset, method: str,
+                  extend: bool) -> tuple[Any, ModelArgs]:
+    """NumPyro's NUTS or SVI from the mode: the DataTree of its draws, and the model's arguments in the coordinates
+    they were drawn in."""
+    draws, tree = _numpyro_nuts(args, mode, fs, attrs, runs, extend) if method == "nuts" else (
+        _svi(args, mode, fs, attrs), None)
+    return (_draws_tree(draws, runs, fs, attrs) if tree is None else tree), draws.args
+
+
 def sample(
     runs: Any,
     backend: str = "numpyro",
@@ -855,15 +864,9 @@ def sample(
     attrs = {"backend": backend, "method": method, **_model_attrs(args),
              "multistart_best_potential": float(np.min(energies)), "multistart_starts": fs.starts}
 
-    if backend == "pymc":
-        tree, args = _pymc_nuts(args, mode, fs, attrs)
-        tree.attrs = {**tree.attrs, **attrs}
-    else:
-        draws_, tree = _numpyro_nuts(args, mode, fs, attrs, runs, extend) if method == "nuts" else (
-            _svi(args, mode, fs, attrs), None)
-        tree = _draws_tree(draws_, runs, fs, attrs) if tree is None else tree
-        tree.attrs = {**tree.attrs, **attrs}  # the rules' record, completed after the tree was built
-        args = draws_.args
+    tree, args = (_pymc_nuts(args, mode, fs, attrs) if backend == "pymc"
+                  else _numpyro_tree(args, mode, fs, attrs, runs, method, extend))
+    tree.attrs = {**tree.attrs, **attrs}  # the rules' record, completed after the tree was built
     for message in diagnose(tree):
         warnings.warn(message, FitWarning, stacklevel=2)
     return FitResult(tree, runs, args, energies)
