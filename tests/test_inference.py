@@ -770,6 +770,13 @@ def test_slope_coordinates_are_the_term_coordinates_moved():
     draws = jax.vmap(lambda z: fitting._sites(args, z))(latent)
     for name in ("alpha_prime_gamma", "beta_prime_gamma"):
         assert np.all((np.asarray(draws[name]) > 0) & (np.asarray(draws[name]) < 2)), name
+    # They need bounded exponents and free terms: the paper prior's exponents are unbounded above.
+    from bayes_distill.inference.model import slope_coordinates_apply
+    from bayes_distill.inference.priors import paper_prior
+
+    assert slope_coordinates_apply(args.prior, {})
+    assert not slope_coordinates_apply(paper_prior(), {})
+    assert not slope_coordinates_apply(args.prior, {"beta_prime": 0.5})
 
 
 def test_sample_prior_draws_the_models_prior():

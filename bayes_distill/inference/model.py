@@ -289,10 +289,10 @@ only: its density is taken out again, since the change of coordinates carries th
 
 def slope_coordinates_apply(prior: Mapping[str, Prior], fix: Mapping[str, float]) -> bool:
     """Whether the distillation law's terms can be sampled in ``_distillation_slopes``' coordinates: none of A',
-    alpha', B', beta' fixed, their priors on the terms (``TERM_PRIORS``), log scales, exponents with finite bounds."""
-    return all(name not in fix and name in TERM_PRIORS for name in ("A_prime", "alpha_prime", "B_prime", "beta_prime")
-               ) and prior["A_prime"].log and prior["B_prime"].log and all(
-        prior[name].bounds() is not None for name in ("alpha_prime", "beta_prime"))
+    alpha', B', beta' fixed, the scales' priors on their logs, the exponents' with finite bounds."""
+    free = not {"A_prime", "alpha_prime", "B_prime", "beta_prime"} & set(fix)
+    exponents_bounded = all(prior[name].bounds() is not None for name in ("alpha_prime", "beta_prime"))
+    return free and prior["A_prime"].log and prior["B_prime"].log and exponents_bounded
 
 
 def _distillation_slopes(curvature: Any, runs: RunArrays, prior: Mapping[str, Prior], sites: Sites) -> dict[str, Any]:
