@@ -102,8 +102,19 @@ def absorbing_move(fitted: FittedSizes, params: xr.Dataset, names: list[str], ru
     jacobian = log_loss_jacobian(fitted.kind, params, names, fitted.run_inputs)
     weighted = jacobian * run_precision[..., None, None]
     pull = np.einsum("cdrk,cdr->cdk", weighted, absorbed[..., fitted.run_size])
-    precision = weighted.swapaxes(-1, -2) @ jacobian + np.linalg.inv(coefficient_covariance(params, names))
-    return np.linalg.solve(precision, pull[..., None])[..., 0]
+    covariance = coefficient_covariance(params, names)
+    precision = weighted.swapaxes(-1, -2) @ jacobian + _solve(covariance, np.eye(len(names)))
+    return _solve(precision, pull[..., None])[..., 0]
+
+
+def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
+    """matrix^-1 rhs over stacked matrices, or the least-squares answer (pseudo-inverse) where one is singular: a
+    degenerate posterior (chains stuck, a noise scale near 0), which the fit's diagnostics already report, still
+    gets its answers rather than an error."""
+    try:
+        return np.linalg.solve(matrix, rhs)
+    except np.linalg.LinAlgError:
+        return np.linalg.pinv(matrix) @ rhs
 
 
 @dataclass(frozen=True)
