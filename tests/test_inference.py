@@ -1174,3 +1174,16 @@ def test_the_log_loss_jacobian_is_the_laws_derivative(joint_posterior):
     np.testing.assert_allclose(jacobian[..., 0], E / loss, rtol=1e-6)  # d log L / d log E = E / L
     reducible = loss - E  # (A / N^alpha + B / D^beta)^gamma, whose log is linear in gamma
     np.testing.assert_allclose(jacobian[..., 1], reducible * np.log(reducible) / loss, rtol=1e-5)  # d / d log gamma
+
+
+def test_a_singular_system_of_the_law_errors_move_gets_its_least_squares_answer():
+    # A degenerate posterior (a noise scale near 0, draws that barely move) makes the absorbing move's system
+    # singular: the stack is solved by the pseudo-inverse, which agrees with the exact solve where one exists.
+    from bayes_distill.posterior.law_error import _solve
+
+    matrices = np.stack([np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([[1.0, 0.0], [0.0, 0.0]])])
+    rhs = np.array([[[2.0], [8.0]], [[3.0], [5.0]]])
+    with pytest.raises(np.linalg.LinAlgError):
+        np.linalg.solve(matrices, rhs)
+    np.testing.assert_allclose(_solve(matrices, rhs)[..., 0], [[1.0, 2.0], [3.0, 0.0]], atol=1e-12)
+    np.testing.assert_allclose(_solve(matrices[:1], rhs[:1])[..., 0], [[1.0, 2.0]], atol=1e-12)
