@@ -115,7 +115,7 @@ from bayes_distill.posterior.design import candidate_cost
 from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-from gadre_check import C4, CSV  # noqa: E402 - the Gadre et al. table beside the repository
+from gadre_check import CSV  # noqa: E402 - the Gadre et al. table beside the repository
 
 DRAWS = 500
 DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
@@ -140,26 +140,38 @@ class Task:
                          index=self.pool["run"].values)
 
 
-def gadre_task(dataset: str) -> Task:
+GADRE_TRAINING_SETS = ("rpj", "rw_original", "c4_original")
+GADRE_EVALUATIONS = {  # short name -> the Gadre et al. table's loss column of that validation set
+    "c4": "loss__c4_val__shard-{0000000..0000010}.tar", "openlm": "loss__val_tok_mult__openlm",
+    **{name: f"loss__val_tok_mult__paloma_{name}__00000001.tar" for name in ("c4_en", "falcon-refinedweb", "ptb",
+                                                                             "redpajama")},
+    "code": "loss__val_tok_mult__paloma_dolma_100_programing_languages__00000001.tar",
+    "de-en": "loss__val_tok_mult__de-en__val_de-en_100.tar"}
+
+
+def gadre_task(dataset: str, evaluation: str = "c4") -> Task:
+    """One training set's runs, scored on one validation set (the task is named after both, or after the
+    training set alone for C4, the validation set of the paper's tables)."""
     rows = pd.read_csv(CSV)
     rows = rows[rows["dataset"] == dataset]
     runs = pd.DataFrame({"run": rows["name"].values, "kind": "supervised", "N": rows["params_no_embed"].values,
-                         "D": rows["tokens"].values, "loss": rows[C4].values})
+                         "D": rows["tokens"].values, "loss": rows[GADRE_EVALUATIONS[evaluation]].values})
     small = runs["N"] <= 4.2e8
-    return Task(dataset, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
+    name = dataset if evaluation == "c4" else f"{dataset}/{evaluation}"
+    return Task(name, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
 
 
-def simulated_supervised_task() -> Task:
-    runs = simulate_paper_design(noise=0.01, seed=0).to_dataframe().reset_index()
+def simulated_supervised_task(seed: int = 0) -> Task:
+    runs = simulate_paper_design(noise=0.01, seed=seed).to_dataframe().reset_index()
     runs = runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]]
     small = runs["N"] <= 1.3e9
     return Task("sim-supervised", runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
 
 
-def simulated_distilled_task(question: tuple | None = None) -> Task:
+def simulated_distilled_task(question: tuple | None = None, seed: int = 0) -> Task:
     """The paper's distilled runs (PAPER_RECOVERY, 1% noise), the supervised law fixed at the fit of the
     design's 71 supervised runs (as the paper fits it first); pool: students up to 1.82B, target: the larger."""
-    runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=0).to_dataframe().reset_index()
+    runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=seed).to_dataframe().reset_index()
     supervised = quiet_fit(runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]])
     fix = {c: float(supervised.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
     columns = ["run", "kind", "N", "D", "loss", "teacher_loss", "teacher_N", "teacher_D"]
@@ -373,17 +385,24 @@ def ranking_speed(candidates: int = 1000) -> None:
           f"({ranking / reference:.0f}x predicting their supervised losses, {reference:.3f} s)")
 
 
-TASKS = {"rpj": lambda: gadre_task("rpj"), "rw_original": lambda: gadre_task("rw_original"),
-         "c4_original": lambda: gadre_task("c4_original"), "sim-supervised": simulated_supervised_task,
-         "sim-distilled": simulated_distilled_task, "sim-crossover": lambda: simulated_distilled_task(CROSSOVER)}
+GADRE_TASKS: dict[str, Callable[[int], Task]] = {
+    (dataset if evaluation == "c4" else f"{dataset}/{evaluation}"):
+        lambda seed, dataset=dataset, evaluation=evaluation: gadre_task(dataset, evaluation)
+    for dataset in GADRE_TRAINING_SETS for evaluation in GADRE_EVALUATIONS}
+TASKS: dict[str, Callable[[int], Task]] = {  # name -> the task of a simulation seed (the Gadre tasks have one)
+    **GADRE_TASKS, "sim-supervised": simulated_supervised_task,
+    "sim-distilled": lambda seed: simulated_distilled_task(seed=seed),
+    "sim-crossover": lambda seed: simulated_distilled_task(CROSSOVER, seed)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=[*TASKS, "gadre"],
+                    help="'gadre': the Gadre et al. tasks of every training and validation set")
     ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
+    ap.add_argument("--sim-seeds", type=int, default=1, help="simulations (noise seeds) of each sim-* task")
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
     ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
     args = ap.parse_args()
@@ -391,21 +410,46 @@ def main() -> None:
         ranking_speed()
         return
     rows = []
-    for name in args.tasks:
-        task = TASKS[name]()
-        print(f"{name}: pool {len(task.pool)} runs ({task.cost.sum():.2e} FLOPs), target {len(task.target)} runs",
-              flush=True)
-        rows.append(whole_pool(task))
-        for method in args.methods:
-            for seed in range(args.random_seeds if method == "random" else 1):
-                start = time.perf_counter()
-                rows += run_method(task, method, args.levels, seed)
-                print(f"  {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
-                if args.out:  # after every method, so that a stopped benchmark keeps what it measured
-                    pd.DataFrame(rows).to_csv(args.out, index=False)
+    for name in [task for given in args.tasks for task in (GADRE_TASKS if given == "gadre" else [given])]:
+        for sim_seed in range(args.sim_seeds if name.startswith("sim-") else 1):
+            rows += run_task(TASKS[name](sim_seed), sim_seed, args, rows)
     table = pd.DataFrame(rows)
     summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]
     print(summary.mean().round(4).to_string())
+    for baseline in ("random", "v-optimal"):
+        if baseline in args.methods and len(args.methods) > 1:
+            print(paired_gaps(table, baseline).round(4).to_string())
+
+
+def run_task(task: Task, sim_seed: int, args: argparse.Namespace, done: list[dict]) -> list[dict]:
+    """Every method on one task (random with its seeds) and the whole pool's fit, rows marked with the task's
+    simulation seed; the rows so far are written to ``args.out`` after each method, so that a stopped benchmark
+    keeps what it measured."""
+    print(f"{task.name}: pool {len(task.pool)} runs ({task.cost.sum():.2e} FLOPs), target {len(task.target)} runs",
+          flush=True)
+    rows = [{**whole_pool(task), "sim_seed": sim_seed}]
+    for method in args.methods:
+        for seed in range(args.random_seeds if method == "random" else 1):
+            start = time.perf_counter()
+            rows += [{**row, "sim_seed": sim_seed} for row in run_method(task, method, args.levels, seed)]
+            print(f"  {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
+            if args.out:
+                pd.DataFrame(done + rows).to_csv(args.out, index=False)
+    return rows
+
+
+def paired_gaps(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Each method's mean relative error less ``baseline``'s (random: the mean of its seeds) on the same task and
+    simulation, averaged over a suite (the Gadre et al. tasks, or one simulated task's simulations), with its
+    standard error and the share of the suite's tasks where the method was better."""
+    rows = table[table["method"] != "whole pool"]
+    error = rows.groupby(["task", "level", "sim_seed", "method"])["rel_error"].mean().unstack("method")
+    gap = error.drop(columns=baseline).sub(error[baseline], axis=0).stack().rename("gap").reset_index()
+    gap["suite"] = np.where(gap["task"].isin(list(GADRE_TASKS)), "gadre", gap["task"])
+    grouped = gap.groupby(["suite", "level", "method"])["gap"]
+    better = grouped.apply(lambda g: float(np.mean(g < 0)))
+    return pd.DataFrame({"units": grouped.size(), f"gap_to_{baseline}": grouped.mean(),
+                         "standard_error": grouped.sem(), "better_share": better})
 
 
 if __name__ == "__main__":

@@ -212,3 +212,14 @@ def test_one_dear_run_worth_more_than_the_cheap_ones_is_picked():
     assert greedy_batch(ensemble, cost, budget=10.0).tolist() == [True, False, False, False]
     # With room for all four the dear one and the cheap ones go together, as per FLOP has them.
     assert greedy_batch(Ensemble.of(target, theta, np.full(4, 0.01)), cost, budget=10.2).tolist() == [True] * 4
+
+
+def test_a_batch_between_per_flop_and_per_run_is_found():
+    # Independent candidates (each sees its own coordinate), so their reductions add: worth 10 at cost 10, 7.5 and
+    # 7.5 at cost 5 each, 1 at cost 0.5; budget 10. Per FLOP takes the cheap one, then one of the middle two
+    # (8.5); per run the dear one (10); per sqrt(FLOP) both middle ones (15), the best batch.
+    worth, cost = np.array([10.0, 7.5, 7.5, 1.0]), np.array([10.0, 5.0, 5.0, 0.5])
+    ensemble = Ensemble(np.sqrt(2 * worth)[None, :], np.eye(4), np.ones(4))  # reduction: Cov^2 / (Var + noise)
+    np.testing.assert_allclose(ensemble.reductions(), worth)
+    assert greedy_batch(ensemble, cost, budget=10.0, cost_powers=(1.0, 0.0)).tolist() == [True, False, False, False]
+    assert greedy_batch(ensemble, cost, budget=10.0).tolist() == [False, True, True, False]

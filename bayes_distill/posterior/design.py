@@ -5,9 +5,9 @@ the target's quantities g and the candidates' predicted log losses f are treated
 covariance, and a candidate's outcome as f plus Gaussian noise of the fit's noise variance. Observing candidate c
 then shrinks the variance of each target quantity by Cov(g, f_c)^2 / (Var f_c + noise_c), whatever the outcome.
 A batch is picked greedily within the budget, conditioning the covariance on each pick, so that a run nearly the
-same as one picked is worth little: by reduction per FLOP, or by reduction per run where that batch is worth more
-(a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes: the posterior
-after the run is close to this linear update of the present one (true where the run's outcome moves the
+same as one picked is worth little: by reduction per FLOP, per square root of FLOPs and per run, keeping the
+batch worth most (a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes:
+the posterior after the run is close to this linear update of the present one (true where the run's outcome moves the
 coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
 the fit learns.
 """
@@ -205,9 +205,13 @@ class Batch:
     reduction: float
 
 
-def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, per_flop: bool) -> Batch:
-    """The runs picked one at a time by the reduction their outcome brings given those picked before (per FLOP if
-    ``per_flop``), among those that still fit ``budget`` (FLOPs), conditioning ``ensemble`` on each pick."""
+COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
+
+
+def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, cost_power: float) -> Batch:
+    """The runs picked one at a time by the reduction their outcome brings given those picked before, divided by
+    their cost (FLOPs) to ``cost_power``, among those that still fit ``budget`` (FLOPs), conditioning ``ensemble``
+    on each pick."""
     selected, paid = np.zeros(cost.size, bool), np.zeros(teachers.training.size, bool)
     left, total = float(budget), 0.0
     while True:
@@ -217,7 +221,7 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
             return Batch(selected, total)
         gain = ensemble.reductions()
         with np.errstate(over="ignore"):  # a teacher's own run, once its students paid for it, is free
-            worth = gain / np.maximum(price, np.finfo(float).tiny) if per_flop else gain
+            worth = gain / np.maximum(price, np.finfo(float).tiny) ** cost_power
         score = np.where(affordable, worth, -np.inf)
         best = int(np.argmax(score))
         if score[best] <= 0:
@@ -227,18 +231,18 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
         ensemble.observe(best)
 
 
-def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float,
-                 teachers: NewTeachers | None = None) -> np.ndarray:
-    """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of two greedy ones:
-    runs picked one at a time by the reduction their outcome brings given those picked before, per FLOP, or per run
-    (a boolean mask over the candidates; ties go to per FLOP). Per FLOP alone can spend the budget on cheap runs
-    and miss a dear one worth more than all of them; the better of the two is within a constant factor of the best
-    batch where the reduction is submodular (Krause and Guestrin 2005). A new teacher (``teachers``) is paid for
-    by the first of its students picked: the others' cost no longer counts its training."""
+def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers | None = None,
+                 cost_powers: tuple[float, ...] = COST_POWERS) -> np.ndarray:
+    """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of a few greedy ones:
+    runs picked one at a time by the reduction their outcome brings given those picked before, divided by their
+    cost to each of ``cost_powers`` (1: per FLOP, 0: per run; a boolean mask over the candidates; ties go to the
+    first). Per FLOP alone can spend the budget on cheap runs and miss a dear one worth more than all of them; the
+    better of per FLOP and per run is within a constant factor of the best batch where the reduction is submodular
+    (Krause and Guestrin 2005), and powers between them trade the two off. A new teacher (``teachers``) is paid
+    for by the first of its students picked: the others' cost no longer counts its training."""
     teachers = teachers or NewTeachers.none(cost.size)
-    per_flop = _greedy(replace(ensemble), cost, budget, teachers, per_flop=True)
-    per_run = _greedy(replace(ensemble), cost, budget, teachers, per_flop=False)
-    return (per_run if per_run.reduction > per_flop.reduction else per_flop).selected
+    batches = [_greedy(replace(ensemble), cost, budget, teachers, power) for power in cost_powers]
+    return max(batches, key=lambda batch: batch.reduction).selected
 
 
 def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:

@@ -288,8 +288,9 @@ class Posterior:
     def suggest_runs(self, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                      seed: int = 0) -> xr.Dataset:
         """Which candidate runs to train next: each scored by the expected reduction of the target's posterior
-        variance per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly: the better
-        of greedy picks per FLOP and per run (``bayes_distill.posterior.design``, which says what it assumes).
+        variance per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly: the best
+        of greedy picks per FLOP, per square root of FLOPs and per run (``bayes_distill.posterior.design``, which
+        says what it assumes).
 
         ``candidates``: a table in the runs' schema without the loss (``load_candidates``): kind, N, D, and for
         distilled runs teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional ``run`` ids
