@@ -867,6 +867,11 @@ def test_fit_warnings_say_what_failed_and_what_to_do():
     svi.attrs["svi_pareto_k"] = 0.93
     [guide] = bd.inference.diagnose(svi)
     assert guide.startswith("Pareto k of the SVI guide's importance weights is 0.93 > 0.7") and "method='nuts'" in guide
+    # A noise scale collapsed to 0 (the law through every run of a kind) is named, a small real one is not.
+    noise = {"sigma_supervised": np.full((4, 1000), 0.004), "sigma_distilled": np.abs(good) * 1e-10}
+    [collapsed] = bd.inference.diagnose(tree(noise, clean))
+    assert collapsed.startswith("sigma_distilled has collapsed (posterior median 6.")
+    assert "fix coefficients" in collapsed
 
 
 def test_predict_for_distilled_students_is_the_law_at_each_draw(joint_posterior):

@@ -15,6 +15,10 @@ class FitWarning(UserWarning):
 
 
 PARETO_K_MAX = 0.7
+NOISE_FLOOR = 1e-5
+"""A log-loss noise scale whose posterior median is below this has collapsed: no run measures its loss to 0.001%.
+The law then passes through the kind's runs (fewer runs than it has free coefficients, or nearly so), and the
+posterior near sigma = 0 is improper."""
 
 
 def diagnose(tree: Any) -> list[str]:
@@ -29,7 +33,7 @@ def diagnose(tree: Any) -> list[str]:
         return [f"Pareto k of the SVI guide's importance weights {estimate}: the guide does not represent the "
                 "posterior (its intervals are too narrow or misplaced); fit with method='nuts'"]
     rhat, ess = mixing(tree)
-    messages = []
+    messages = collapsed_noise(tree)
     high_rhat = {k: v for k, v in rhat.items() if v > RHAT_MAX}
     if high_rhat:
         messages.append(f"R-hat above {RHAT_MAX} for {_fmt(high_rhat)}: chains disagree (a distant mode or too "
@@ -44,6 +48,21 @@ def diagnose(tree: Any) -> list[str]:
         if divergent:
             messages.append(f"{divergent} divergent transitions: the posterior has regions NUTS cannot follow; "
                             "raise target_accept (e.g. 0.99), tighten the prior or fix poorly identified coefficients")
+    return messages
+
+
+def collapsed_noise(tree: Any) -> list[str]:
+    """A message for each kind whose log-loss noise scale (``sigma_<kind>``) has a posterior median below
+    ``NOISE_FLOOR``, naming the median."""
+    posterior = tree["posterior"]
+    messages = []
+    for name in sorted(v for v in posterior.data_vars if v.startswith("sigma_")):
+        median = float(np.median(posterior[name].values))
+        if median < NOISE_FLOOR:
+            messages.append(f"{name} has collapsed (posterior median {median:.2g}): the law passes through the "
+                            f"{name.removeprefix('sigma_')} runs (too few for its free coefficients) and the "
+                            "posterior near no noise is improper; add runs of that kind or fix coefficients "
+                            "(fix={...})")
     return messages
 
 
