@@ -107,6 +107,7 @@ import pandas as pd
 import xarray as xr
 
 import bayes_distill as bd
+from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
 from bayes_distill.laws import PAPER_ARCHITECTURE, SUPERVISED_COEFFICIENTS
@@ -434,7 +435,8 @@ def run_task(task: Task, sim_seed: int, args: argparse.Namespace, done: list[dic
             rows += [{**row, "sim_seed": sim_seed} for row in run_method(task, method, args.levels, seed)]
             print(f"  {method} seed {seed}: {time.perf_counter() - start:.0f} s", flush=True)
             if args.out:
-                pd.DataFrame(done + rows).to_csv(args.out, index=False)
+                with atomic_path(args.out) as path:
+                    pd.DataFrame(done + rows).to_csv(path, index=False)
     return rows
 
 
