@@ -398,8 +398,10 @@ TASKS: dict[str, Callable[[int], Task]] = {  # name -> the task of a simulation 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=[*TASKS, "gadre"],
-                    help="'gadre': the Gadre et al. tasks of every training and validation set")
+    ap.add_argument("--tasks", nargs="+", default=[*GADRE_TRAINING_SETS, "sim-supervised", "sim-distilled",
+                                                     "sim-crossover"], choices=[*TASKS, "gadre"], metavar="TASK",
+                    help="default: the Gadre et al. training sets on C4 and the simulated tasks; 'gadre': the "
+                         "Gadre et al. tasks of every training and validation set")
     ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
