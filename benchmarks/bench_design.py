@@ -400,8 +400,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=[*GADRE_TRAINING_SETS, "sim-supervised", "sim-distilled",
                                                      "sim-crossover"], choices=[*TASKS, "gadre"], metavar="TASK",
-                    help="default: the Gadre et al. training sets on C4 and the simulated tasks; 'gadre': the "
-                         "Gadre et al. tasks of every training and validation set")
+                    help=f"a Gadre et al. training set ({', '.join(GADRE_TRAINING_SETS)}) scored on C4, or on a "
+                         f"validation set as <training set>/<validation set> ({', '.join(list(GADRE_EVALUATIONS)[1:])}"
+                         "); 'gadre' for all 24; sim-supervised, sim-distilled, sim-crossover. Default: the three "
+                         "on C4 and the simulated tasks")
     ap.add_argument("--levels", nargs="+", type=float, default=[0.01, 0.02, 0.05, 0.1])
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
