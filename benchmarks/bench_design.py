@@ -10,67 +10,62 @@ Methods: ``ours`` (``suggest_runs``, target: the target runs' points), ``random`
 taken if it fits), ``cheapest`` (cheapest first), and ``d-optimal`` / ``v-optimal``: greedy per FLOP on the
 linearisation at the current fit's posterior median (the Fisher information of the fitted runs; D: log det, V: the
 target's mean variance).
-Tasks: the Gadre et al. (2024) runs of each training set (pool: models up to 411.6M parameters, target: 1.44B and
-6.89B); the paper's simulated supervised design (71 runs, 1% noise; pool: up to 1.2B parameters, target: larger);
-its distilled runs (PAPER_RECOVERY, 1% noise; the supervised law fixed at the fit of the 71 supervised runs, as the
-paper fits it first; pool: students up to 1.82B, 23 starting runs, target: the 2.7B-7.7B students), with the
-target those runs (``sim-distilled``) or the crossover budget of the 2.7B student (``sim-crossover``: the absolute
-error of log10 C* against the simulation's truth, whether the 90% interval covers it, and its width in decades).
-Also the fit of the whole pool (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates
-against a 4,000-draw posterior.
-Usage: python benchmarks/bench_design.py [--tasks rpj sim-distilled ...] [--methods ours random ...]
-[--levels 0.01 0.02 0.05 0.1] [--speed]
+Tasks: the Gadre et al. (2024) runs of each training set, scored on each of 8 validation sets (24 tasks; pool: models
+up to 411.6M parameters, target: 1.44B and 6.89B); the paper's simulated supervised design (71 runs, 1% noise; pool:
+up to 1.2B parameters, target: larger); its distilled runs (PAPER_RECOVERY, 1% noise; the supervised law fixed at the
+fit of the 71 supervised runs, as the paper fits it first; pool: students up to 1.82B, 23 starting runs, target: the
+2.7B-7.7B students), with the target those runs (``sim-distilled``) or the crossover budget of the 2.7B student
+(``sim-crossover``: the absolute error of log10 C* against the simulation's truth, whether the 90% interval covers it,
+and its width in decades); ``--sim-seeds`` repeats a simulated task on fresh noise. Also the fit of the whole pool
+(the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates against a 4,000-draw posterior.
+Usage: python benchmarks/bench_design.py [--tasks rpj rpj/ptb gadre sim-distilled ...] [--methods ours random ...]
+[--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--out rows.csv] [--speed]
 
-Measured on 2 cores, one process per task (``--tasks rpj c4_original rw_original sim-supervised``, 5 random seeds;
-about 5 minutes per task). Mean relative error on the target at 1% / 2% / 5% / 10% of the pool (random: mean of 5
-seeds); the 90% interval covered every target run for every method, task and level. ``ours`` takes the better of
-two greedy batches, per FLOP and per run (``greedy_batch``); before, with per FLOP alone, it picked the same runs
-as V-optimal on the Gadre tasks (rpj: 5.3%, 2.2%, 3.4%, 1.0%; c4_original: 4.7%, 4.7%, 2.3%, 3.7%).
-| task | method | 1% | 2% | 5% | 10% |
-|---|---|---|---|---|---|
-| rpj (3 targets) | ours | 5.3% | 1.9% | 0.5% | 0.6% |
-| rpj (3 targets) | random | 4.0% | 4.1% | 0.9% | 1.2% |
-| rpj (3 targets) | cheapest | 4.6% | 6.3% | 1.0% | 1.2% |
-| rpj (3 targets) | D-optimal | 8.2% | 0.9% | 1.7% | 1.0% |
-| rpj (3 targets) | V-optimal | 4.6% | 2.8% | 1.5% | 1.0% |
-| rpj (3 targets) | whole pool | 1.5% | | | |
-| c4_original (3) | ours | 4.5% | 3.7% | 2.4% | 1.2% |
-| c4_original (3) | random | 2.7% | 4.3% | 2.4% | 3.2% |
-| c4_original (3) | cheapest | 4.5% | 3.7% | 2.8% | 3.1% |
-| c4_original (3) | D-optimal | 4.5% | 6.9% | 3.7% | 3.3% |
-| c4_original (3) | V-optimal | 4.5% | 3.7% | 2.8% | 3.6% |
-| c4_original (3) | whole pool | 2.2% | | | |
-| rw_original (3) | ours | 4.9% | 4.3% | 1.3% | 1.1% |
-| rw_original (3) | random | 3.9% | 2.7% | 2.8% | 3.0% |
-| rw_original (3) | cheapest | 3.3% | 4.4% | 3.6% | 4.4% |
-| rw_original (3) | D-optimal | 5.5% | 1.1% | 3.4% | 2.2% |
-| rw_original (3) | V-optimal | 3.3% | 2.9% | 4.8% | 3.1% |
-| rw_original (3) | whole pool | 0.9% | | | |
-| sim-supervised (29) | ours | 1.1% | 1.4% | 1.0% | 1.0% |
-| sim-supervised (29) | random | 1.2% | 1.2% | 1.0% | 1.1% |
-| sim-supervised (29) | cheapest | 2.2% | 1.3% | 1.2% | 1.0% |
-| sim-supervised (29) | D-optimal | 1.2% | 1.1% | 1.1% | 0.9% |
-| sim-supervised (29) | V-optimal | 1.3% | 1.5% | 1.1% | 1.0% |
-| sim-supervised (29) | whole pool | 1.1% | | | |
-At 5% ours has the lowest error on rpj and rw_original, ties random on c4_original (2.38% against 2.36%) and
-everyone on sim-supervised; at 2% it beats random on rpj and c4_original, not on rw_original or sim-supervised; at 1%
-(a run or two) random does better on the Gadre tasks. R^2 at 10% against the whole pool's: rpj 0.984 vs 0.921,
-c4_original 0.858 vs 0.575, rw_original 0.934 vs 0.951, sim-supervised 0.993 vs 0.993 (with three target runs R^2
-swings with one run).
-The distilled pool (``--tasks sim-distilled sim-crossover --levels 0.02 0.05 0.1 --random-seeds 3``, 13 minutes;
-pool 548 runs, 5.9e23 FLOPs; 167 target runs), R^2 / mean relative error / 90% coverage at 2% / 5% / 10%:
+Measured on 2 cores. ``ours`` takes the best of three greedy batches, per FLOP, per sqrt(FLOP) and per run
+(``greedy_batch``). Gaps are paired: a method's mean relative error less random's (mean of its seeds) on the same
+task or simulation, in points of relative error, mean +- standard error over the suite.
+All 24 Gadre et al. tasks (3 training sets x 8 validation sets; ``--tasks gadre --methods ours random v-optimal
+--random-seeds 3``, 80 minutes). Mean relative error on the target at 1% / 2% / 5% / 10% (the whole pool: 2.3%):
+| method | 1% | 2% | 5% | 10% |
+|---|---|---|---|---|
+| ours | 5.2% | 4.8% | 4.0% | 3.4% |
+| random (3 seeds) | 6.3% | 6.2% | 4.6% | 3.7% |
+| V-optimal | 6.0% | 4.4% | 4.0% | 3.5% |
+| ours less random | -1.10 +- 0.63 | -1.44 +- 0.83 | -0.66 +- 0.57 | -0.30 +- 0.35 |
+| ours better / worse than random (tasks) | 15 / 9 | 16 / 8 | 17 / 7 | 15 / 9 |
+| V-optimal less random | -0.27 +- 0.61 | -1.85 +- 0.69 | -0.64 +- 0.52 | -0.22 +- 0.26 |
+| ours better / tied / worse than V-optimal | 7 / 9 / 8 | 6 / 7 / 11 | 12 / 0 / 12 | 13 / 0 / 11 |
+The 90% interval covered 97% of the target runs (ours at 1-5%; 100% at 10%), random 98-100%, V-optimal 97-100%;
+the misses are c4_original/code, where the law fitted to the smallest runs is 13-24% off (the whole pool: 1.8%).
+R^2 at 10% within 0.02 of the whole pool's, or above it: ours on 14 of 24 tasks, random 7, V-optimal 8 (with
+three target runs R^2 swings with one run; the whole pool's median R^2 is 0.85, ours at 10% 0.77). Adding
+per sqrt(FLOP) to the two batches before changed the picks on 1 of 24 tasks (rpj/de-en; 16.1% -> 3.1% at 1%, 4.7%
+-> 3.6% at 2%, 2.3% -> 2.9% at 5%, 4.5% -> 5.5% at 10%).
+The simulated supervised design, 5 simulations (``--tasks sim-supervised --sim-seeds 5 --levels 0.01 0.02 0.05``,
+random 4 seeds), mean relative error (the whole pool: 1.30%) and 90% coverage:
+| method | 1% | 2% | 5% |
+|---|---|---|---|
+| ours | 1.46% / 99% | 1.55% / 100% | 1.46% / 96% |
+| random (4 seeds) | 2.08% / 92% | 1.95% / 94% | 1.62% / 94% |
+| V-optimal | 2.30% / 92% | 1.45% / 99% | 1.48% / 97% |
+| ours less random | -0.63 +- 0.31 (5 of 5 better) | -0.40 +- 0.15 (5 of 5) | -0.16 +- 0.15 (3 of 5) |
+| ours less V-optimal | -0.84 +- 0.46 (4 of 5) | +0.09 +- 0.07 (2 of 5) | -0.01 +- 0.14 (4 of 5) |
+The distilled pool, 3 simulations (``--tasks sim-distilled --sim-seeds 3 --methods ours random v-optimal cheapest
+--levels 0.02 0.05 0.1 --random-seeds 3``, 50 minutes; pool 548 runs, 5.9e23 FLOPs; 167 target runs), R^2 / mean
+relative error / 90% coverage at 2% / 5% / 10%:
 | method | 2% | 5% | 10% |
 |---|---|---|---|
-| ours | 0.973 / 1.04% / 96% | 0.976 / 0.99% / 92% | 0.981 / 0.94% / 90% |
-| random (3 seeds) | 0.965 / 1.11% / 97% | 0.964 / 1.15% / 94% | 0.977 / 0.99% / 95% |
-| cheapest | 0.972 / 1.02% / 93% | 0.976 / 0.99% / 92% | 0.983 / 0.92% / 89% |
-| D-optimal | 0.977 / 0.98% / 98% | 0.973 / 1.01% / 87% | 0.972 / 1.03% / 86% |
-| V-optimal | 0.856 / 1.78% / 100% | 0.979 / 0.98% / 93% | 0.979 / 0.96% / 89% |
-| whole pool | 0.982 / 0.94% / 89% | | |
-Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 121): on a distilled pool, where many runs are
-cheap, cheapest-first is the strong baseline, and every method but random is within 0.01 of R^2 of it. V-optimal
-at 2% spent 0.8% of the pool: its linearisation saw little left worth buying.
-The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels; the truth on the searched range
+| ours | 0.980 / 0.94% / 94% | 0.985 / 0.86% / 94% | 0.986 / 0.85% / 94% |
+| random (3 seeds) | 0.978 / 0.99% / 98% | 0.972 / 1.02% / 96% | 0.969 / 1.05% / 95% |
+| cheapest | 0.981 / 0.93% / 94% | 0.984 / 0.89% / 94% | 0.987 / 0.85% / 93% |
+| V-optimal | 0.567 / 2.42% / 98% | 0.985 / 0.87% / 95% | 0.987 / 0.85% / 94% |
+| whole pool | 0.986 / 0.88% / 92% | | |
+Ours is better than random in 2, 3 and 3 of 3 simulations, than V-optimal in 3, 2 and 1 (gaps within 0.02
+points at 5% and 10%). Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 133): on a distilled pool,
+where many runs are cheap, cheapest-first is the strong baseline. V-optimal at 2% spent 1.6% of the pool: its
+linearisation saw little left worth buying.
+The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels, one simulation, measured with
+the two greedy batches before per sqrt(FLOP) joined; the truth on the searched range
 1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth / its width
 (decades) at 2% / 5% / 10%:
 | method | 2% | 5% | 10% |
