@@ -80,9 +80,10 @@ The pool hardly narrows the question (even the whole pool's interval spans 3.6 d
 distillation win throughout the range, C* at its end), but the median moves: at 5% and 10% ours is the one method
 whose median finds the crossover (0.49 and 0.02 decades off), where the others stay at the range's end (3.07).
 V-optimal's linearisation at the median has a zero gradient there (the answer is clipped), so it picks nothing.
-Ranking 1,000 candidates against 4,000 draws (``--speed``): 8.1 s with both greedy batches, 8x the 1.04 s of
-predicting their supervised losses (per FLOP alone: 8.7 s, 12x 0.73 s; before the law error's move was kept per
-kind and seed: 31.7 s, 3x the 10.2 s of that prediction).
+Ranking 1,000 candidates against 4,000 draws (``--speed``, the first call, which builds the law error's move at
+the 786 fitted runs): 5.7 s, 5x the 1.15 s of predicting their supervised losses; with the move's Jacobian
+evaluated by NumPy, 9.6 s (8.2 s of it the move; the three greedy batches take 0.2 s). Before: 8.1 s with two
+greedy batches; before the law error's move was kept per kind and seed, 31.7 s.
 (Before shard_map replaced pmap, about 100 fits of differing sizes in one process exhausted the kernel's memory
 mappings; a loop of fits of new designs now stays at 6,500 mappings once the program cache is full.)
 """

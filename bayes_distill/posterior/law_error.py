@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
+from functools import partial
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
 from bayes_distill.inference.model import law_error_basis, shared_sizes
+from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 
@@ -63,21 +67,35 @@ def _shifted(params: xr.Dataset, names: list[str], direction: np.ndarray, step: 
 
 
 def directional_derivative(kind: str, params: xr.Dataset, names: list[str], direction: np.ndarray,
-                           inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+                           inputs: tuple[np.ndarray, ...], compiled: bool = False) -> np.ndarray:
     """d log L along ``direction`` of the coefficients (in ``_shifted``'s coordinates) at ``inputs`` (the law's,
     per point), for every draw, by a central difference: two evaluations of the law whatever the number of
-    coefficients; (chain, draw, point)."""
-    law = log_supervised_loss if kind == "supervised" else log_distilled_loss
-    up, down = (law(*inputs, _shifted(params, names, direction, step)) for step in (_STEP, -_STEP))
-    return (up - down) / (2 * _STEP)
+    coefficients; (chain, draw, point). ``compiled``: evaluate the law compiled by JAX (float64), worth its
+    compilation for many points at one shape."""
+    def law(step: float) -> np.ndarray:
+        shifted = _shifted(params, names, direction, step)
+        if compiled:
+            return np.asarray(_compiled_log_loss(kind, tuple(jnp.asarray(x) for x in inputs),
+                                                 LawParams(*(jnp.asarray(v) for v in shifted))))
+        return (log_supervised_loss if kind == "supervised" else log_distilled_loss)(*inputs, shifted)
+
+    return (law(_STEP) - law(-_STEP)) / (2 * _STEP)
+
+
+@partial(jax.jit, static_argnums=0)
+def _compiled_log_loss(kind: str, inputs: tuple[jax.Array, ...], law: LawParams) -> jax.Array:
+    return (log_supervised_loss if kind == "supervised" else log_distilled_loss)(*inputs, law)
 
 
 def log_loss_jacobian(kind: str, params: xr.Dataset, names: list[str], inputs: tuple[np.ndarray, ...]) -> np.ndarray:
     """d log L / d coefficient at ``inputs`` (the law's, per point) for every draw of ``params``, in each
-    coefficient's coordinate (its log when positive in every draw); (chain, draw, point, coefficient)."""
+    coefficient's coordinate (its log when positive in every draw); (chain, draw, point, coefficient). The law is
+    compiled by JAX where float64 is on (a central difference needs it), else evaluated by NumPy."""
+    configure_jax()
+    compiled = bool(jax.config.jax_enable_x64)
     unit = np.eye(len(names))
-    return np.stack([directional_derivative(kind, params, names, unit[k], inputs) for k in range(len(names))],
-                    axis=-1)
+    return np.stack([directional_derivative(kind, params, names, unit[k], inputs, compiled)
+                     for k in range(len(names))], axis=-1)
 
 
 def coefficient_covariance(params: xr.Dataset, names: list[str]) -> np.ndarray:
