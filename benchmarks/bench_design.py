@@ -71,6 +71,7 @@ the two greedy batches before per sqrt(FLOP) joined; the truth on the searched r
 | method | 2% | 5% | 10% |
 |---|---|---|---|
 | ours | 3.07 / yes / 3.84 | 0.49 / yes / 3.64 | 0.02 / yes / 3.63 |
+| ours, three greedy batches (as now) | 0.24 / yes / 4.12 | 3.10 / yes / 3.81 | 0.29 / yes / 3.78 |
 | random (3 seeds) | 2.17 / 3 of 3 / 4.32 | 3.07 / 3 of 3 / 3.57 | 3.07 / 3 of 3 / 3.34 |
 | cheapest | 3.07 / yes / 3.41 | 3.07 / yes / 3.47 | 0.22 / yes / 3.66 |
 | D-optimal | 3.07 / yes / 4.18 | 3.07 / no / 0.00 | 3.07 / yes / 3.19 |
@@ -79,6 +80,8 @@ the two greedy batches before per sqrt(FLOP) joined; the truth on the searched r
 The pool hardly narrows the question (even the whole pool's interval spans 3.6 decades: many draws have
 distillation win throughout the range, C* at its end), but the median moves: at 5% and 10% ours is the one method
 whose median finds the crossover (0.49 and 0.02 decades off), where the others stay at the range's end (3.07).
+The posterior of C* has two modes (near the truth, and at the range's end), so its median jumps between them: with
+three batches ours finds the crossover at 2% and 10% but not at 5% (the whole pool: 0.01 decades off).
 V-optimal's linearisation at the median has a zero gradient there (the answer is clipped), so it picks nothing.
 Ranking 1,000 candidates against 4,000 draws (``--speed``, the first call, which builds the law error's move at
 the 786 fitted runs): 5.7 s, 5x the 1.15 s of predicting their supervised losses; with the move's Jacobian
