@@ -115,7 +115,7 @@ from bayes_distill.posterior.design import candidate_cost
 from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
-from gadre_check import CSV  # noqa: E402 - the Gadre et al. table beside the repository
+from gadre_check import C4, CSV  # noqa: E402 - the Gadre et al. table beside the repository
 
 DRAWS = 500
 DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
@@ -142,23 +142,27 @@ class Task:
 
 GADRE_TRAINING_SETS = ("rpj", "rw_original", "c4_original")
 GADRE_EVALUATIONS = {  # short name -> the Gadre et al. table's loss column of that validation set
-    "c4": "loss__c4_val__shard-{0000000..0000010}.tar", "openlm": "loss__val_tok_mult__openlm",
+    "c4": C4, "openlm": "loss__val_tok_mult__openlm",
     **{name: f"loss__val_tok_mult__paloma_{name}__00000001.tar" for name in ("c4_en", "falcon-refinedweb", "ptb",
                                                                              "redpajama")},
     "code": "loss__val_tok_mult__paloma_dolma_100_programing_languages__00000001.tar",
     "de-en": "loss__val_tok_mult__de-en__val_de-en_100.tar"}
 
 
+def gadre_task_name(dataset: str, evaluation: str) -> str:
+    """``<training set>/<validation set>``, or the training set alone for C4 (the paper's tables' validation set)."""
+    return dataset if evaluation == "c4" else f"{dataset}/{evaluation}"
+
+
 def gadre_task(dataset: str, evaluation: str = "c4") -> Task:
-    """One training set's runs, scored on one validation set (the task is named after both, or after the
-    training set alone for C4, the validation set of the paper's tables)."""
+    """One training set's runs, scored on one validation set."""
     rows = pd.read_csv(CSV)
     rows = rows[rows["dataset"] == dataset]
     runs = pd.DataFrame({"run": rows["name"].values, "kind": "supervised", "N": rows["params_no_embed"].values,
                          "D": rows["tokens"].values, "loss": rows[GADRE_EVALUATIONS[evaluation]].values})
     small = runs["N"] <= 4.2e8
-    name = dataset if evaluation == "c4" else f"{dataset}/{evaluation}"
-    return Task(name, runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
+    return Task(gadre_task_name(dataset, evaluation), runs[small].reset_index(drop=True),
+                runs[~small].reset_index(drop=True), 15)
 
 
 def simulated_supervised_task(seed: int = 0) -> Task:
@@ -386,7 +390,7 @@ def ranking_speed(candidates: int = 1000) -> None:
 
 
 GADRE_TASKS: dict[str, Callable[[int], Task]] = {
-    (dataset if evaluation == "c4" else f"{dataset}/{evaluation}"):
+    gadre_task_name(dataset, evaluation):
         lambda seed, dataset=dataset, evaluation=evaluation: gadre_task(dataset, evaluation)
     for dataset in GADRE_TRAINING_SETS for evaluation in GADRE_EVALUATIONS}
 TASKS: dict[str, Callable[[int], Task]] = {  # name -> the task of a simulation seed (the Gadre tasks have one)
