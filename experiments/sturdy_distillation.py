@@ -203,7 +203,8 @@ def one_fit(runs, seed: int) -> str:  # noqa: ANN001
     divergent = int(post.tree["sample_stats"]["diverging"].sum())
     return (f"{seconds:5.0f} s  R-hat max {summary['r_hat'].max():.3f} ({worst_rhat})  bulk ESS min "
             f"{summary['ess_bulk'].min():.0f} ({worst_ess})  divergent {divergent}  target "
-            f"{post.tree.attrs.get('target_accept')}  draws {post.posterior.sizes['draw']}  clean "
+            f"{post.tree.attrs.get('target_accept')}  draws {post.posterior.sizes['draw']}  readapted "
+            f"{'readapted' in post.tree.attrs}  clean "
             f"{not bd.inference.diagnose(post.tree)}")
 
 

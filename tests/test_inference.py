@@ -493,6 +493,7 @@ def test_a_continuation_that_diverges_sends_the_fit_to_the_next_target(monkeypat
         return longer
 
     monkeypatch.setattr(fit_module, "_extended", diverging_in_the_first_pass)
+    monkeypatch.setattr(fit_module, "READAPT", False)  # these short chains disagree; this test is about going on
     monkeypatch.setattr(fit_module, "_short_of_goal", lambda tree, fs: tree["posterior"].sizes["draw"] < 200)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -533,6 +534,7 @@ def test_a_fit_short_of_its_goal_goes_on_and_says_so(monkeypatch):
 
     frame = simulated_runs(n_supervised=30, seed=4)
     kw = {"chains": 2, "draws": 101, "warmup": 100, "seed": 0, "target_accept": 0.9}
+    monkeypatch.setattr(fit_module, "READAPT", False)  # these short chains disagree; this test is about going on
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         exact = bd.fit(frame, extend=False, **kw)
@@ -1192,3 +1194,42 @@ def test_a_singular_system_of_the_law_errors_move_gets_its_least_squares_answer(
         np.linalg.solve(matrices, rhs)
     np.testing.assert_allclose(_solve(matrices, rhs)[..., 0], [[1.0, 2.0], [3.0, 0.0]], atol=1e-12)
     np.testing.assert_allclose(_solve(matrices[:1], rhs[:1])[..., 0], [[1.0, 2.0]], atol=1e-12)
+
+
+def test_chains_that_disagree_are_adapted_again_with_one_mass_matrix(monkeypatch):
+    # An R-hat above EXTEND_RHAT_MAX (no divergences): the chains sample once more from their last draws with one
+    # pooled mass matrix, the first draws serving as warm-up, and the record says so; extend=False keeps the draws.
+    from bayes_distill.inference import fit as fit_module
+
+    real_mixing, seen = fit_module.mixing, []
+
+    def apart_at_first(tree):
+        rhat, ess = real_mixing(tree)
+        seen.append(tree)
+        return ({k: 1.2 for k in rhat} if len(seen) == 1 else rhat), ess
+
+    passes = []
+    real_run_pass = fit_module._run_pass
+
+    def recorded(args, where, key, chains):
+        passes.append((where, real_run_pass(args, where, key, chains)))
+        return passes[-1][1]
+
+    frame = simulated_runs(n_supervised=30, seed=4)
+    kw = {"chains": 2, "draws": 101, "warmup": 100, "seed": 0, "target_accept": 0.9}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        kept = bd.fit(frame, extend=False, **kw)
+        monkeypatch.setattr(fit_module, "mixing", apart_at_first)
+        monkeypatch.setattr(fit_module, "_run_pass", recorded)
+        again = bd.fit(frame, **kw)
+    assert again.tree.attrs["readapted"].startswith("after R-hat 1.200")
+    assert "readapted" not in kept.tree.attrs
+    assert len(passes) == 2
+    (_, first), (readapt, _) = passes
+    assert readapt.settings.warmup == 100 and not readapt.settings.adapt_mass_matrix
+    np.testing.assert_array_equal(readapt.inverse_mass_matrices[0], readapt.inverse_mass_matrices[1])
+    for site, values in readapt.starts.items():  # each chain goes on from its own last draw
+        np.testing.assert_array_equal(values, np.asarray(first.unconstrained[site])[:, -1])
+    assert again.posterior.sizes["draw"] == 101
+    assert not np.allclose(again.posterior["B"].values, kept.posterior["B"].values)

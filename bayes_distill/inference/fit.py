@@ -23,7 +23,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -71,8 +71,16 @@ fixed kernel lengthens one Markov chain, so the draws stay a valid sample; the p
 again at the next of ``CAREFUL_TARGETS``, from the continued draws."""
 
 EXTEND_RHAT_MAX = 1.05
-"""Chains whose R-hat exceeds this disagree about where the mass is (a stuck chain, a second mode): more draws
-do not mend that, so such a fit is reported as it is rather than continued."""
+"""Chains whose R-hat exceeds this disagree about where the mass is (one chain in a tail the others rarely visit,
+or a second mode): more draws with each chain's own kernel do not mend that, so such a fit is adapted again once
+(``READAPT``) before it is continued or reported as it is."""
+
+READAPT = True
+"""With ``extend=True``, NumPyro NUTS chains that end without divergences but with an R-hat above
+``EXTEND_RHAT_MAX`` sample once more, as a careful pass at their own target with a whole warm-up (``_readapted``):
+each from its last draw, all with one mass matrix pooled from their draws (``careful_mass_matrix``). A chain that adapted to a tail
+the others missed then moves with the same kernel as they do; the first pass's draws count as warm-up, so the
+draws stay a valid sample. The posterior records it (``readapted``)."""
 
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
@@ -566,7 +574,8 @@ def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict, run
         else:
             start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
             where = _first_pass(start, fs, target)
-        attrs.pop("draws_extended", None)  # a new pass: what an earlier one did no longer holds
+        for record in ("draws_extended", "readapted"):  # a new pass: what an earlier one did no longer holds
+            attrs.pop(record, None)
         result, tree = _run_pass(chosen, where, key, fs.chains), None
         if extend:
             result, tree = _go_on_while_short(result, runs, fs, attrs, key)
@@ -603,13 +612,31 @@ def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
     return not clean and worst_rhat <= EXTEND_RHAT_MAX and lowest_ess * longest / drawn >= ESS_MIN
 
 
+def _readapted(previous: Draws, fs: FitSettings, key: jax.Array) -> Draws:
+    """``fs.draws`` new draws of each chain of ``previous`` after a careful pass at its own target (``READAPT``),
+    on a stream of their pass's ``key`` of its own. Its step size adapts over a whole warm-up, not a careful
+    pass's share: chains that disagree sit where different steps suit them, and a short adaptation can settle on
+    one that none of them mixes with."""
+    where = _careful_pass(previous, fs, previous.kernel.target_accept)
+    where = replace(where, settings=replace(where.settings, warmup=fs.warmup))
+    return _run_pass(previous.args, where, jax.random.fold_in(key, 0), fs.chains)
+
+
 def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict,
                        key: jax.Array) -> tuple[Draws, Any]:
-    """``draws`` with their chains continued up to ``EXTENSIONS`` times while ``_short_of_goal``, and their DataTree;
-    draws that diverged (before or in a continuation) are returned as they are, with no tree: the target rule's."""
+    """``draws`` adapted again if their chains disagree (``READAPT``), then continued up to ``EXTENSIONS`` times
+    while ``_short_of_goal``, and their DataTree; draws that diverged (before, when adapted again or in a
+    continuation) are returned as they are, with no tree: the target rule's."""
     if np.any(draws.stats["diverging"]):
         return draws, None
     tree = _draws_tree(draws, runs, fs, attrs)
+    worst_rhat = max(mixing(tree)[0].values())
+    if READAPT and worst_rhat > EXTEND_RHAT_MAX:
+        draws = _readapted(draws, fs, key)
+        attrs["readapted"] = f"after R-hat {worst_rhat:.3f}, from the chains' last draws with one pooled mass matrix"
+        if np.any(draws.stats["diverging"]):
+            return draws, None
+        tree = _draws_tree(draws, runs, fs, attrs)
     for times in range(EXTENSIONS):
         if not _short_of_goal(tree, fs):
             break
@@ -851,7 +878,8 @@ def sample(
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
     more draws can close, go on from where they ended by half the draws at a time, at most three times (recorded in the
     posterior's ``draws_extended`` attribute; a continuation that diverges counts for the target rule as its pass
-    does); False keeps exactly ``draws``.
+    does); chains that disagree (R-hat above 1.05) first sample once more with one pooled mass matrix, their first
+    draws serving as warm-up (``READAPT``; recorded in ``readapted``); False keeps exactly ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns (``FitWarning``) when R-hat > 1.01, bulk ESS < 400 or a transition diverged (NUTS), or Pareto k > 0.7 (SVI).
     """
