@@ -77,10 +77,11 @@ or a second mode): more draws with each chain's own kernel do not mend that, so 
 
 READAPT = True
 """With ``extend=True``, NumPyro NUTS chains that end without divergences but with an R-hat above
-``EXTEND_RHAT_MAX`` sample once more, as a careful pass at their own target with a whole warm-up (``_readapted``):
-each from its last draw, all with one mass matrix pooled from their draws (``careful_mass_matrix``). A chain that adapted to a tail
-the others missed then moves with the same kernel as they do; the first pass's draws count as warm-up, so the
-draws stay a valid sample. The posterior records it (``readapted``)."""
+``EXTEND_RHAT_MAX`` sample once more, as a careful pass at their own target with a whole warm-up
+(``_readapted``): each from its last draw, all with one mass matrix pooled from their draws
+(``careful_mass_matrix``). A chain that adapted to a tail the others missed then moves with the same kernel as
+they do; the first pass's draws count as warm-up, so the draws stay a valid sample. The posterior records it
+(``readapted``)."""
 
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
