@@ -180,6 +180,7 @@ import numpy as np
 
 import bayes_distill as bd
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
+from bayes_distill.inference import fit as fit_module
 from bayes_distill.laws import SUPERVISED_COEFFICIENTS
 
 
@@ -204,7 +205,7 @@ def one_fit(runs, seed: int) -> str:  # noqa: ANN001
     return (f"{seconds:5.0f} s  R-hat max {summary['r_hat'].max():.3f} ({worst_rhat})  bulk ESS min "
             f"{summary['ess_bulk'].min():.0f} ({worst_ess})  divergent {divergent}  target "
             f"{post.tree.attrs.get('target_accept')}  draws {post.posterior.sizes['draw']}  readapted "
-            f"{'readapted' in post.tree.attrs}  clean "
+            f"{'readapted' in post.tree.attrs}  raised {post.tree.attrs.get('target_accept_raised', '-')}  clean "
             f"{not bd.inference.diagnose(post.tree)}")
 
 
@@ -213,7 +214,10 @@ def main() -> None:
     ap.add_argument("--tables", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=8)
     ap.add_argument("--only", nargs="+", metavar="TABLE:SEED", help="fit only these (table, seed) pairs")
+    ap.add_argument("--no-readapt", action="store_true", help="without the rule for chains that disagree")
     args = ap.parse_args()
+    if args.no_readapt:
+        fit_module.READAPT = False
     pairs = [tuple(map(int, p.split(":"))) for p in args.only] if args.only else [
         (table, seed) for table in range(args.tables) for seed in range(args.seeds)]
     for table in sorted({t for t, _ in pairs}):

@@ -72,16 +72,16 @@ again at the next of ``CAREFUL_TARGETS``, from the continued draws."""
 
 EXTEND_RHAT_MAX = 1.05
 """Chains whose R-hat exceeds this disagree about where the mass is (one chain in a tail the others rarely visit,
-or a second mode): more draws with each chain's own kernel do not mend that, so such a fit is adapted again once
-(``READAPT``) before it is continued or reported as it is."""
+or a second mode): more draws with each chain's own kernel do not mend that, so such a fit is not continued but
+adapted again (``READAPT``)."""
 
 READAPT = True
-"""With ``extend=True``, NumPyro NUTS chains that end without divergences but with an R-hat above
-``EXTEND_RHAT_MAX`` sample once more, as a careful pass at their own target with a whole warm-up
-(``_readapted``): each from its last draw, all with one mass matrix pooled from their draws
-(``careful_mass_matrix``). A chain that adapted to a tail the others missed then moves with the same kernel as
-they do; the first pass's draws count as warm-up, so the draws stay a valid sample. The posterior records it
-(``readapted``)."""
+"""With ``extend=True``, NumPyro NUTS chains that end without divergences, continued as far as more draws can
+mend them (``EXTENSIONS``) and still short of the diagnostics' goal, sample once more as a careful pass at their
+own target with a whole warm-up (``_readapted``): each from its last draw, all with one mass matrix pooled from
+their draws (``careful_mass_matrix``), and are continued in their turn. A chain that adapted to a tail the others
+missed then moves with the same kernel as they do; the earlier draws count as warm-up, so the draws stay a valid
+sample. The posterior records it (``readapted``)."""
 
 FUNNEL_DIVERGENCES = 0.01
 """Share of divergent draws in power-law term coordinates above which, in at least half the chains, ``fit``
@@ -606,38 +606,31 @@ def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
     reaches ESS_MIN (a fit far short of it needs more than draws: a reparameterisation, a fixed coefficient)."""
     if int(np.sum(tree["sample_stats"]["diverging"].values)):
         return False
-    rhat, ess = mixing(tree)
-    worst_rhat, lowest_ess = max(rhat.values()), min(ess.values())
+    worst_rhat, lowest_ess = _worst_mixing(tree)
     drawn, longest = tree["posterior"].sizes["draw"], fs.draws + EXTENSIONS * _extension_draws(fs)
     clean = worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN
     return not clean and worst_rhat <= EXTEND_RHAT_MAX and lowest_ess * longest / drawn >= ESS_MIN
 
 
+def _worst_mixing(tree: Any) -> tuple[float, float]:
+    """The worst R-hat and the lowest bulk or tail ESS over a DataTree's posterior variables."""
+    rhat, ess = mixing(tree)
+    return max(rhat.values()), min(ess.values())
+
+
 def _readapted(previous: Draws, fs: FitSettings, key: jax.Array) -> Draws:
     """``fs.draws`` new draws of each chain of ``previous`` after a careful pass at its own target (``READAPT``),
-    on a stream of their pass's ``key`` of its own. Its step size adapts over a whole warm-up, not a careful
-    pass's share: chains that disagree sit where different steps suit them, and a short adaptation can settle on
-    one that none of them mixes with."""
+    on stream ``key``. Its step size adapts over a whole warm-up, not a careful pass's share: chains that disagree
+    sit where different steps suit them, and a short adaptation can settle on one that none of them mixes with."""
     where = _careful_pass(previous, fs, previous.kernel.target_accept)
     where = replace(where, settings=replace(where.settings, warmup=fs.warmup))
-    return _run_pass(previous.args, where, jax.random.fold_in(key, 0), fs.chains)
+    return _run_pass(previous.args, where, key, fs.chains)
 
 
-def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict,
-                       key: jax.Array) -> tuple[Draws, Any]:
-    """``draws`` adapted again if their chains disagree (``READAPT``), then continued up to ``EXTENSIONS`` times
-    while ``_short_of_goal``, and their DataTree; draws that diverged (before, when adapted again or in a
-    continuation) are returned as they are, with no tree: the target rule's."""
-    if np.any(draws.stats["diverging"]):
-        return draws, None
-    tree = _draws_tree(draws, runs, fs, attrs)
-    worst_rhat = max(mixing(tree)[0].values())
-    if READAPT and worst_rhat > EXTEND_RHAT_MAX:
-        draws = _readapted(draws, fs, key)
-        attrs["readapted"] = f"after R-hat {worst_rhat:.3f}, from the chains' last draws with one pooled mass matrix"
-        if np.any(draws.stats["diverging"]):
-            return draws, None
-        tree = _draws_tree(draws, runs, fs, attrs)
+def _continued(draws: Draws, tree: Any, runs: xr.Dataset, fs: FitSettings, attrs: dict,
+               key: jax.Array) -> tuple[Draws, Any]:
+    """``draws`` (and their ``tree``) with their chains continued up to ``EXTENSIONS`` times while
+    ``_short_of_goal``; with no tree where a continuation diverged."""
     for times in range(EXTENSIONS):
         if not _short_of_goal(tree, fs):
             break
@@ -647,6 +640,30 @@ def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: d
             return draws, None
         tree = _draws_tree(draws, runs, fs, attrs)
     return draws, tree
+
+
+def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict,
+                       key: jax.Array) -> tuple[Draws, Any]:
+    """``draws`` continued while more draws can mend them (``_continued``) and, if they still fail the
+    diagnostics, adapted again once (``READAPT``) and continued in their turn; with their DataTree. Draws that
+    diverged (before, when adapted again or in a continuation) are returned as they are, with no tree: the target
+    rule's."""
+    if np.any(draws.stats["diverging"]):
+        return draws, None
+    draws, tree = _continued(draws, _draws_tree(draws, runs, fs, attrs), runs, fs, attrs, key)
+    if tree is None or not READAPT:
+        return draws, tree
+    worst_rhat, lowest_ess = _worst_mixing(tree)
+    if worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN:
+        return draws, tree
+    attrs["readapted"] = (f"after R-hat {worst_rhat:.3f} and ESS {lowest_ess:.0f} in "
+                          f"{tree['posterior'].sizes['draw']} draws per chain")
+    attrs.pop("draws_extended", None)
+    key = jax.random.fold_in(key, 0)  # a stream of its own
+    draws = _readapted(draws, fs, key)
+    if np.any(draws.stats["diverging"]):
+        return draws, None
+    return _continued(draws, _draws_tree(draws, runs, fs, attrs), runs, fs, attrs, key)
 
 
 def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tuple[Any, ModelArgs]:
