@@ -337,12 +337,14 @@ def test_a_funnel_diverges_in_half_the_chains_not_in_one():
     assert not _is_funnel(diverging)
 
 
-def test_a_compiled_fit_serves_new_data_and_priors_of_the_same_design():
+def test_a_compiled_fit_serves_new_data_and_priors_of_the_same_design(monkeypatch):
     # The runs' values and the prior's numbers are the compiled programs' arguments, not constants: a second table
     # of the same design (and another prior of the same form) reuses the programs and gets exactly the posterior
     # that programs compiled for it afresh give; a stale constant would return the first table's posterior.
     from bayes_distill.inference import fit as fit_module
     from bayes_distill.inference.priors import Prior
+
+    monkeypatch.setattr(fit_module, "READAPT", False)  # these short chains fail; a readapting pass is one more program
 
     first, second = simulated_runs(n_supervised=40, seed=1), simulated_runs(n_supervised=40, seed=2)
     kw = {"chains": 2, "draws": 150, "warmup": 150, "seed": 0}
@@ -393,6 +395,7 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
     from bayes_distill.inference import fit as fit_module
 
     monkeypatch.setattr(fit_module, "TARGET_ACCEPT", 0.3)
+    monkeypatch.setattr(fit_module, "READAPT", False)  # these short chains fail; a readapting pass is one more program
     frame = simulated_runs(n_supervised=40, seed=4)
     kw = {"chains": 2, "draws": 200, "warmup": 200, "seed": 0}
     with warnings.catch_warnings():
