@@ -896,8 +896,8 @@ def sample(
     extend: NumPyro NUTS chains that end without divergences but short of R-hat <= 1.01 and ESS >= 400, by a margin
     more draws can close, go on from where they ended by half the draws at a time, at most three times (recorded in the
     posterior's ``draws_extended`` attribute; a continuation that diverges counts for the target rule as its pass
-    does); chains that disagree (R-hat above 1.05) first sample once more with one pooled mass matrix, their first
-    draws serving as warm-up (``READAPT``; recorded in ``readapted``); False keeps exactly ``draws``.
+    does); chains still short where more draws cannot mend them (R-hat above 1.05, say) sample once more with one
+    pooled mass matrix, the earlier draws as warm-up (``READAPT``; recorded in ``readapted``); False keeps ``draws``.
     method="svi" fits a full-rank (or ``guide="low-rank"``) Gaussian guide and draws ``chains x draws`` from it.
     Warns (``FitWarning``) when R-hat > 1.01, bulk ESS < 400 or a transition diverged (NUTS), or Pareto k > 0.7 (SVI).
     """
