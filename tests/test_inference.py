@@ -1240,3 +1240,21 @@ def test_chains_that_disagree_are_adapted_again_with_one_mass_matrix(monkeypatch
         np.testing.assert_array_equal(values, np.asarray(first.unconstrained[site])[:, -1])
     assert again.posterior.sizes["draw"] == 101
     assert not np.allclose(again.posterior["B"].values, kept.posterior["B"].values)
+
+
+def test_the_sampler_record_says_what_the_fit_rules_did():
+    import arviz_base
+
+    tree = arviz_base.from_dict({"posterior": {"E": np.zeros((2, 3))}})
+    tree.attrs = {"coordinates": "power-law terms", "target_accept": 0.9}
+    assert bd.inference.sampler_record(tree) == []  # sampled once, as set
+    tree.attrs = {"coordinates": "coefficients (in power-law term coordinates 40 transitions diverged)",
+                  "target_accept": 0.99, "target_accept_raised": "from 0.9 after 3 divergent transitions",
+                  "readapted": "after R-hat 1.071 and ESS 21 in 2500 draws per chain",
+                  "draws_extended": "from 2500 to 3750 per chain"}
+    assert bd.inference.sampler_record(tree) == [
+        "sampled in the coefficients (in power-law term coordinates 40 transitions diverged)",
+        "raised the target acceptance from 0.9 after 3 divergent transitions (to 0.99)",
+        "adapted the chains again after R-hat 1.071 and ESS 21 in 2500 draws per chain, from their last draws with "
+        "one pooled mass matrix (the earlier draws as warm-up)",
+        "continued the chains from 2500 to 3750 per chain"]

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from bayes_distill.atomic import TEMPORARY_GLOB
+from bayes_distill.inference import sampler_record
 from bayes_distill.laws import SCENARIOS
 from bayes_distill.report import (
     Figure,
@@ -80,6 +81,10 @@ def test_coefficient_table_has_every_free_coefficient_and_diagnostics(report):
     for text in (report["html"], report["markdown"]):
         assert "Coefficients and diagnostics" in text and "R-hat" in text and "ESS bulk" in text
         assert "Divergences: " in text
+    record = sampler_record(posterior.tree)  # what the fit's rules did is said, not left in the attributes
+    assert record  # the smoke fit's short chains need the rules
+    for step in record:
+        assert f"The fit {step}." in report["markdown"]
     rows = re.findall(r"<tr><td>([^<]+)</td>", report["html"])
     # Each free coefficient, a scale sampled on its log as that log (log_A).
     expected = [f"log_{c}" if f"log_{c}" in posterior.posterior else c for c in posterior.free_coefficients]

@@ -21,6 +21,25 @@ The law then passes through the kind's runs (fewer runs than it has free coeffic
 posterior near sigma = 0 is improper."""
 
 
+def sampler_record(tree: Any) -> list[str]:
+    """What the fit's rules did to reach its draws, one sentence each (from the DataTree's attributes): sampled in
+    the coefficients' own coordinates, raised the target acceptance, adapted the chains again, continued them.
+    Empty when NUTS sampled once as set; said so that a user can tell a fit that needed help from one that did not."""
+    attrs = tree.attrs
+    record = []
+    if str(attrs.get("coordinates", "power-law terms")) != "power-law terms":
+        record.append(f"sampled in the {attrs['coordinates']}")
+    if "target_accept_raised" in attrs:
+        record.append(f"raised the target acceptance {attrs['target_accept_raised']} "
+                      f"(to {float(attrs['target_accept']):g})")
+    if "readapted" in attrs:
+        record.append(f"adapted the chains again {attrs['readapted']}, from their last draws with one pooled "
+                      "mass matrix (the earlier draws as warm-up)")
+    if "draws_extended" in attrs:
+        record.append(f"continued the chains {attrs['draws_extended']}")
+    return record
+
+
 def diagnose(tree: Any) -> list[str]:
     """Messages for what makes a fit's draws untrustworthy; empty when all is well. MCMC: R-hat > 1.01, bulk or
     tail ESS < 400, divergent transitions. SVI (independent draws of a guide, so R-hat and ESS say nothing): the

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from bayes_distill.inference.diagnostics import sampler_record
 from bayes_distill.laws import SCENARIOS
 from bayes_distill.posterior import format_budget
 from bayes_distill.posterior.summaries import PLAN_COLUMNS
@@ -92,7 +93,8 @@ def divergence_text(tree: Any) -> str:
 
 def coefficients_section(posterior: Any, problems: list[str]) -> Section:
     """The coefficients with intervals, and the sampler's diagnostics: R-hat, ESS, divergences."""
-    paragraphs = [divergence_text(posterior.tree)]
+    paragraphs = [divergence_text(posterior.tree),
+                  *(f"The fit {step}." for step in sampler_record(posterior.tree))]
     if posterior.tree.attrs.get("method") == "svi":
         paragraphs.append("An SVI fit: its draws are independent, so R-hat and ESS say little; the Pareto k of the "
                           "guide's importance weights judges it.")
