@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from bayes_distill.cli.fitting import fit_and_diagnose
+from bayes_distill.cli.fitting import fit_and_diagnose, print_sampler_record
 from bayes_distill.cli.tables import allocation_table, crossover_table, format_table
-from bayes_distill.inference.diagnostics import sampler_record
 from bayes_distill.laws import PAPER, SCENARIOS
 
 DEMO_STUDENTS_PAPER = [3e8, 1e9, 3e9]
@@ -136,8 +135,7 @@ def demo(args: argparse.Namespace) -> int:
                                            warmup=args.warmup, target_accept=args.target_accept, fix=fix)
     posterior.save(out / "posterior.nc")
     print(posterior.summary().to_string())
-    for step in sampler_record(posterior.tree):
-        print(f"the fit {step}")
+    print_sampler_record(posterior)
     for message in problems:
         print(f"diagnostics: {message}")
     if not problems:

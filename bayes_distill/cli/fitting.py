@@ -20,6 +20,14 @@ def fit_and_diagnose(runs: Any, **kwargs: Any) -> tuple[Any, list[str]]:
     return posterior, [str(w.message) for w in caught if issubclass(w.category, FitWarning)]
 
 
+def print_sampler_record(posterior: Any) -> None:
+    """What the fit's rules did to reach its draws (``sampler_record``), a line each, so the user sees it."""
+    from bayes_distill.inference.diagnostics import sampler_record
+
+    for step in sampler_record(posterior.tree):
+        print(f"the fit {step}")
+
+
 def parse_fix(items: Sequence[str]) -> dict[str, float]:
     """``--fix NAME=VALUE ...`` as a mapping of coefficients to values."""
     fix = {}

@@ -10,9 +10,8 @@ import numpy as np
 
 from bayes_distill.cli.demo import add_demo_arguments, demo
 from bayes_distill.cli.design import add_design_arguments, design_command
-from bayes_distill.cli.fitting import fit_and_diagnose, parse_fix
+from bayes_distill.cli.fitting import fit_and_diagnose, parse_fix, print_sampler_record
 from bayes_distill.cli.tables import allocation_table, crossover_table
-from bayes_distill.inference.diagnostics import sampler_record
 from bayes_distill.laws import PAPER, SCENARIOS
 from bayes_distill.planner import DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, allocate, crossover
 
@@ -105,8 +104,7 @@ def _fit(args: argparse.Namespace) -> int:
                                             **({} if args.law_error is None else {"law_error": args.law_error}))
     posterior.save(args.out)
     print(posterior.summary().to_string())
-    for step in sampler_record(posterior.tree):
-        print(f"the fit {step}")
+    print_sampler_record(posterior)
     print(f"posterior written to {args.out}")
     for message in problems:
         print(f"warning: {message}", file=sys.stderr)

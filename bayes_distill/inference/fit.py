@@ -608,14 +608,19 @@ def _short_of_goal(tree: Any, fs: FitSettings) -> bool:
         return False
     worst_rhat, lowest_ess = _worst_mixing(tree)
     drawn, longest = tree["posterior"].sizes["draw"], fs.draws + EXTENSIONS * _extension_draws(fs)
-    clean = worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN
-    return not clean and worst_rhat <= EXTEND_RHAT_MAX and lowest_ess * longest / drawn >= ESS_MIN
+    return (not _meets_goal(worst_rhat, lowest_ess) and worst_rhat <= EXTEND_RHAT_MAX
+            and lowest_ess * longest / drawn >= ESS_MIN)
 
 
 def _worst_mixing(tree: Any) -> tuple[float, float]:
     """The worst R-hat and the lowest bulk or tail ESS over a DataTree's posterior variables."""
     rhat, ess = mixing(tree)
     return max(rhat.values()), min(ess.values())
+
+
+def _meets_goal(worst_rhat: float, lowest_ess: float) -> bool:
+    """The diagnostics' goal for mixing: every R-hat at most ``RHAT_MAX``, every ESS at least ``ESS_MIN``."""
+    return worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN
 
 
 def _readapted(previous: Draws, fs: FitSettings, key: jax.Array) -> Draws:
@@ -654,7 +659,7 @@ def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: d
     if tree is None or not READAPT:
         return draws, tree
     worst_rhat, lowest_ess = _worst_mixing(tree)
-    if worst_rhat <= RHAT_MAX and lowest_ess >= ESS_MIN:
+    if _meets_goal(worst_rhat, lowest_ess):
         return draws, tree
     attrs["readapted"] = (f"after R-hat {worst_rhat:.3f} and ESS {lowest_ess:.0f} in "
                           f"{tree['posterior'].sizes['draw']} draws per chain")
