@@ -96,12 +96,22 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     assert rounds[-1].spent <= loop.budget or len(rounds) == 1
     left = table.loc[table["status"] == "not run", "cost"]
     assert left.min() > loop.budget - rounds[-1].spent  # nothing left that fits
+    assert loop.stop_reason().startswith(f"no run left fits the {loop.budget - rounds[-1].spent:.3g} FLOPs left")
     trained = [run for r in rounds for run in r.trained]
     assert len(trained) == len(set(trained)) == int((table["status"] == "ok").sum())
     assert [r.spent for r in rounds] == sorted(r.spent for r in rounds)
     assert rounds[-1].width < rounds[0].width  # the target is surer after the suggested runs
     assert loop.history()["round"].tolist() == [r.number for r in rounds]
     assert loop.posterior().runs.sizes["run"] == len(trained)
+
+
+@pytest.mark.filterwarnings("ignore")  # short chains on few runs
+def test_the_loop_stops_once_the_target_is_decided(tmp_path):
+    loop = design(tmp_path, LawExecutor(tmp_path), width=10.0)  # any interval of log loss is narrower
+    assert loop.stop_reason() is None and not loop.finished()  # nothing trained yet
+    [start] = loop.run()
+    assert start.number == 0 and start.width < 10.0
+    assert loop.stop_reason() == f"the target is decided: its widest 90% interval is {start.width:.4g}, under 10"
 
 
 @pytest.mark.filterwarnings("ignore")
@@ -168,14 +178,20 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
     largest = table["N"].max()
     pd.DataFrame({"kind": ["supervised"], "N": [largest], "D": [16 * largest]}).to_csv(tmp_path / "target.csv")
     start = table.groupby("N")["cost"].min().sum()
+    command = ["design", str(spec), "--out", str(out), "--budget", f"{2 * start:.6g}", "--target",
+               str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200", "--workers", "1"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        code = main(["design", str(spec), "--out", str(out), "--budget", f"{2 * start:.6g}", "--target",
-                     str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200",
-                     "--workers", "1"])
+        code = main(command)
     printed = capsys.readouterr()
-    assert code == 0, printed.err
     assert "round 0: trained 3 runs" in printed.out and "round 1:" in printed.out
+    assert "stopped: no run left fits the" in printed.err and "left, the cheapest costs" in printed.err
+    # 2 x 200 draws cannot reach ESS 400: the command says so, round by round and of the last, and exits 3.
+    assert code == 3 and "warning: round 1's fit: bulk/tail ESS below 400" in printed.err
+    assert "the last round's diagnostics failed" in printed.err
+    assert main([*command, "--accept-warnings"]) == 0  # resumed: nothing to train or fit, the same verdict
+    again = capsys.readouterr()
+    assert again.out.count("(done before)") == 2 and "round 2" not in again.out
     history = pd.read_csv(out / "design.csv")
     assert history["round"].tolist()[:2] == [0, 1] and history["spent"].is_monotonic_increasing
     assert (out / "design.png").stat().st_size > 10_000

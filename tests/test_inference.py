@@ -877,6 +877,19 @@ def test_fit_warnings_say_what_failed_and_what_to_do():
     [collapsed] = bd.inference.diagnose(tree(noise, clean))
     assert collapsed.startswith("sigma_distilled has collapsed (posterior median 6.")
     assert "fix coefficients" in collapsed
+    # An element equal in every draw has nothing to mix and is left out, quietly; chains that never moved, each
+    # at its own value, fail R-hat (its 0/0 is not taken for a pass) and ESS.
+    offset = np.stack([np.zeros((4, 1000)), good], axis=-1)  # (chain, draw, size): the first size's offset is 0
+    frozen = np.repeat(np.arange(4.0)[:, None], 1000, axis=1)
+    posterior = xr.Dataset({"law_error_offset": (("chain", "draw", "size"), offset),
+                            "E": (("chain", "draw"), good), "alpha": (("chain", "draw"), frozen)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rhat, ess = bd.inference.diagnostics.mixing(xr.DataTree.from_dict({"posterior": posterior}))
+    assert rhat["law_error_offset"] == rhat["E"] < 1.01 and rhat["alpha"] == np.inf  # the offset moves as E
+    assert ess["law_error_offset"] == ess["E"] > 400 and ess["alpha"] < 10
+    all_constant = xr.Dataset({"E": (("chain", "draw"), good), "c0": (("chain", "draw"), np.zeros((4, 1000)))})
+    assert set(bd.inference.diagnostics.mixing(xr.DataTree.from_dict({"posterior": all_constant}))[0]) == {"E"}
 
 
 def test_predict_for_distilled_students_is_the_law_at_each_draw(joint_posterior):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
 from bayes_distill.laws import SCENARIOS
@@ -45,12 +46,15 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, help="local training processes (default: one per core)")
     p.add_argument("--scheduler", help="a Dask scheduler address to train on a cluster")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--accept-warnings", action="store_true",
+                   help="exit 0 even when the last round's fit fails its diagnostics")
 
 
 def design_command(args: argparse.Namespace) -> int:
     """Run the loop, printing each round; write the history (design.csv) and its plot (design.png)."""
     from bayes_distill.atomic import atomic_path
     from bayes_distill.cli.fitting import parse_fix
+    from bayes_distill.inference import diagnose
     from bayes_distill.loop import Design
     from bayes_distill.plots import design_progress
 
@@ -61,7 +65,7 @@ def design_command(args: argparse.Namespace) -> int:
                   starting_runs=args.starting_runs, seed=args.seed)
     for past in loop.rounds():
         print(_line(past, args.budget) + " (done before)")
-    while (step := loop.step()) is not None:
+    while (step := _step(loop)) is not None:
         print(_line(step, args.budget), flush=True)
     history = loop.history()
     with atomic_path(loop.out / "design.csv") as temporary:
@@ -69,11 +73,32 @@ def design_command(args: argparse.Namespace) -> int:
     if len(history):
         with atomic_path(loop.out / "design.png") as temporary:
             design_progress(history, target_label=args.target).savefig(temporary, format="png", dpi=120)
-    reason = "the target is decided" if args.width and len(history) and history["width"].iloc[-1] < args.width \
-        else "no candidate fits the budget left"
+    reason = loop.stop_reason() or "no run left is expected to narrow the target"
     print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
           file=sys.stderr)
+    problems = diagnose(loop.posterior().tree) if len(history) else []
+    for message in problems:
+        print(f"warning: the last round's fit: {message}", file=sys.stderr)
+    if problems and not args.accept_warnings:
+        print("bayes-distill design: the last round's diagnostics failed (see above), so its interval is not to be "
+              "trusted; rerun with more --draws, fix coefficients, or pass --accept-warnings", file=sys.stderr)
+        return 3
     return 0
+
+
+def _step(loop: Any) -> Any:
+    """One round of ``loop``, its fit's warnings printed as the round's (not left to scroll by as Python's)."""
+    from bayes_distill.inference import FitWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        step = loop.step()
+    for w in caught:
+        if issubclass(w.category, FitWarning):
+            print(f"warning: round {step.number}'s fit: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return step
 
 
 def _line(r: Any, budget: float) -> str:

@@ -87,13 +87,24 @@ def collapsed_noise(tree: Any) -> list[str]:
 
 def mixing(tree: Any) -> tuple[dict[str, float], dict[str, float]]:
     """Each posterior variable's worst R-hat and its lowest bulk or tail ESS (over its elements), from an MCMC
-    DataTree; the per-group offsets are left out (many, and each weakly identified by few runs)."""
+    DataTree; the per-group offsets are left out (many, and each weakly identified by few runs). An element equal in
+    every draw (a law error offset the law's coefficients take over wholly) has nothing to mix and is left out too;
+    any other element whose R-hat or ESS cannot be computed (a chain that never moved) counts as failing both."""
     posterior = tree["posterior"].to_dataset()
     posterior = posterior[[v for v in posterior.data_vars if not v.startswith("group_offset")]]
-    rhat = arviz_stats.rhat(posterior)
-    ess_bulk, ess_tail = (arviz_stats.ess(posterior, method=method) for method in ("bulk", "tail"))
-    worst_rhat = {k: float(rhat[k].max()) for k in posterior.data_vars}
-    return worst_rhat, {k: min(float(ess_bulk[k].min()), float(ess_tail[k].min())) for k in posterior.data_vars}
+    with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 for an element without variance in a chain
+        rhat = arviz_stats.rhat(posterior)
+        ess_bulk, ess_tail = (arviz_stats.ess(posterior, method=method) for method in ("bulk", "tail"))
+    moving = posterior.max(("chain", "draw")) > posterior.min(("chain", "draw"))
+    worst_rhat, lowest_ess = {}, {}
+    for k in posterior.data_vars:
+        keep = moving[k].values.astype(bool)
+        if not keep.any():
+            continue
+        worst_rhat[k] = float(np.max(np.where(np.isnan(rhat[k].values), np.inf, rhat[k].values)[keep]))
+        ess = np.minimum(ess_bulk[k].values, ess_tail[k].values)  # NaN where either is
+        lowest_ess[k] = float(np.min(np.where(np.isnan(ess), 0.0, ess)[keep]))
+    return worst_rhat, lowest_ess
 
 
 def _fmt(values: dict[str, float], spec: str = ".3f") -> str:

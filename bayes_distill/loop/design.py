@@ -179,16 +179,26 @@ class Design:
         self._write(path, plan)
         return plan
 
-    def finished(self) -> bool:
-        """Whether the loop is done: the budget spent (no candidate fits what is left) or the target decided."""
+    def stop_reason(self) -> str | None:
+        """Why the loop is done, in words, or None while it is not: the target decided, every run of the spec
+        trained, or none of the runs left fitting the FLOPs left."""
         rounds = self.rounds()
         if not rounds:
-            return False
+            return None
         last = rounds[-1]
         if self.width is not None and last.width < self.width:
-            return True
-        candidates = self._candidates(self.table())
-        return not (candidates["cost"] <= self.budget - last.spent).any()
+            return f"the target is decided: its widest 90% interval is {last.width:.4g}, under {self.width:g}"
+        candidates, left = self._candidates(self.table()), self.budget - last.spent
+        if candidates.empty:
+            return "every run of the spec is trained"
+        if not (candidates["cost"] <= left).any():
+            return (f"no run left fits the {left:.3g} FLOPs left of the budget (of {len(candidates)} left, the "
+                    f"cheapest costs {candidates['cost'].min():.3g})")
+        return None
+
+    def finished(self) -> bool:
+        """Whether the loop is done (``stop_reason``)."""
+        return self.stop_reason() is not None
 
     def step(self) -> Round | None:
         """Run the next round (train its runs, fit, record) and return it; None when the loop is done."""
