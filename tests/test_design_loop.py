@@ -179,7 +179,8 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
     pd.DataFrame({"kind": ["supervised"], "N": [largest], "D": [16 * largest]}).to_csv(tmp_path / "target.csv")
     start = table.groupby("N")["cost"].min().sum()
     command = ["design", str(spec), "--out", str(out), "--budget", f"{2 * start:.6g}", "--target",
-               str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200", "--workers", "1"]
+               str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200",
+               "--workers", "1"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = main(command)
@@ -200,7 +201,7 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
 
 
 def test_a_target_on_the_command_line():
-    from bayes_distill.cli.design import parse_target
+    from bayes_distill.cli.design import parse_target, target_label
 
     assert parse_target("crossover:1e9") == ("crossover", 1e9, "teacher-inference")
     assert parse_target("allocation:1e9:1e21:best-case") == ("allocation", 1e9, 1e21, "best-case")
@@ -209,6 +210,10 @@ def test_a_target_on_the_command_line():
         parse_target("allocation:1e9")
     with pytest.raises(ValueError, match="SCENARIO one of"):
         parse_target("crossover:1e9:cheap")
+    crossover, allocation = (target_label(parse_target(text)) for text in ("crossover:1e9", "allocation:1e9:1e21"))
+    assert crossover == "log10 crossover budget (FLOPs), N_S = 1e+09, teacher-inference"
+    assert allocation == "ln L_S at the optimum (L_S: nats/token), N_S = 1e+09, C = 1e+21 FLOPs"
+    assert target_label(parse_target("runs/points.csv")) == "ln L (L: nats/token), widest point of points.csv"
 
 
 def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):

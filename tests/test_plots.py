@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from matplotlib.figure import Figure
@@ -275,3 +276,18 @@ def test_default_curves_are_the_pairs_with_the_most_runs():
     assert most_run(keys, limit=2) == ([(1.0, 2.0), (1.0, 3.0)], 4)
     assert most_run(keys, limit=3) == ([(1.0, 2.0), (1.0, 3.0), (2.0, 2.0)], 4)  # a tie goes to the smaller
     assert most_run(keys, limit=10) == (sorted(set(keys)), 4)
+
+
+@pytest.mark.parametrize(("spent", "ticks"), [((4.7e10, 6.4e10), 3), ((3e10, 1e12), 4)])
+def test_the_loops_progress_labels_a_few_ticks_on_a_narrow_log_axis(spent, ticks, tmp_path):
+    # Rounds whose spending differs by a factor under 2 leave no two of 1, 2, 5 x 10^k on the axis: a few evenly
+    # spaced ticks are labelled there, not Matplotlib's fallback of ten long labels that run into each other.
+    history = pd.DataFrame({"round": [0, 1], "spent": spent, "trained": [3, 2], "low": [0.82, 0.80],
+                            "median": [0.90, 0.87], "high": [0.96, 0.94], "width": [0.14, 0.14]})
+    fig = bd.plots.design_progress(history, "log loss")
+    _saved(fig, tmp_path, "design")
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if low <= x <= high]
+    assert ticks - 1 <= len(labels) <= ticks + 1 and all(labels), labels
+    assert ax.get_ylabel() == "log loss"

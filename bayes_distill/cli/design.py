@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 from bayes_distill.laws import SCENARIOS
@@ -72,7 +73,7 @@ def design_command(args: argparse.Namespace) -> int:
         history.to_csv(temporary, index=False)
     if len(history):
         with atomic_path(loop.out / "design.png") as temporary:
-            design_progress(history, target_label=args.target).savefig(temporary, format="png", dpi=120)
+            design_progress(history, target_label=target_label(loop.target)).savefig(temporary, format="png", dpi=120)
     reason = loop.stop_reason() or "no run left is expected to narrow the target"
     print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
           file=sys.stderr)
@@ -99,6 +100,15 @@ def _step(loop: Any) -> Any:
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return step
+
+
+def target_label(target: Any) -> str:
+    """The axis label of a parsed ``--target``: what the loop is to be surer of, in its units."""
+    if isinstance(target, tuple) and target[0] == "crossover":
+        return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
+    if isinstance(target, tuple):
+        return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs"
+    return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 
 def _line(r: Any, budget: float) -> str:

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from bayes_distill.posterior import INTERVAL_QUANTILES, summarize_draws
 
@@ -54,13 +54,23 @@ def new_figure(panels: int, *, rows: int = 1, width: float = WIDTH_PER_PANEL,
 
 def tidy_log_axes(fig: Figure) -> None:
     """Readable ticks on narrow log axes: labelled major ticks at 1, 2, 5 x 10^k and unlabelled minor ones (the
-    default labels every minor tick of an axis under a decade or so, and they run into each other)."""
+    default labels every minor tick of an axis under a decade or so, and they run into each other); on an axis too
+    narrow to hold two of those, a few evenly spaced ticks (Matplotlib's own fallback there puts up to ten)."""
     for ax in fig.axes:
         for axis, limits in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
-            if axis.get_scale() == "log" and np.log10(max(limits) / min(limits)) < NARROW_LOG_SPAN:
-                axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
-                axis.set_major_formatter(FuncFormatter(_power_of_ten))
-                axis.set_minor_formatter(NullFormatter())
+            if axis.get_scale() != "log" or np.log10(max(limits) / min(limits)) >= NARROW_LOG_SPAN:
+                continue
+            wide_enough = _one_two_five_within(*sorted(limits)) >= 2
+            axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if wide_enough else MaxNLocator(nbins=4))
+            axis.set_major_formatter(FuncFormatter(_power_of_ten))
+            axis.set_minor_formatter(NullFormatter())
+
+
+def _one_two_five_within(low: float, high: float) -> int:
+    """How many of 1, 2, 5 x 10^k lie in [low, high] (both > 0)."""
+    exponents = np.arange(np.floor(np.log10(low)), np.ceil(np.log10(high)) + 1)
+    values = np.outer(10.0**exponents, [1.0, 2.0, 5.0]).ravel()
+    return int(np.sum((values >= low) & (values <= high)))
 
 
 def _power_of_ten(value: float, _position: Any = None) -> str:
