@@ -89,7 +89,8 @@ def mixing(tree: Any) -> tuple[dict[str, float], dict[str, float]]:
     """Each posterior variable's worst R-hat and its lowest bulk or tail ESS (over its elements), from an MCMC
     DataTree; the per-group offsets are left out (many, and each weakly identified by few runs). An element equal in
     every draw (a law error offset the law's coefficients take over wholly) has nothing to mix and is left out too;
-    any other element whose R-hat or ESS cannot be computed (a chain that never moved) counts as failing both."""
+    any other element whose R-hat or ESS cannot be computed (chains that never moved) counts as failing: R-hat
+    infinite, ESS 0."""
     posterior = tree["posterior"].to_dataset()
     posterior = posterior[[v for v in posterior.data_vars if not v.startswith("group_offset")]]
     with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 for an element without variance in a chain
