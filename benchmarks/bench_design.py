@@ -63,6 +63,16 @@ random 4 seeds), mean relative error (the whole pool: 1.30%) and 90% coverage:
 | V-optimal | 2.30% / 92% | 1.45% / 99% | 1.48% / 97% |
 | ours less random | -0.63 +- 0.31 (5 of 5 better) | -0.40 +- 0.15 (5 of 5) | -0.16 +- 0.15 (3 of 5) |
 | ours less V-optimal | -0.84 +- 0.46 (4 of 5) | +0.09 +- 0.07 (2 of 5) | -0.01 +- 0.14 (4 of 5) |
+The same five simulations again with today's fit and all four deterministic methods (``--methods ours v-optimal
+d-optimal cheapest``, 18 minutes; the whole pool: 1.33%):
+| method | 1% | 2% | 5% |
+|---|---|---|---|
+| ours | 1.44% / 100% | 1.66% / 98% | 1.50% / 97% |
+| V-optimal | 2.23% / 95% | 1.60% / 99% | 1.41% / 97% |
+| D-optimal | 2.35% / 86% | 2.11% / 94% | 1.66% / 95% |
+| cheapest | 3.30% / 81% | 2.59% / 82% | 1.71% / 97% |
+| ours less V-optimal | -0.79 +- 0.28 (5 of 5 better) | +0.06 +- 0.10 (2 of 5) | +0.09 +- 0.13 (3 of 5) |
+Ours is better than D-optimal in 3 of 5 simulations at each level and than cheapest-first in 5, 4 and 3 of 5.
 The distilled pool, 3 simulations (``--tasks sim-distilled --sim-seeds 3 --methods ours random v-optimal cheapest
 --levels 0.02 0.05 0.1 --random-seeds 3``, 50 minutes; pool 548 runs, 5.9e23 FLOPs; 167 target runs), R^2 / mean
 relative error / 90% coverage at 2% / 5% / 10%:
