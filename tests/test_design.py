@@ -22,6 +22,9 @@ def test_candidates_name_their_teacher_and_bad_columns():
                                           "teacher_N": [np.nan, 1e9, 3e9], "teacher_D": [np.nan, np.nan, 6e10]}))
     assert table["candidate"].values.tolist() == [0, 1, 2]  # row positions without run ids
     assert np.isnan(table["teacher_loss"].values[[0, 2]]).all() and table["teacher_loss"].values[1] == 2.3
+    named = load_candidates(pd.DataFrame({"run": ["small", "large"], "kind": "supervised", "N": [1e8, 1e9],
+                                          "D": [2e9, 2e10]}))
+    assert load_candidates(named).identical(named)  # loading a loaded table keeps its ids
     with pytest.raises(ValueError, match="need a 'teacher_loss' or a teacher to train.*c1"):
         load_candidates(pd.DataFrame({"run": ["c0", "c1"], "kind": "distilled", "N": 1e8, "D": 2e9,
                                       "teacher_loss": [2.3, np.nan], "teacher_N": [1e9, 1e9]}))
@@ -61,9 +64,11 @@ def test_students_of_one_new_teacher_pay_for_it_once():
     rng = np.random.default_rng(0)
     theta = rng.standard_normal((4000, 3))
     budget = cost[0] + cost[1] - training[0] * 0.999  # both students of teacher 0, not a second teacher
-    selected = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01)), cost, budget, teachers)
-    assert selected.tolist() == [True, True, False]
-    alone = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01)), cost, budget)
+    ensemble = Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01))
+    batch = greedy_batch(ensemble, cost, budget, teachers)
+    assert batch.selected.tolist() == [True, True, False]
+    assert batch.cost == pytest.approx(cost[0] + cost[1] - training[0], rel=1e-12)  # the teacher paid once
+    alone = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(3, 0.01)), cost, budget).selected
     assert alone.sum() == 1  # without the sharing, a second student would pay for the teacher again
     given = load_candidates(pd.DataFrame({"kind": "distilled", "N": [1e8], "D": 2e9, "teacher_loss": np.nan,
                                           "teacher_N": 1e9, "teacher_D": 2e10, "cost": 1e18}))
@@ -84,7 +89,8 @@ def test_a_teachers_own_run_in_the_pool_is_paid_for_once():
     assert cost[0] == cost[3] == teachers.training[0]
     theta = np.random.default_rng(0).standard_normal((4000, 4))
     budget = cost[1] + cost[2] - cost[0] * 0.999
-    selected = greedy_batch(Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(4, 0.01)), cost, budget, teachers)
+    ensemble = Ensemble.of(theta.sum(1, keepdims=True), theta, np.full(4, 0.01))
+    selected = greedy_batch(ensemble, cost, budget, teachers).selected
     assert selected.tolist() == [True, True, True, False]
 
 
@@ -110,10 +116,11 @@ def test_two_near_identical_runs_are_not_worth_twice_one():
     ensemble = Ensemble.of(target, outcomes, np.full(3, 0.01))
     first = ensemble.reductions()
     assert first[1] > first[2]  # alone, the twin is worth more than the other
-    selected = greedy_batch(ensemble, np.ones(3), budget=2.0)
+    selected = greedy_batch(ensemble, np.ones(3), budget=2.0).selected
     assert selected[2] and selected[:2].sum() == 1, selected
-    assert greedy_batch(Ensemble.of(target, outcomes, np.full(3, 0.01)), np.array([1.0, 1.0, 3.0]), 2.0).tolist() \
-        == [True, True, False]  # the budget rules out the third: the twin still adds a little
+    cheap_twins = greedy_batch(Ensemble.of(target, outcomes, np.full(3, 0.01)), np.array([1.0, 1.0, 3.0]), 2.0)
+    # the budget rules out the third: the twin still adds a little
+    assert cheap_twins.selected.tolist() == [True, True, False] and cheap_twins.cost == 2.0
 
 
 def test_a_teacher_still_to_train_carries_its_uncertainty(joint_posterior):
@@ -196,6 +203,9 @@ def test_the_expected_reduction_ranks_candidates_as_refits_do(seed):
     top = int(np.argmax(expected))
     assert realised[top] > np.median(realised), (expected, realised)
     assert out["selected"].values.sum() == 1 and out["candidate"].values[0] == candidates["run"].values[top]
+    assert out.attrs["target_variance"] == pytest.approx(before, rel=1e-9)
+    assert out.attrs["batch_reduction"] == pytest.approx(float(out["expected_reduction"][0]), rel=1e-12)
+    assert out.attrs["batch_cost"] == 1.0
 
 
 def test_one_dear_run_worth_more_than_the_cheap_ones_is_picked():
@@ -209,9 +219,9 @@ def test_one_dear_run_worth_more_than_the_cheap_ones_is_picked():
     cost = np.array([10.0, 0.05, 0.05, 0.05])
     first = ensemble.reductions() / cost
     assert first[1:].min() > first[0]  # per FLOP the cheap ones rank first
-    assert greedy_batch(ensemble, cost, budget=10.0).tolist() == [True, False, False, False]
+    assert greedy_batch(ensemble, cost, budget=10.0).selected.tolist() == [True, False, False, False]
     # With room for all four the dear one and the cheap ones go together, as per FLOP has them.
-    assert greedy_batch(Ensemble.of(target, theta, np.full(4, 0.01)), cost, budget=10.2).tolist() == [True] * 4
+    assert greedy_batch(Ensemble.of(target, theta, np.full(4, 0.01)), cost, budget=10.2).selected.tolist() == [True] * 4
 
 
 def test_a_batch_between_per_flop_and_per_run_is_found():
@@ -221,5 +231,42 @@ def test_a_batch_between_per_flop_and_per_run_is_found():
     worth, cost = np.array([10.0, 7.5, 7.5, 1.0]), np.array([10.0, 5.0, 5.0, 0.5])
     ensemble = Ensemble(np.sqrt(2 * worth)[None, :], np.eye(4), np.ones(4))  # reduction: Cov^2 / (Var + noise)
     np.testing.assert_allclose(ensemble.reductions(), worth)
-    assert greedy_batch(ensemble, cost, budget=10.0, cost_powers=(1.0, 0.0)).tolist() == [True, False, False, False]
-    assert greedy_batch(ensemble, cost, budget=10.0).tolist() == [False, True, True, False]
+    per_flop_or_run = greedy_batch(ensemble, cost, budget=10.0, cost_powers=(1.0, 0.0))
+    assert per_flop_or_run.selected.tolist() == [True, False, False, False]
+    assert greedy_batch(ensemble, cost, budget=10.0).selected.tolist() == [False, True, True, False]
+
+
+def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, capsys):
+    # The command line gives the batch Python gives, prints it with what it is expected to do, and writes the
+    # ranking best first; too small a budget selects nothing and says why; a bad table exits 2 naming the column.
+    from bayes_distill.cli import main
+
+    posterior = joint_posterior.save(tmp_path / "post.nc")
+    candidates = pd.DataFrame({"run": ["sup-small", "sup-large", "dist-known", "dist-new"],
+                               "kind": ["supervised", "supervised", "distilled", "distilled"],
+                               "N": [1e8, 2e9, 5e8, 5e8], "D": [2e9, 4e10, 1e10, 1e10],
+                               "teacher_loss": [np.nan, np.nan, 2.4, np.nan], "teacher_N": [np.nan, np.nan, 3e9, 3e9],
+                               "teacher_D": [np.nan, np.nan, np.nan, 6e10]})
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    target = ("allocation", 2e9, 1e22, "teacher-inference")
+    expected = joint_posterior.suggest_runs(candidates, target, budget=1e21)
+    argv = ["suggest", str(posterior), "--candidates", str(tmp_path / "candidates.csv"), "--target",
+            "allocation:2e9:1e22", "--budget", "1e21", "--out", str(tmp_path / "ranking.csv")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    ranking = pd.read_csv(tmp_path / "ranking.csv")
+    assert ranking["run"].tolist() == expected["candidate"].values.tolist()
+    assert ranking["selected"].tolist() == expected["selected"].values.tolist()
+    assert np.all(np.diff(ranking["score"]) <= 0)
+    assert ranking.set_index("run").loc["dist-new", ["teacher_N", "teacher_D"]].tolist() == [3e9, 6e10]
+    chosen = expected["candidate"].values[expected["selected"].values]
+    assert 0 < chosen.size < 4
+    assert f"selected {chosen.size} of 4 candidates" in printed and "expected to shrink" in printed
+    assert all(run in printed for run in chosen)
+    assert main([*argv[:-3], "1e10", "--out", str(tmp_path / "none.csv")]) == 0
+    assert "no candidate fits the budget of 1e+10 FLOPs" in capsys.readouterr().out
+    assert not pd.read_csv(tmp_path / "none.csv")["selected"].any()
+    candidates.drop(columns="D").to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "bad.csv"), "--target", "crossover:1e9",
+                 "--budget", "1e21"]) == 2
+    assert "missing ['D']" in capsys.readouterr().err

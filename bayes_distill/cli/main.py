@@ -1,4 +1,5 @@
-"""``bayes-distill``: plan, crossover, fit, run, report, design (the closed loop), and demo (the main job)."""
+"""``bayes-distill``: plan, crossover, fit, run, report, suggest (what to train next), design (the closed loop), and
+demo (the main job)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 from bayes_distill.cli.demo import add_demo_arguments, demo
 from bayes_distill.cli.design import add_design_arguments, design_command
 from bayes_distill.cli.fitting import fit_and_diagnose, parse_fix, print_sampler_record
+from bayes_distill.cli.suggest import add_suggest_arguments, suggest_command
 from bayes_distill.cli.tables import allocation_table, crossover_table
 from bayes_distill.laws import PAPER, SCENARIOS
 from bayes_distill.planner import DEFAULT_BOUNDS, DEFAULT_COMPUTE_RANGE, allocate, crossover
@@ -85,6 +87,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write an HTML and a Markdown report of a posterior, with its figures")
     add_report_arguments(report)
 
+    suggest = sub.add_parser("suggest", help="which candidate runs to train next for a target, within a budget, "
+                                             "from a posterior written by 'fit'")
+    add_suggest_arguments(suggest)
+
     design = sub.add_parser("design", help="the closed loop: train the cheapest runs of a sweep, fit, train what the "
                                            "posterior suggests for a target, refit, until the budget is spent")
     add_design_arguments(design)
@@ -157,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from bayes_distill.report import report_command
 
             return report_command(args)
+        elif args.command == "suggest":
+            return suggest_command(args)
         elif args.command == "design":
             return design_command(args)
         elif args.command == "demo":

@@ -40,6 +40,16 @@ def _check_teachers(distilled: np.ndarray, columns: dict[str, np.ndarray], ids: 
                          f"'teacher_D'); neither in candidates {_rows(unnamed, ids)}")
 
 
+def _ids(frame: pd.DataFrame) -> np.ndarray:
+    """The candidates' ids: the ``run`` column, else the ``candidate`` coordinate of a table loaded before (so that
+    loading twice keeps them), else row positions."""
+    if "run" in frame.columns:
+        return frame["run"].astype(str).to_numpy()
+    if "candidate" in frame.columns:
+        return frame["candidate"].to_numpy()
+    return np.arange(len(frame))
+
+
 def load_candidates(source: Any) -> xr.Dataset:
     """Read candidate runs from CSV, Parquet, netCDF, a DataFrame or a Dataset and validate them; every problem
     raises ``ValueError`` naming the column and the candidates."""
@@ -48,7 +58,7 @@ def load_candidates(source: Any) -> xr.Dataset:
     if missing or len(frame) == 0:
         raise ValueError(f"candidates need the columns ['kind', 'N', 'D'] and at least one row; missing {missing}, "
                          f"{len(frame)} rows")
-    ids = frame["run"].astype(str).to_numpy() if "run" in frame.columns else np.arange(len(frame))
+    ids = _ids(frame)
     duplicated = pd.Series(ids).duplicated(keep=False).to_numpy()
     if duplicated.any():
         raise ValueError(f"column 'run' has duplicate ids: {_rows(duplicated, ids)}")

@@ -198,11 +198,12 @@ class Ensemble:
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch of runs: which candidates it holds (a boolean mask) and the expected reduction of the target's mean
-    variance their outcomes bring together (target units^2)."""
+    """A batch of runs: which candidates it holds (a boolean mask), the expected reduction of the target's mean
+    variance their outcomes bring together (target units^2) and what it costs (FLOPs; a new teacher paid once)."""
 
     selected: np.ndarray
     reduction: float
+    cost: float
 
 
 COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
@@ -218,31 +219,31 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
         price = cost - np.where(paid, teachers.training, 0.0)[teachers.index]
         affordable = ~selected & (price <= left)
         if not affordable.any():
-            return Batch(selected, total)
+            return Batch(selected, total, float(budget) - left)
         gain = ensemble.reductions()
         with np.errstate(over="ignore"):  # a teacher's own run, once its students paid for it, is free
             worth = gain / np.maximum(price, np.finfo(float).tiny) ** cost_power
         score = np.where(affordable, worth, -np.inf)
         best = int(np.argmax(score))
         if score[best] <= 0:
-            return Batch(selected, total)
+            return Batch(selected, total, float(budget) - left)
         selected[best], left, paid[teachers.index[best]] = True, left - price[best], True
         total += float(gain[best])
         ensemble.observe(best)
 
 
 def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers | None = None,
-                 cost_powers: tuple[float, ...] = COST_POWERS) -> np.ndarray:
+                 cost_powers: tuple[float, ...] = COST_POWERS) -> Batch:
     """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of a few greedy ones:
     runs picked one at a time by the reduction their outcome brings given those picked before, divided by their
-    cost to each of ``cost_powers`` (1: per FLOP, 0: per run; a boolean mask over the candidates; ties go to the
-    first). Per FLOP alone can spend the budget on cheap runs and miss a dear one worth more than all of them; the
-    better of per FLOP and per run is within a constant factor of the best batch where the reduction is submodular
-    (Krause and Guestrin 2005), and powers between them trade the two off. A new teacher (``teachers``) is paid
-    for by the first of its students picked: the others' cost no longer counts its training."""
+    cost to each of ``cost_powers`` (1: per FLOP, 0: per run; ties go to the first). Per FLOP alone can spend the
+    budget on cheap runs and miss a dear one worth more than all of them; the better of per FLOP and per run is
+    within a constant factor of the best batch where the reduction is submodular (Krause and Guestrin 2005), and
+    powers between them trade the two off. A new teacher (``teachers``) is paid for by the first of its students
+    picked: the others' cost no longer counts its training."""
     teachers = teachers or NewTeachers.none(cost.size)
     batches = [_greedy(replace(ensemble), cost, budget, teachers, power) for power in cost_powers]
-    return max(batches, key=lambda batch: batch.reduction).selected
+    return max(batches, key=lambda batch: batch.reduction)
 
 
 def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
@@ -257,7 +258,8 @@ def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
-    sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly."""
+    sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly; the batch's cost, the target's
+    mean variance now and the batch's expected reduction of it in the attributes."""
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
     table = load_candidates(candidates)
@@ -269,10 +271,12 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
     reduction = ensemble.reductions()
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
-    selected = greedy_batch(ensemble, flops, budget, teachers)
+    batch = greedy_batch(ensemble, flops, budget, teachers)
     out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
-                      "selected": ("candidate", selected)},
+                      "selected": ("candidate", batch.selected)},
                      coords={"candidate": table["candidate"].values})
-    return out.isel(candidate=np.argsort(-out["score"].values, kind="stable")).assign_attrs(budget=float(budget))
+    order = np.argsort(-out["score"].values, kind="stable")
+    return out.isel(candidate=order).assign_attrs(budget=float(budget), target_variance=float(np.mean(np.var(g, 0))),
+                                                  batch_reduction=batch.reduction, batch_cost=batch.cost)

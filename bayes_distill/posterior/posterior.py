@@ -300,7 +300,9 @@ class Posterior:
         (the runs' architecture). Returns a Dataset over ``candidate`` with ``cost``, ``expected_reduction``,
         ``score`` (reduction per FLOP) and ``selected``. Each candidate's ``cost`` counts a new teacher's training;
         in ``selected`` the students of one new teacher pay for it once (where the accounting, not ``cost``,
-        gave their costs)."""
+        gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs the batch spends), ``target_variance``
+        (the target's mean posterior variance now) and ``batch_reduction`` (how much the batch's outcomes are
+        expected to take off it; target units^2)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 
     # -- model comparison and storage ---------------------------------------------------------------------
