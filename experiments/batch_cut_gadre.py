@@ -1,0 +1,70 @@
+"""Does a suggested batch cut the target's variance by what ``suggest_runs`` expects, on real runs? (issue 15; not CI).
+
+``bayes-distill suggest`` prints, for the batch it picks, the share of the target's mean posterior variance that the
+batch's outcomes are expected to take off (the linear-Gaussian update over the draws). Here that share is checked
+against refits on the Gadre et al. (2024) runs, whose losses are real: for each task of ``bench_design.py`` (a
+training set scored on a validation set), the 15 cheapest runs of the pool are fitted (2 x 500 draws), a batch worth
+``--level`` of the pool's cost is suggested for the target (the 1.44B and 6.89B models), the batch's real losses are
+added and the table refitted, and the target's log losses' mean posterior variance is measured before and after.
+Usage: python experiments/batch_cut_gadre.py [--tasks rpj rw_original/code ...] [--level 0.05] [--out rows.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+from bench_design import GADRE_TASKS, Task, quiet_fit  # noqa: E402
+
+from bayes_distill.posterior.design import target_quantities  # noqa: E402
+
+
+def target_variance(post: object, task: Task) -> float:
+    """The target runs' log losses' mean posterior variance."""
+    return float(target_quantities(post, task.target.drop(columns="loss")).var(("chain", "draw")).mean())
+
+
+def check(task: Task, level: float) -> dict[str, float]:
+    """Expected and realised shares of the target's variance that the suggested batch takes off."""
+    cost = task.cost
+    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:task.starting_runs])]
+    left = task.pool[~task.pool["run"].isin(fitted["run"])]
+    post = quiet_fit(fitted)
+    answer = post.suggest_runs(left.drop(columns="loss"), task.target.drop(columns="loss"), level * cost.sum(),
+                               cost=cost[left["run"]].values)
+    picked = left[left["run"].isin(answer["candidate"].values[answer["selected"].values])]
+    before, after = target_variance(post, task), target_variance(quiet_fit(pd.concat([fitted, picked])), task)
+    return {"task": task.name, "runs": len(picked), "before": before, "after": after,
+            "expected_cut": answer.attrs["batch_reduction"] / answer.attrs["target_variance"],
+            "realised_cut": 1 - after / before}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=list(GADRE_TASKS), choices=list(GADRE_TASKS))
+    ap.add_argument("--level", type=float, default=0.05, help="the batch's budget, a share of the pool's cost")
+    ap.add_argument("--out", type=Path, help="a CSV to write the rows to")
+    args = ap.parse_args()
+    rows = []
+    for name in args.tasks:
+        rows.append(check(GADRE_TASKS[name](0), args.level))
+        r = rows[-1]
+        print(f"{r['task']}: {r['runs']} runs; variance {r['before']:.3g} -> {r['after']:.3g}; cut expected "
+              f"{r['expected_cut']:.0%}, realised {r['realised_cut']:.0%}", flush=True)
+        if args.out:
+            pd.DataFrame(rows).to_csv(args.out, index=False)
+    table = pd.DataFrame(rows)
+    gap = table["realised_cut"] - table["expected_cut"]
+    print(f"mean cut expected {table['expected_cut'].mean():.0%}, realised {table['realised_cut'].mean():.0%}; "
+          f"realised less expected {gap.mean():+.1%} +- {gap.std(ddof=1) / np.sqrt(len(gap)):.1%} (standard error); "
+          f"correlation over tasks {np.corrcoef(table['expected_cut'], table['realised_cut'])[0, 1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
