@@ -187,9 +187,8 @@ def test_thinning_and_a_supervised_only_fit(smoke_posterior):
     assert smoke_posterior.thinned(None) is smoke_posterior and smoke_posterior.draw_count == 400
     answers = PlanningAnswers((1e4,), (1e9,), (1e8, 1e10), {}, {}, {}, draws_used=100, draws_total=400)
     assert "Answers from 100 of the 400 posterior draws" in draws_text(answers)
-    titles = [s.title for s in planning_sections(None)]
-    assert titles == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]
-    assert all("supervised runs only" in s.paragraphs[0] for s in planning_sections(None))
+    (alone,) = planning_sections(None)  # one section says why, not three the same
+    assert alone.title == "Planning distillation" and "supervised runs only" in alone.paragraphs[0]
 
 
 def test_figures_without_a_section_still_appear():

@@ -245,8 +245,10 @@ def planning_sections(answers: PlanningAnswers | None) -> list[Section]:
     """The plans, the crossover and P(distillation wins); one explanatory section for a supervised-only fit."""
     if answers is None:
         text = ("This posterior was fitted on supervised runs only: planning distillation needs distilled runs, so "
-                "the report has no plans, crossover or win probabilities.")
-        return [Section(title, (text,)) for title in ("Compute-optimal plans", "Crossover", "P(distillation wins)")]
+                "the report has no compute-optimal plans, crossover or win probabilities. Fit the supervised and "
+                "distilled runs together (a sweep with distillation families, or a runs table with "
+                "kind = distilled rows and their teacher_loss) to have them.")
+        return [Section("Planning distillation", (text,))]
     return [plans_section(answers), crossover_section(answers), win_probability_section(answers)]
 
 
