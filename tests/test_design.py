@@ -270,3 +270,6 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "bad.csv"), "--target", "crossover:1e9",
                  "--budget", "1e21"]) == 2
     assert "missing ['D']" in capsys.readouterr().err
+    assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "absent.csv"), "--target", "crossover:1e9",
+                 "--budget", "1e21"]) == 2
+    assert "--candidates" in capsys.readouterr().err

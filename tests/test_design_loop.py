@@ -200,12 +200,15 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
     assert bd.load_posterior(out / "rounds" / "round-000.nc").runs.sizes["run"] == 3
 
 
-def test_a_target_on_the_command_line():
+def test_a_target_on_the_command_line(tmp_path):
     from bayes_distill.cli.design import parse_target, target_label
 
     assert parse_target("crossover:1e9") == ("crossover", 1e9, "teacher-inference")
     assert parse_target("allocation:1e9:1e21:best-case") == ("allocation", 1e9, 1e21, "best-case")
-    assert parse_target("points.csv") == "points.csv"
+    (tmp_path / "points.csv").write_text("kind,N,D\nsupervised,1e9,2e10\n")
+    assert parse_target(str(tmp_path / "points.csv")) == str(tmp_path / "points.csv")
+    with pytest.raises(ValueError, match="'missing.csv': no such table of points, nor crossover:N_S"):
+        parse_target("missing.csv")
     with pytest.raises(ValueError, match="expected allocation:N_S:COMPUTE"):
         parse_target("allocation:1e9")
     with pytest.raises(ValueError, match="SCENARIO one of"):
@@ -213,7 +216,7 @@ def test_a_target_on_the_command_line():
     crossover, allocation = (target_label(parse_target(text)) for text in ("crossover:1e9", "allocation:1e9:1e21"))
     assert crossover == "log10 crossover budget (FLOPs), N_S = 1e+09, teacher-inference"
     assert allocation == "ln L_S at the optimum (L_S: nats/token), N_S = 1e+09, C = 1e+21 FLOPs"
-    assert target_label(parse_target("runs/points.csv")) == "ln L (L: nats/token), widest point of points.csv"
+    assert target_label("runs/points.csv") == "ln L (L: nats/token), widest point of points.csv"
 
 
 def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):

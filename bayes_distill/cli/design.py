@@ -20,6 +20,9 @@ def parse_target(text: str) -> Any:
     (scenario default teacher-inference), else the path of a table of points."""
     kind, _, rest = text.partition(":")
     if kind not in ("crossover", "allocation"):
+        if not Path(text).is_file():
+            raise ValueError(f"--target {text!r}: no such table of points, nor crossover:N_S[:SCENARIO] or "
+                             "allocation:N_S:COMPUTE[:SCENARIO]")
         return text
     parts = rest.split(":")
     numbers = 1 if kind == "crossover" else 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,8 @@ def suggest_command(args: argparse.Namespace) -> int:
     post = load_posterior(args.posterior)
     for message in diagnose(post.tree):
         print(f"warning: the posterior's fit: {message}", file=sys.stderr)
+    if not Path(args.candidates).is_file():
+        raise ValueError(f"--candidates {args.candidates!r}: no such file")
     candidates = load_candidates(args.candidates)
     target = parse_target(args.target)
     ranked = post.suggest_runs(candidates, target, args.budget, seed=args.seed)
