@@ -101,8 +101,15 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     assert len(trained) == len(set(trained)) == int((table["status"] == "ok").sum())
     assert [r.spent for r in rounds] == sorted(r.spent for r in rounds)
     assert rounds[-1].width < rounds[0].width  # the target is surer after the suggested runs
-    assert loop.history()["round"].tolist() == [r.number for r in rounds]
+    history = loop.history()
+    assert history["round"].tolist() == [r.number for r in rounds]
     assert loop.posterior().runs.sizes["run"] == len(trained)
+    # Each suggested batch's expected cut of the target's variance is kept beside its refit's.
+    assert np.isnan(history.loc[0, ["expected_cut", "realised_cut"]].astype(float)).all()
+    later = history.iloc[1:]
+    assert ((later["expected_cut"] > 0) & (later["expected_cut"] < 1)).all()
+    assert later["realised_cut"].iloc[0] == pytest.approx(1 - rounds[1].variance / rounds[0].variance, rel=1e-12)
+    assert later["realised_cut"].iloc[0] > 0
 
 
 @pytest.mark.filterwarnings("ignore")  # short chains on few runs
@@ -142,7 +149,7 @@ def test_a_loop_killed_midway_resumes_without_retraining(tmp_path):
         loop.table().loc[lambda t: t["status"] == "ok", "run"])
     assert loop.finished()
     plans = sorted((tmp_path / "loop" / "rounds").glob("*.plan.json"))
-    assert all(set(json.loads(p.read_text())) <= set(r.trained) for p, r in zip(plans, rounds, strict=True))
+    assert all(set(json.loads(p.read_text())["runs"]) <= set(r.trained) for p, r in zip(plans, rounds, strict=True))
 
 
 TINY_SPEC = """
@@ -186,6 +193,7 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
         code = main(command)
     printed = capsys.readouterr()
     assert "round 0: trained 3 runs" in printed.out and "round 1:" in printed.out
+    assert "the batch was expected to cut the target's variance by" in printed.out.split("round 1:")[1]
     assert "stopped: no run left fits the" in printed.err and "left, the cheapest costs" in printed.err
     # 2 x 200 draws cannot reach ESS 400: the command says so, round by round and of the last, and exits 3.
     assert code == 3 and "warning: round 1's fit: bulk/tail ESS below 400" in printed.err
@@ -243,3 +251,12 @@ def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):
     trained = loop.table().set_index("run").loc[first.trained]
     assert (trained["status"] == "ok").all() and trained["N"].nunique() == 3
     assert bd.load_posterior(tmp_path / "loop" / "rounds" / "round-000.nc").runs.sizes["run"] == 3
+
+
+def test_a_plan_written_before_expectations_were_kept_still_reads(tmp_path):
+    from bayes_distill.loop.design import Plan
+
+    (tmp_path / "old.plan.json").write_text('["a", "b"]')
+    assert Plan.read(tmp_path / "old.plan.json") == Plan(["a", "b"], None)
+    (tmp_path / "new.plan.json").write_text('{"runs": ["c"], "expected_cut": 0.4}')
+    assert Plan.read(tmp_path / "new.plan.json") == Plan(["c"], 0.4)

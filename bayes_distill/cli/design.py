@@ -67,10 +67,13 @@ def design_command(args: argparse.Namespace) -> int:
                                "fix": parse_fix(args.fix)},
                   run_options={"workers": args.workers, "scheduler": args.scheduler},
                   starting_runs=args.starting_runs, seed=args.seed)
+    variance = None
     for past in loop.rounds():
-        print(_line(past, args.budget) + " (done before)")
+        print(_line(past, args.budget, variance) + " (done before)")
+        variance = past.variance
     while (step := _step(loop)) is not None:
-        print(_line(step, args.budget), flush=True)
+        print(_line(step, args.budget, variance), flush=True)
+        variance = step.variance
     history = loop.history()
     with atomic_path(loop.out / "design.csv") as temporary:
         history.to_csv(temporary, index=False)
@@ -114,6 +117,12 @@ def target_label(target: Any) -> str:
     return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 
-def _line(r: Any, budget: float) -> str:
-    return (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
+def _line(r: Any, budget: float, variance_before: float | None) -> str:
+    """A round in words; for a suggested batch, the share of the target's variance it was expected to take off
+    against the share its refit took off."""
+    line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
             f"the budget); target 90% interval widest {r.width:.4g}")
+    if r.expected_cut is not None and r.variance is not None and variance_before:
+        line += (f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, its refit cut "
+                 f"{1 - r.variance / variance_before:.0%}")
+    return line

@@ -32,8 +32,9 @@ INTERVAL = (0.05, 0.5, 0.95)
 @dataclass(frozen=True)
 class Round:
     """One round of the loop: the runs it trained (its plan and the teachers they needed), the FLOPs spent by
-    then, and the target's 90% interval after its fit (per target quantity, in the target's units: log loss,
-    log10 FLOPs)."""
+    then, the target's 90% interval after its fit (per target quantity, in the target's units: log loss,
+    log10 FLOPs) and its mean posterior variance (units^2), and the share of the round before's variance that the
+    batch was expected to take off (None for round 0, and for rounds recorded before it was kept)."""
 
     number: int
     trained: list[str]
@@ -41,11 +42,28 @@ class Round:
     low: list[float]
     median: list[float]
     high: list[float]
+    variance: float | None = None
+    expected_cut: float | None = None
 
     @property
     def width(self) -> float:
         """The widest of the target's 90% intervals."""
         return float(np.max(np.subtract(self.high, self.low)))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a round trains (run ids), and for a suggested batch the share of the target's mean posterior variance
+    its outcomes are expected to take off (``suggest_runs``); written before the round trains anything."""
+
+    runs: list[str]
+    expected_cut: float | None = None
+
+    @classmethod
+    def read(cls, path: Path) -> Plan:
+        """A plan written before; a bare list of runs is a plan of a loop from before expectations were kept."""
+        saved = json.loads(path.read_text())
+        return cls(saved) if isinstance(saved, list) else cls(**saved)
 
 
 @dataclass
@@ -157,26 +175,27 @@ class Design:
         return picked
 
     # -- the loop -----------------------------------------------------------------------------------------
-    def _plan(self, number: int, frame: pd.DataFrame) -> list[str]:
-        """The runs round ``number`` trains: read back if it was planned before a stop, else chosen and written
+    def _plan(self, number: int, frame: pd.DataFrame) -> Plan:
+        """What round ``number`` trains: read back if it was planned before a stop, else chosen and written
         before any is trained."""
         path = self._path(number, ".plan.json")
         if path.exists():
-            return json.loads(path.read_text())
+            return Plan.read(path)
         if number == 0:
-            plan = self._starting_runs(frame)
+            plan = Plan(self._starting_runs(frame))
         else:
             left = self.budget - self._spent(frame)
             candidates = self._candidates(frame)
             affordable = candidates[candidates["cost"] <= left]
             if affordable.empty:
-                return []
+                return Plan([])
             # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
             # students of one new teacher share its training in the batch.
             post = self.posterior(number - 1).with_architecture(self.architecture())
             out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
-            plan = [str(c) for c in out["candidate"].values[out["selected"].values]]
-        self._write(path, plan)
+            cut = out.attrs["batch_reduction"] / out.attrs["target_variance"] if out.attrs["target_variance"] else 0.0
+            plan = Plan([str(c) for c in out["candidate"].values[out["selected"].values]], float(cut))
+        self._write(path, asdict(plan))
         return plan
 
     def stop_reason(self) -> str | None:
@@ -209,17 +228,19 @@ class Design:
             return None
         rounds = self.rounds()
         plan = self._plan(len(rounds), self.table())
-        if not plan:
+        if not plan.runs:
             return None
-        runs = run_sweep(self.spec, self.out / "sweep", only=plan, **{"progress": False, **self.run_options})
+        runs = run_sweep(self.spec, self.out / "sweep", only=plan.runs, **{"progress": False, **self.run_options})
         post = fit(runs, **self.fit_options)
         post.save(self._path(len(rounds), ".nc"))
-        quantiles = target_quantities(post, self.target, self.seed).quantile(INTERVAL, dim=("chain", "draw"))
+        target = target_quantities(post, self.target, self.seed)
+        quantiles = target.quantile(INTERVAL, dim=("chain", "draw"))
         low, median, high = (quantiles.sel(quantile=q).values.tolist() for q in INTERVAL)
         table = self.table()
         before = {run for r in rounds for run in r.trained}  # this round's: its plan and the teachers it needed
         trained = [run for run in table.loc[table["status"] != "not run", "run"] if run not in before]
-        record = Round(len(rounds), trained, self._spent(table), low, median, high)
+        record = Round(len(rounds), trained, self._spent(table), low, median, high,
+                       float(target.var(("chain", "draw")).mean()), plan.expected_cut)
         self._write(self._path(len(rounds), ".json"), asdict(record))
         return record
 
@@ -230,11 +251,18 @@ class Design:
         return self.rounds()
 
     def history(self) -> pd.DataFrame:
-        """The rounds as a table: FLOPs spent by each round's end, runs it trained, and the target's median and 90%
-        interval (``low``, ``high``: of its widest quantity; ``width``)."""
-        rows = []
+        """The rounds as a table: FLOPs spent by each round's end, runs it trained, the target's median and 90%
+        interval (``low``, ``high``: of its widest quantity; ``width``), and the share of the target's mean
+        variance the round's batch was expected to take off (``expected_cut``) against the share its refit took off
+        (``realised_cut``): how far the loop's expectations held (NaN for round 0)."""
+        rows, variance = [], np.nan
         for r in self.rounds():
             widest = int(np.argmax(np.subtract(r.high, r.low)))
+            after = np.nan if r.variance is None else r.variance
             rows.append({"round": r.number, "spent": r.spent, "trained": len(r.trained), "low": r.low[widest],
-                         "median": r.median[widest], "high": r.high[widest], "width": r.width})
-        return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width"])
+                         "median": r.median[widest], "high": r.high[widest], "width": r.width,
+                         "expected_cut": np.nan if r.expected_cut is None else r.expected_cut,
+                         "realised_cut": 1 - after / variance})
+            variance = after
+        return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width",
+                                           "expected_cut", "realised_cut"])
