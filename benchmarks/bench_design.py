@@ -71,8 +71,12 @@ d-optimal cheapest``, 18 minutes; the whole pool: 1.33%):
 | V-optimal | 2.23% / 95% | 1.60% / 99% | 1.41% / 97% |
 | D-optimal | 2.35% / 86% | 2.11% / 94% | 1.66% / 95% |
 | cheapest | 3.30% / 81% | 2.59% / 82% | 1.71% / 97% |
+| random (5 seeds, ``--methods random --random-seeds 5``) | 2.04% / 93% | 1.93% / 91% | 1.58% / 94% |
 | ours less V-optimal | -0.79 +- 0.28 (5 of 5 better) | +0.06 +- 0.10 (2 of 5) | +0.09 +- 0.13 (3 of 5) |
+| ours less random (5 seeds) | -0.60 +- 0.22 (5 of 5 better) | -0.27 +- 0.16 (4 of 5) | -0.08 +- 0.13 (2 of 5) |
 Ours is better than D-optimal in 3 of 5 simulations at each level and than cheapest-first in 5, 4 and 3 of 5.
+R^2 on the target: ours 0.987 / 0.983 / 0.984, V-optimal 0.969 / 0.983 / 0.987, random 0.970 / 0.974 / 0.983, the
+whole pool 0.987; ours is within 0.02 of the whole pool's at every level.
 The distilled pool, 3 simulations (``--tasks sim-distilled --sim-seeds 3 --methods ours random v-optimal cheapest
 --levels 0.02 0.05 0.1 --random-seeds 3``, 50 minutes; pool 548 runs, 5.9e23 FLOPs; 167 target runs), R^2 / mean
 relative error / 90% coverage at 2% / 5% / 10%:
