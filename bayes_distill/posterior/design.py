@@ -9,9 +9,10 @@ same as one picked is worth little: by reduction per FLOP, per square root of FL
 batch worth most (a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes:
 the posterior after the run is close to this linear update of the present one (true where the run's outcome moves the
 coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
-the fit learns. Where the draws are far from jointly Gaussian (a fit of a handful of runs) a linear update sees only
-part of what a run tells, so the expected reduction is then an underestimate: ``Design`` keeps each batch's expected
-cut beside its refit's, so that this shows.
+the fit learns. Under the model, the linear update's reduction is a lower bound on the expected one: the error of
+the best linear prediction of g from an outcome is never below that of g's conditional mean. Where the draws are far
+from jointly Gaussian (a fit of a handful of runs) the bound is loose; ``Design`` keeps each batch's expected cut
+beside its refit's, so that this shows.
 """
 
 from __future__ import annotations
