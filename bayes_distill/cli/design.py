@@ -67,13 +67,13 @@ def design_command(args: argparse.Namespace) -> int:
                                "fix": parse_fix(args.fix)},
                   run_options={"workers": args.workers, "scheduler": args.scheduler},
                   starting_runs=args.starting_runs, seed=args.seed)
-    variance = None
+    before = None
     for past in loop.rounds():
-        print(_line(past, args.budget, variance) + " (done before)")
-        variance = past.variance
+        print(_line(past, args.budget, before) + " (done before)")
+        before = past
     while (step := _step(loop)) is not None:
-        print(_line(step, args.budget, variance), flush=True)
-        variance = step.variance
+        print(_line(step, args.budget, before), flush=True)
+        before = step
     history = loop.history()
     with atomic_path(loop.out / "design.csv") as temporary:
         history.to_csv(temporary, index=False)
@@ -117,12 +117,13 @@ def target_label(target: Any) -> str:
     return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 
-def _line(r: Any, budget: float, variance_before: float | None) -> str:
-    """A round in words; for a suggested batch, the share of the target's variance it was expected to take off
-    against the share its refit took off."""
+def _line(r: Any, budget: float, before: Any) -> str:
+    """Round ``r`` in words; for a suggested batch, the share of the target's variance it was expected to take off
+    against the share its refit took off (from round ``before``'s)."""
     line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
             f"the budget); target 90% interval widest {r.width:.4g}")
-    if r.expected_cut is not None and r.variance is not None and variance_before:
+    realised = r.realised_cut(before)
+    if r.expected_cut is not None and realised == realised:  # not NaN
         line += (f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, its refit cut "
-                 f"{1 - r.variance / variance_before:.0%}")
+                 f"{realised:.0%}")
     return line

@@ -71,13 +71,14 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
 
 def batch_summary(ranked: xr.Dataset, target: str) -> str:
     """What the selected batch costs and is expected to do to the target's spread, in words."""
+    from bayes_distill.posterior.design import expected_cut
+
     selected = ranked["selected"].values
-    budget, spent, variance, reduction = (ranked.attrs[k] for k in
-                                          ("budget", "batch_cost", "target_variance", "batch_reduction"))
+    budget, spent = ranked.attrs["budget"], ranked.attrs["batch_cost"]
     if not selected.any():
         return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
                 f"{float(ranked['cost'].min()):.3g}); nothing selected")
-    left = max(variance - reduction, 0.0) / variance if variance > 0 else 1.0
+    left = 1 - expected_cut(ranked)
     return (f"target: {target}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"

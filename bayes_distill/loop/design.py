@@ -23,7 +23,7 @@ from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture
 from bayes_distill.posterior import load_posterior
-from bayes_distill.posterior.design import candidate_cost, target_quantities
+from bayes_distill.posterior.design import candidate_cost, expected_cut, target_quantities
 
 RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
 INTERVAL = (0.05, 0.5, 0.95)
@@ -49,6 +49,13 @@ class Round:
     def width(self) -> float:
         """The widest of the target's 90% intervals."""
         return float(np.max(np.subtract(self.high, self.low)))
+
+    def realised_cut(self, before: Round | None) -> float:
+        """The share of the target's mean variance after round ``before`` that this round's refit took off; NaN
+        without both variances."""
+        if before is None or before.variance is None or self.variance is None:
+            return float("nan")
+        return 1 - self.variance / before.variance
 
 
 @dataclass(frozen=True)
@@ -193,8 +200,7 @@ class Design:
             # students of one new teacher share its training in the batch.
             post = self.posterior(number - 1).with_architecture(self.architecture())
             out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
-            cut = out.attrs["batch_reduction"] / out.attrs["target_variance"] if out.attrs["target_variance"] else 0.0
-            plan = Plan([str(c) for c in out["candidate"].values[out["selected"].values]], float(cut))
+            plan = Plan([str(c) for c in out["candidate"].values[out["selected"].values]], expected_cut(out))
         self._write(path, asdict(plan))
         return plan
 
@@ -255,14 +261,13 @@ class Design:
         interval (``low``, ``high``: of its widest quantity; ``width``), and the share of the target's mean
         variance the round's batch was expected to take off (``expected_cut``) against the share its refit took off
         (``realised_cut``): how far the loop's expectations held (NaN for round 0)."""
-        rows, variance = [], np.nan
+        rows, before = [], None
         for r in self.rounds():
             widest = int(np.argmax(np.subtract(r.high, r.low)))
-            after = np.nan if r.variance is None else r.variance
             rows.append({"round": r.number, "spent": r.spent, "trained": len(r.trained), "low": r.low[widest],
                          "median": r.median[widest], "high": r.high[widest], "width": r.width,
                          "expected_cut": np.nan if r.expected_cut is None else r.expected_cut,
-                         "realised_cut": 1 - after / variance})
-            variance = after
+                         "realised_cut": r.realised_cut(before)})
+            before = r
         return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width",
                                            "expected_cut", "realised_cut"])

@@ -249,6 +249,13 @@ def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: 
     return max(batches, key=lambda batch: batch.reduction)
 
 
+def expected_cut(answer: xr.Dataset) -> float:
+    """The share of the target's mean posterior variance that ``suggest_runs``' selected batch is expected to take
+    off (0 to 1; 0 for a target without spread)."""
+    variance = answer.attrs["target_variance"]
+    return float(min(answer.attrs["batch_reduction"] / variance, 1.0)) if variance > 0 else 0.0
+
+
 def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
     """The variance of a new run's log-loss noise (posterior mean) for each kind: sigma^2 nu / (nu - 2) for the
     Student-t, sigma^2 when nu <= 2 (where its variance is not finite)."""
