@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import warnings
 from pathlib import Path
@@ -123,7 +124,7 @@ def _line(r: Any, budget: float, before: Any) -> str:
     line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
             f"the budget); target 90% interval widest {r.width:.4g}")
     realised = r.realised_cut(before)
-    if r.expected_cut is not None and realised == realised:  # not NaN
+    if r.expected_cut is not None and not math.isnan(realised):
         line += (f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, its refit cut "
                  f"{realised:.0%}")
     return line

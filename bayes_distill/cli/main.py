@@ -38,6 +38,30 @@ def _add_planner_arguments(p: argparse.ArgumentParser) -> None:
                         "--posterior, 100x beyond the N and D of its runs)")
 
 
+def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", help="runs table in the schema of load_runs")
+    p.add_argument("--out", required=True, help="where to write the posterior (netCDF)")
+    p.add_argument("--backend", default="numpyro", choices=["numpyro", "pymc"])
+    p.add_argument("--method", default="nuts", choices=["nuts", "svi"])
+    p.add_argument("--prior", default="default", choices=["default", "paper"])
+    p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients, e.g. gamma=1")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--warmup", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--target-accept", type=float, default=None,
+                   help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
+    p.add_argument("--no-extend", dest="extend", action="store_false",
+                   help="keep exactly --draws per chain (by default NumPyro NUTS chains that end a little short of "
+                        "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most three times)")
+    p.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
+                   help="model the law's own error at each student size, so that intervals widen where the fit "
+                        "extrapolates to sizes it has not seen (default: where several runs share a student size)")
+    p.add_argument("--accept-warnings", action="store_true",
+                   help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
+                        "divergences; SVI: the Pareto k of the guide's importance weights)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bayes-distill", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,27 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--posterior", help="a posterior written by 'bayes-distill fit'")
 
     fit = sub.add_parser("fit", help="fit the laws to a runs table (CSV, Parquet or netCDF)")
-    fit.add_argument("runs", help="runs table in the schema of load_runs")
-    fit.add_argument("--out", required=True, help="where to write the posterior (netCDF)")
-    fit.add_argument("--backend", default="numpyro", choices=["numpyro", "pymc"])
-    fit.add_argument("--method", default="nuts", choices=["nuts", "svi"])
-    fit.add_argument("--prior", default="default", choices=["default", "paper"])
-    fit.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients, e.g. gamma=1")
-    fit.add_argument("--chains", type=int, default=4)
-    fit.add_argument("--draws", type=int, default=1000)
-    fit.add_argument("--warmup", type=int, default=1000)
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--target-accept", type=float, default=None,
-                     help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
-    fit.add_argument("--no-extend", dest="extend", action="store_false",
-                     help="keep exactly --draws per chain (by default NumPyro NUTS chains that end a little short of "
-                          "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most three times)")
-    fit.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
-                     help="model the law's own error at each student size, so that intervals widen where the fit "
-                          "extrapolates to sizes it has not seen (default: where several runs share a student size)")
-    fit.add_argument("--accept-warnings", action="store_true",
-                     help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
-                          "divergences; SVI: the Pareto k of the guide's importance weights)")
+    _add_fit_arguments(fit)
 
     from bayes_distill.runner import add_run_arguments  # the same arguments as python -m bayes_distill.runner
 
