@@ -83,11 +83,14 @@ relative error / 90% coverage at 2% / 5% / 10%:
 |---|---|---|---|
 | ours | 0.980 / 0.94% / 94% | 0.985 / 0.86% / 94% | 0.986 / 0.85% / 94% |
 | random (3 seeds) | 0.978 / 0.99% / 98% | 0.972 / 1.02% / 96% | 0.969 / 1.05% / 95% |
+| random (5 seeds, today's fit) | 0.975 / 1.01% / 99% | 0.975 / 0.99% / 96% | 0.974 / 1.01% / 96% |
 | cheapest | 0.981 / 0.93% / 94% | 0.984 / 0.89% / 94% | 0.987 / 0.85% / 93% |
 | V-optimal | 0.567 / 2.42% / 98% | 0.985 / 0.87% / 95% | 0.987 / 0.85% / 94% |
 | whole pool | 0.986 / 0.88% / 92% | | |
 Ours is better than random in 2, 3 and 3 of 3 simulations, than V-optimal in 3, 2 and 1 (gaps within 0.02
-points at 5% and 10%). Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 133): on a distilled pool,
+points at 5% and 10%). Against random at 5 seeds with today's fit (``--methods random --random-seeds 5``, 30
+minutes; ours from the run above): ours less random -0.07, -0.13 and -0.16 points, better in 2, 3 and 3 of 3.
+Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 133): on a distilled pool,
 where many runs are cheap, cheapest-first is the strong baseline. V-optimal at 2% spent 1.6% of the pool: its
 linearisation saw little left worth buying.
 The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels, one simulation, measured with
