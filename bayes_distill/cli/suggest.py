@@ -78,12 +78,12 @@ def batch_summary(ranked: xr.Dataset, target: str) -> str:
     if not selected.any():
         return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
                 f"{float(ranked['cost'].min()):.3g}); nothing selected")
-    left = 1 - expected_cut(ranked)
+    cut = expected_cut(ranked)
     return (f"target: {target}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"
-            f"expected to shrink the target's mean posterior variance by {1 - left:.0%} (its standard deviation by "
-            f"{1 - np.sqrt(left):.0%})")
+            f"expected to shrink the target's mean posterior variance by {cut:.0%} (its standard deviation by "
+            f"{1 - np.sqrt(1 - cut):.0%})")
 
 
 def selected_table(selected: pd.DataFrame, target_variance: float) -> str:
