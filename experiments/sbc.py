@@ -1,10 +1,11 @@
 """Simulation-based calibration of ``fit(method="nuts")``: coverage of 50% and 90% central intervals.
 
 Supervised (default): each of ``--sets`` data sets draws the truth from the prior used for fitting (E ~ U(0.8, 1.6)
-nats/token, log A ~ N(8.1, 0.5), log B ~ N(9.8, 0.5), alpha, beta ~ U(0.25, 0.6), gamma ~ U(0.3, 0.7), sigma ~
-HalfNormal(0.05)), then ``--runs`` runs (N 1.4e8..1.3e10 parameters, 5..400 tokens per parameter) with Student-t(4)
-noise on log loss, exactly the model. ``--joint``: the paper design (786 runs) drawn around PAPER with B' = 2e6
-(coefficients jittered by 2%; normal noise 0.01), fitted with the default prior: a coverage study, not exact SBC.
+nats/token, log A ~ N(8.1, 0.5), log B ~ N(9.8, 0.5), alpha, beta ~ U(0.25, 0.6), gamma ~ U(0.3, 0.7), sigma from
+the fit's noise prior, log-normal with median 0.02), then ``--runs`` runs (N 1.4e8..1.3e10 parameters, 5..400 tokens
+per parameter) with Student-t(4) noise on log loss, exactly the model. ``--joint``: the paper design (786 runs) drawn
+around PAPER with B' = 2e6 (coefficients jittered by 2%; normal noise 0.01), fitted with the default prior: a coverage
+study, not exact SBC.
 Prints per-coefficient coverage with its binomial standard error. Not CI: 100 sets at the defaults (4 chains x
 1000 draws, fit's own target_accept) take about 2 min on 2 cores, since every set after the first reuses the
 first's compiled programs (same design, new values).
@@ -32,7 +33,8 @@ import pandas as pd
 from bayes_distill import fit
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
 from bayes_distill.inference import FitWarning
-from bayes_distill.inference.priors import NOISE_SCALE, Prior, sample_prior
+from bayes_distill.inference.model import NOISE_PRIOR
+from bayes_distill.inference.priors import Prior, sample_prior
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams, log_supervised_loss
 
 PRIOR = {"E": Prior("uniform", 0.8, 1.6), "A": Prior("normal", 8.1, 0.5, log=True),
@@ -40,15 +42,18 @@ PRIOR = {"E": Prior("uniform", 0.8, 1.6), "A": Prior("normal", 8.1, 0.5, log=Tru
          "beta": Prior("uniform", 0.25, 0.6), "gamma": Prior("uniform", 0.3, 0.7)}
 
 
+NOISE = "sigma_supervised"
+
+
 def supervised_set(rng: np.random.Generator, n_runs: int, sizes: int = 0) -> tuple[pd.DataFrame, dict[str, float]]:
     """A data set and its truth; with ``sizes``, the runs share that many model sizes (as a sweep's do)."""
     truth = {k: float(v[0]) for k, v in sample_prior(PRIOR, rng, 1).items()}
-    sigma = abs(rng.normal(0.0, NOISE_SCALE))
+    sigma = float(NOISE_PRIOR.sample(rng, 1)[0])
     N = np.exp(rng.uniform(np.log(1.4e8), np.log(1.3e10), sizes or n_runs))
     N = np.resize(N, n_runs)  # each size in turn
     D = N * np.exp(rng.uniform(np.log(5.0), np.log(400.0), n_runs))
     log_loss = log_supervised_loss(N, D, LawParams(**truth)) + sigma * rng.standard_t(4.0, n_runs)
-    return pd.DataFrame({"kind": "supervised", "N": N, "D": D, "loss": np.exp(log_loss)}), truth
+    return pd.DataFrame({"kind": "supervised", "N": N, "D": D, "loss": np.exp(log_loss)}), truth | {NOISE: sigma}
 
 
 def joint_set(rng: np.random.Generator, seed: int) -> tuple[object, dict[str, float]]:
@@ -72,7 +77,7 @@ def main() -> None:
                     "have none: nothing should get worse)")
     ap.add_argument("--log", help="JSON-lines file of per-set results (default sbc_<kind>_<seed>.jsonl)")
     args = ap.parse_args()
-    names = COEFFICIENTS if args.joint else SUPERVISED_COEFFICIENTS
+    names = COEFFICIENTS if args.joint else (*SUPERVISED_COEFFICIENTS, NOISE)
     suffix = ("_law_error" if args.law_error else "") + (f"_{args.sizes}_sizes" if args.sizes else "")
     log = Path(args.log or f"sbc_{'joint' if args.joint else 'supervised'}_{args.seed}{suffix}.jsonl")
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -84,7 +89,7 @@ def main() -> None:
             warnings.simplefilter("always", FitWarning)
             post = fit(runs, prior="default" if args.joint else PRIOR, chains=args.chains, draws=args.draws,
                        warmup=args.draws, seed=i, target_accept=args.target_accept, law_error=args.law_error)
-        params = post.params()
+        params = post.params().assign({NOISE: post.posterior[NOISE]})
         record = {"set": i, "diagnostics_ok": not any(issubclass(w.category, FitWarning) for w in caught),
                   "divergences": int(post.tree["sample_stats"]["diverging"].values.sum())}
         for k in names:

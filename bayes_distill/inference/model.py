@@ -57,7 +57,7 @@ import numpyro
 import numpyro.distributions as dist
 import xarray as xr
 
-from bayes_distill.inference.priors import NOISE_SCALE, TERM_PRIORS, Prior, log_term_reference
+from bayes_distill.inference.priors import NOISE_LOG_SPREAD, NOISE_MEDIAN, TERM_PRIORS, Prior, log_term_reference
 from bayes_distill.laws import DISTILLATION_COEFFICIENTS, SUPERVISED_COEFFICIENTS, LawParams
 from bayes_distill.laws._namespace import namespace
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -213,8 +213,11 @@ NUMPYRO_SITES = Sites(sample=lambda name, p: numpyro.sample(name, p.numpyro()), 
                       set_rows=lambda vector, rows, values: vector.at[rows].set(values),
                       standard_normals=_numpyro_standard_normals,
                       log_prob=lambda p, value: p.numpyro().log_prob(value), factor=numpyro.factor)
-NOISE_PRIOR = Prior("halfnormal", NOISE_SCALE)
-"""Prior of each kind's noise scale on log loss."""
+NOISE_PRIOR = Prior("lognormal", float(np.log(NOISE_MEDIAN)), NOISE_LOG_SPREAD)
+"""Prior of each kind's noise scale on log loss: log-normal, so that its density vanishes at 0 faster than any
+power. A law that can pass through its runs (a handful of them, or as many as its free coefficients) has a
+likelihood that grows as the noise shrinks; with a prior that stays finite at 0 (half-normal) the posterior then
+piles up at no noise, or is improper, and every interval from it is too narrow."""
 GROUP_PRIOR = Prior("halfnormal", GROUP_SCALE)
 """Prior of the spread of the per-group offsets on log loss."""
 LAW_ERROR_PRIOR = Prior("halfnormal", LAW_ERROR_SCALE)

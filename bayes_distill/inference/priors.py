@@ -16,13 +16,14 @@ import numpy as np
 
 from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, PAPER, PAPER_INTERVALS
 
-FAMILIES = ("normal", "uniform", "halfnormal", "truncnormal")
+FAMILIES = ("normal", "uniform", "halfnormal", "truncnormal", "lognormal")
 
 
 @dataclass(frozen=True)
 class Prior:
     """``family`` with parameters (a, b): normal(loc, scale), uniform(low, high), halfnormal(scale, -),
-    truncnormal(loc, scale) truncated to (low, high), where a bound of None (or an infinite one) is no bound.
+    truncnormal(loc, scale) truncated to (low, high), where a bound of None (or an infinite one) is no bound,
+    lognormal(loc, scale) (the log of the value is normal(loc, scale)).
     ``log=True`` puts it on log(coefficient).
 
     A JAX pytree whose numbers are its leaves (family, log and which bounds exist are its structure), so that
@@ -57,6 +58,8 @@ class Prior:
             return dist.Uniform(self.a, self.b)
         if self.family == "halfnormal":
             return dist.HalfNormal(self.a)
+        if self.family == "lognormal":
+            return dist.LogNormal(self.a, self.b)
         # An infinite bound must be no bound: an interval with an infinite end maps the sampler's space to NaN.
         return dist.TruncatedNormal(self.a, self.b, low=self.low, high=self.high)
 
@@ -79,6 +82,8 @@ class Prior:
             return pm.Uniform, {"lower": self.a, "upper": self.b}
         if self.family == "halfnormal":
             return pm.HalfNormal, {"sigma": self.a}
+        if self.family == "lognormal":
+            return pm.LogNormal, {"mu": self.a, "sigma": self.b}
         return pm.TruncatedNormal, {"mu": self.a, "sigma": self.b, "lower": self.low, "upper": self.high}
 
     def bounds(self) -> tuple[Any, Any] | None:
@@ -97,6 +102,8 @@ class Prior:
         such maps of the coefficients' priors, with a shift and scale that depend on other coefficients. A half-normal
         moved by ``shift`` is no half-normal, so it becomes the truncated normal it equals."""
         family, a, b, low, high = self.family, self.a, self.b, self.low, self.high
+        if family == "lognormal":  # moved, it is no log-normal; it is a noise scale's prior, never a coefficient's
+            raise ValueError("a lognormal prior has no affine map of its family; use it for scales only")
         if family == "halfnormal":
             family, a, b, low, high = "truncnormal", 0.0, self.a, 0.0, None
         sign = -1.0 if negate else 1.0
@@ -119,6 +126,8 @@ class Prior:
             x = rng.uniform(self.a, self.b, size)
         elif self.family == "halfnormal":
             x = np.abs(rng.normal(0.0, self.a, size))
+        elif self.family == "lognormal":
+            x = np.exp(rng.normal(self.a, self.b, size))
         else:
             x = np.empty(0)
             low, high = (-np.inf if self.low is None else self.low), (np.inf if self.high is None else self.high)
@@ -153,8 +162,11 @@ def log_term_reference(name: str) -> float:
     return float(np.log(TERM_REFERENCE[name][1])) if name in TERM_REFERENCE else 0.0
 
 
-NOISE_SCALE = 0.05
-"""Half-normal scale of the log-loss noise: losses are measured to about 1%."""
+NOISE_MEDIAN = 0.02
+"""Prior median of the log-loss noise scale: a run's loss is off the law by about 2% (seeds, data order, the law's
+own misfit)."""
+NOISE_LOG_SPREAD = 1.0
+"""Prior standard deviation of the log of the noise scale: 90% of the prior within 0.004-0.10."""
 
 
 def default_prior(smallest_loss: float) -> dict[str, Prior]:

@@ -2,7 +2,7 @@
 
 Sites: the coefficients as ``law_coefficients`` makes them for both backends, in the same sampling coordinates
 (``alpha_gamma``, ``log_A_term``, ``log_d1_onset``, ...; every coefficient a ``pm.Deterministic`` under its own name),
-``sigma_supervised`` / ``sigma_distilled`` ~ HalfNormal(NOISE_SCALE) on log loss, optional ``group_scale`` ~
+``sigma_supervised`` / ``sigma_distilled`` ~ NOISE_PRIOR (log-normal) on log loss, optional ``group_scale`` ~
 HalfNormal(GROUP_SCALE) with non-centred ``group_offset_raw``, optional ``law_error`` ~ HalfNormal(LAW_ERROR_SCALE)
 with non-centred ``law_error_raw`` over dimension ``size``, and the observed ``log_loss`` (Student-t with
 ``nu`` degrees of freedom on log nats/token) over dimension ``run``. Everything but the likelihood's own line is
