@@ -13,7 +13,14 @@ from scipy.stats import spearmanr
 import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE
-from bayes_distill.posterior.design import Ensemble, NewTeachers, candidate_cost, greedy_batch, predicted_log_loss
+from bayes_distill.posterior.design import (
+    Ensemble,
+    NewTeachers,
+    candidate_cost,
+    greedy_batch,
+    predicted_log_loss,
+    reweighted_reduction,
+)
 
 
 def test_candidates_name_their_teacher_and_bad_columns():
@@ -205,7 +212,28 @@ def test_the_expected_reduction_ranks_candidates_as_refits_do(seed):
     assert out["selected"].values.sum() == 1 and out["candidate"].values[0] == candidates["run"].values[top]
     assert out.attrs["target_variance"] == pytest.approx(before, rel=1e-9)
     assert out.attrs["batch_reduction"] == pytest.approx(float(out["expected_reduction"][0]), rel=1e-12)
+    assert 0 < out.attrs["batch_reduction_reweighted"] < before
     assert out.attrs["batch_cost"] == 1.0
+
+
+def test_reweighting_the_draws_gives_the_exact_reduction_where_the_linear_update_is_exact():
+    # f ~ N(0, 1), g = f + N(0, 0.5^2), an outcome f + N(0, 0.5^2): jointly Gaussian, so the expected reduction of
+    # Var g (1.25) is Cov(g, f)^2 / (Var f + 0.25) = 0.8 exactly.
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(8000, 1))
+    g = f + 0.5 * rng.normal(size=(8000, 1))
+    reduction = reweighted_reduction(g, f, np.full_like(f, 0.5), 1e9, np.random.default_rng(1), outcomes=512)
+    assert reduction == pytest.approx(0.8, abs=0.04)
+
+
+def test_reweighting_the_draws_sees_what_the_linear_update_cannot():
+    # g = f^2 with f ~ N(0, 1) is uncorrelated with f, so the linear update expects an outcome of f to tell nothing
+    # of g; measured to 0.1 it tells nearly all (Var g = 2, and Var(g | outcome) is about (2 f 0.1)^2, 0.04).
+    f = np.random.default_rng(0).normal(size=(8000, 1))
+    g = f ** 2
+    linear = Ensemble.of(g, f, np.array([0.01])).reductions()[0]
+    reweighted = reweighted_reduction(g, f, np.full_like(f, 0.1), 1e9, np.random.default_rng(1))
+    assert linear < 0.05 * np.var(g) and reweighted > 0.9 * np.var(g)
 
 
 def test_one_dear_run_worth_more_than_the_cheap_ones_is_picked():

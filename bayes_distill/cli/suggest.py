@@ -78,12 +78,13 @@ def batch_summary(ranked: xr.Dataset, target: str) -> str:
     if not selected.any():
         return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
                 f"{float(ranked['cost'].min()):.3g}); nothing selected")
-    cut = expected_cut(ranked)
+    cut, variance = expected_cut(ranked), ranked.attrs["target_variance"]
+    linear = ranked.attrs["batch_reduction"] / variance if variance > 0 else 0.0
     return (f"target: {target}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"
             f"expected to shrink the target's mean posterior variance by {cut:.0%} (its standard deviation by "
-            f"{1 - np.sqrt(1 - cut):.0%})")
+            f"{1 - np.sqrt(1 - cut):.0%}); the linear update the batch was picked by, a lower bound, says {linear:.0%}")
 
 
 def selected_table(selected: pd.DataFrame, target_variance: float) -> str:

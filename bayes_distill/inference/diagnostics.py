@@ -17,8 +17,9 @@ class FitWarning(UserWarning):
 PARETO_K_MAX = 0.7
 NOISE_FLOOR = 1e-5
 """A log-loss noise scale whose posterior median is below this has collapsed: no run measures its loss to 0.001%.
-The law then passes through the kind's runs (fewer runs than it has free coefficients, or nearly so), and the
-posterior near sigma = 0 is improper."""
+The law then passes through the kind's runs (fewer runs than it has free coefficients, or nearly so) and the data
+pull the noise toward 0; the log-normal noise prior (``NOISE_PRIOR``) holds it off on a handful of noisy runs, so a
+collapse that remains means runs that lie on the law (simulated without noise, or the same run twice)."""
 
 
 def sampler_record(tree: Any) -> list[str]:
@@ -80,7 +81,7 @@ def collapsed_noise(tree: Any) -> list[str]:
         if median < NOISE_FLOOR:
             messages.append(f"{name} has collapsed (posterior median {median:.2g}): the law passes through the "
                             f"{name.removeprefix('sigma_')} runs (too few for its free coefficients) and the "
-                            "posterior near no noise is improper; add runs of that kind or fix coefficients "
+                            "intervals from it are too narrow; add runs of that kind or fix coefficients "
                             "(fix={...})")
     return messages
 

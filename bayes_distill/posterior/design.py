@@ -11,8 +11,10 @@ the posterior after the run is close to this linear update of the present one (t
 coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
 the fit learns. Under the model, the linear update's reduction is a lower bound on the expected one: the error of
 the best linear prediction of g from an outcome is never below that of g's conditional mean. Where the draws are far
-from jointly Gaussian (a fit of a handful of runs) the bound is loose; ``Design`` keeps each batch's expected cut
-beside its refit's, so that this shows.
+from jointly Gaussian (a fit of a handful of runs) the bound is loose, so the batch's expected cut that
+``suggest_runs`` reports is computed again by reweighting the draws with simulated outcomes (``reweighted_reduction``:
+the model's own expectation, up to Monte Carlo error; too dear to rank every candidate and batch by). ``Design``
+keeps each batch's expected cut beside its refit's, so that what neither sees shows.
 """
 
 from __future__ import annotations
@@ -249,11 +251,38 @@ def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: 
     return max(batches, key=lambda batch: batch.reduction)
 
 
+def reweighted_reduction(target: np.ndarray, predicted: np.ndarray, noise_scale: np.ndarray, nu: float,
+                         rng: np.random.Generator, outcomes: int = 256) -> float:
+    """The expected reduction of the target's mean variance (target units^2) from the outcomes of a batch of runs, by
+    reweighting the draws: each of ``outcomes`` outcomes is simulated from a draw (the runs' log losses ``predicted``
+    (sample, run) plus Student-t noise of ``nu`` degrees of freedom and that draw's scale, ``noise_scale`` (sample,
+    run)), every other draw is weighted by the outcome's likelihood under it, and the target's (sample, quantity)
+    variance under those weights is averaged over the outcomes. The draw that made an outcome is left out of its
+    weights: it fits its own outcome best, and would overstate what is learned. Unlike the linear update this sees
+    what the outcomes tell of the noise, the law error and a posterior far from Gaussian; it is noisy where the
+    outcomes leave weight on a handful of draws."""
+    n = target.shape[0]
+    source = rng.choice(n, size=outcomes, replace=outcomes > n)
+    y = predicted[source] + noise_scale[source] * rng.standard_t(nu, size=(outcomes, predicted.shape[1]))
+    after = np.empty(outcomes)
+    for m in range(outcomes):  # one outcome at a time: (sample, run) at most in memory
+        z = (y[m] - predicted) / noise_scale
+        log_weight = -np.sum(np.log(noise_scale) + 0.5 * (nu + 1) * np.log1p(z * z / nu), axis=1)
+        log_weight[source[m]] = -np.inf
+        weight = np.exp(log_weight - log_weight.max())
+        weight /= weight.sum()
+        mean = weight @ target
+        after[m] = float(np.mean(weight @ (target - mean) ** 2))
+    return float(np.mean(np.var(target, axis=0)) - after.mean())
+
+
 def expected_cut(answer: xr.Dataset) -> float:
     """The share of the target's mean posterior variance that ``suggest_runs``' selected batch is expected to take
-    off (0 to 1; 0 for a target without spread)."""
+    off (0 to 1; 0 for a target without spread): by reweighting the draws (``reweighted_reduction``), or by the
+    linear update for an answer made before that was kept."""
     variance = answer.attrs["target_variance"]
-    return float(min(answer.attrs["batch_reduction"] / variance, 1.0)) if variance > 0 else 0.0
+    reduction = answer.attrs.get("batch_reduction_reweighted", answer.attrs["batch_reduction"])
+    return float(min(max(reduction / variance, 0.0), 1.0)) if variance > 0 else 0.0
 
 
 def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
@@ -265,11 +294,17 @@ def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
     return np.array([variance[k] for k in kind])
 
 
+def noise_scales(post: Any, kind: np.ndarray) -> np.ndarray:
+    """Each draw's log-loss noise scale for runs of each ``kind``; (sample, run)."""
+    return np.stack([post.posterior[f"sigma_{k}"].stack(sample=SAMPLE_DIMS).values for k in kind], axis=-1)
+
+
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
     sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly; the batch's cost, the target's
-    mean variance now and the batch's expected reduction of it in the attributes."""
+    mean variance now and the batch's expected reduction of it (by the linear update the batch was picked by, and
+    by reweighting the draws) in the attributes."""
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
     table = load_candidates(candidates)
@@ -287,6 +322,10 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
                       "selected": ("candidate", batch.selected)},
                      coords={"candidate": table["candidate"].values})
+    picked = batch.selected
+    reweighted = reweighted_reduction(g, f[:, picked], noise_scales(post, table["kind"].values[picked]), post.nu,
+                                      np.random.default_rng(seed)) if picked.any() else 0.0
     order = np.argsort(-out["score"].values, kind="stable")
-    return out.isel(candidate=order).assign_attrs(budget=float(budget), target_variance=float(np.mean(np.var(g, 0))),
-                                                  batch_reduction=batch.reduction, batch_cost=batch.cost)
+    return out.isel(candidate=order).assign_attrs(
+        budget=float(budget), target_variance=float(np.mean(np.var(g, 0))), batch_reduction=batch.reduction,
+        batch_reduction_reweighted=reweighted, batch_cost=batch.cost)

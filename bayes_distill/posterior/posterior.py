@@ -301,8 +301,10 @@ class Posterior:
         ``score`` (reduction per FLOP) and ``selected``. Each candidate's ``cost`` counts a new teacher's training;
         in ``selected`` the students of one new teacher pay for it once (where the accounting, not ``cost``,
         gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs the batch spends), ``target_variance``
-        (the target's mean posterior variance now) and ``batch_reduction`` (how much the batch's outcomes are
-        expected to take off it; target units^2)."""
+        (the target's mean posterior variance now), ``batch_reduction`` (how much the batch's outcomes are
+        expected to take off it by the linear update the batch was picked by; target units^2) and
+        ``batch_reduction_reweighted`` (the same by reweighting the draws, which sees what the linear update misses;
+        ``posterior.design.expected_cut`` makes it a share)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 
     # -- model comparison and storage ---------------------------------------------------------------------
