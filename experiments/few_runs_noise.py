@@ -11,7 +11,15 @@ predictive coverage, median error and median 90% width (relative to the loss).
 Usage: python experiments/few_runs_noise.py [--tables 40] [--noise 0.01] [--draws 500]
 (run the committed model, or an older one with PYTHONPATH=<its checkout>, to compare noise priors).
 
-MEASURED-FILL
+Measured on 2 cores, 40 tables, 2 x 500 draws, 1% noise (the truth a normal noise's sd, which the fitted Student-t's
+scale falls a little below; both priors are scored against it alike):
+| noise prior | collapsed | noise's 90% holds the truth | held-out 90% coverage | median error | median width |
+|---|---|---|---|---|---|
+| half-normal(0.05) (before) | 10 of 40 | 25 of 40 | 98% | 2.73% | 17.5% |
+| log-normal(log 0.02, 1) (now) | 0 of 40 | 40 of 40 | 100% | 2.31% | 17.7% |
+The held-out runs lie 3-10x beyond the fitted sizes, where the coefficients' and the law error's uncertainty, not the
+noise, set the width; a collapsed noise shows in the fitted runs' own intervals and in what a design expects a run to
+tell (a run of no noise would pin the law).
 """
 
 from __future__ import annotations
