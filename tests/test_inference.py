@@ -892,6 +892,23 @@ def test_fit_warnings_say_what_failed_and_what_to_do():
     assert set(bd.inference.diagnostics.mixing(xr.DataTree.from_dict({"posterior": all_constant}))[0]) == {"E"}
 
 
+def test_the_log_normal_prior_is_one_distribution_in_numpyro_pymc_and_numpy():
+    # The noise prior is built for both backends and drawn by NumPy (prior draws, SBC): one density, one median.
+    import pymc as pm
+    from scipy import stats
+
+    from bayes_distill.inference.priors import Prior
+
+    prior = Prior("lognormal", float(np.log(0.02)), 1.0)
+    x = np.array([1e-4, 0.02, 0.3])
+    expected = stats.lognorm(s=1.0, scale=0.02).logpdf(x)
+    np.testing.assert_allclose(np.asarray(prior.numpyro().log_prob(x)), expected, rtol=1e-6)
+    np.testing.assert_allclose(pm.logp(prior.pymc_dist(), x).eval(), expected, rtol=1e-6)
+    assert np.median(prior.sample(np.random.default_rng(0), 20000)) == pytest.approx(0.02, rel=0.03)
+    with pytest.raises(ValueError, match="lognormal prior has no affine map"):
+        prior.affine(0.0, 2.0)
+
+
 def test_a_handful_of_runs_keeps_its_noise():
     # Seven runs at three sizes, 1% noise: the law (six coefficients) nearly passes through them. Under a half-normal
     # noise prior this table's posterior piled up at sigma 6e-13 (every interval too narrow); the log-normal prior

@@ -285,18 +285,18 @@ def expected_cut(answer: xr.Dataset) -> float:
     return float(min(max(reduction / variance, 0.0), 1.0)) if variance > 0 else 0.0
 
 
-def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
-    """The variance of a new run's log-loss noise (posterior mean) for each kind: sigma^2 nu / (nu - 2) for the
-    Student-t, sigma^2 when nu <= 2 (where its variance is not finite)."""
-    inflation = post.nu / (post.nu - 2) if post.nu > 2 else 1.0
-    variance = {k: float((post.posterior[f"sigma_{k}"] ** 2).mean()) * inflation
-                for k in np.unique(kind) if f"sigma_{k}" in post.posterior}
-    return np.array([variance[k] for k in kind])
-
-
 def noise_scales(post: Any, kind: np.ndarray) -> np.ndarray:
     """Each draw's log-loss noise scale for runs of each ``kind``; (sample, run)."""
-    return np.stack([post.posterior[f"sigma_{k}"].stack(sample=SAMPLE_DIMS).values for k in kind], axis=-1)
+    kinds, index = np.unique(np.asarray(kind, str), return_inverse=True)
+    scales = np.stack([post.posterior[f"sigma_{k}"].stack(sample=SAMPLE_DIMS).values for k in kinds], axis=-1)
+    return scales[:, index.ravel()]
+
+
+def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
+    """The variance of a new run's log-loss noise (posterior mean) for runs of each ``kind``: sigma^2 nu / (nu - 2)
+    for the Student-t, sigma^2 when nu <= 2 (where its variance is not finite)."""
+    inflation = post.nu / (post.nu - 2) if post.nu > 2 else 1.0
+    return np.mean(noise_scales(post, kind) ** 2, axis=0) * inflation
 
 
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
