@@ -84,7 +84,9 @@ def batch_summary(ranked: xr.Dataset, target: str) -> str:
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"
             f"expected to shrink the target's mean posterior variance by {cut:.0%} (its standard deviation by "
-            f"{1 - np.sqrt(1 - cut):.0%}); the linear update the batch was picked by, a lower bound, says {linear:.0%}")
+            f"{1 - np.sqrt(1 - cut):.0%})\n"
+            f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
+            f"bound, says {linear:.0%})")
 
 
 def selected_table(selected: pd.DataFrame, target_variance: float) -> str:
