@@ -19,11 +19,11 @@ against 0.47-0.63), every coefficient's 90% interval as wide (median ratio 0.99-
 19 s per set.
 
 With the log-normal noise prior (median 0.02, log spread 1; before, half-normal 0.05), sigma scored too, 100 sets
-each: ``--sizes 12`` 90% coverage 0.85-0.92 over the coefficients and the noise (50%: 0.45-0.54), 98 of 100 clean
-(84 in the entry above, before later changes to the fit), 4.3 s per set. ``--runs 10`` (ten runs, the law nearly through them): 0.85-0.96 (50%: 0.39-0.54), 99 of
-100 clean; with the half-normal prior and its own draws of sigma, 0.81-0.94, 99 of 100 clean (calibrated too: its
-draws of sigma are rarely small enough for the law to pass through ten runs; ``few_runs_noise.py`` is the case
-where it fails).
+each: ``--sizes 12`` 90% coverage 0.85-0.92 over the coefficients and the noise (50%: 0.45-0.54), 98 of 100 clean (84
+in the entry above, before later changes to the fit), 4.3 s per set. ``--runs 10`` (ten runs, the law nearly through
+them): 0.85-0.96 (50%: 0.39-0.54), 99 of 100 clean; with the half-normal prior and its own draws of sigma, 0.81-0.94,
+99 of 100 clean (calibrated too: its draws of sigma are rarely small enough for the law to pass through ten runs;
+``few_runs_noise.py`` is the case where it fails).
 """
 
 from __future__ import annotations
