@@ -53,7 +53,7 @@ def check(task: Task, level: float) -> dict[str, float]:
     picked = left[left["run"].isin(answer["candidate"].values[answer["selected"].values])]
     before, after = target_variance(post, task), target_variance(quiet_fit(pd.concat([fitted, picked])), task)
     return {"task": task.name, "runs": len(picked), "before": before, "after": after,
-            "linear_cut": answer.attrs["batch_reduction"] / answer.attrs["target_variance"],
+            "linear_cut": expected_cut(answer, reweighted=False),
             "expected_cut": expected_cut(answer), "realised_cut": 1 - after / before}
 
 

@@ -17,6 +17,7 @@ from bayes_distill.posterior.design import (
     Ensemble,
     NewTeachers,
     candidate_cost,
+    expected_cut,
     greedy_batch,
     predicted_log_loss,
     reweighted_reduction,
@@ -213,6 +214,8 @@ def test_the_expected_reduction_ranks_candidates_as_refits_do(seed):
     assert out.attrs["target_variance"] == pytest.approx(before, rel=1e-9)
     assert out.attrs["batch_reduction"] == pytest.approx(float(out["expected_reduction"][0]), rel=1e-12)
     assert 0 < out.attrs["batch_reduction_reweighted"] < before
+    assert expected_cut(out) == pytest.approx(out.attrs["batch_reduction_reweighted"] / before, rel=1e-9)
+    assert expected_cut(out, reweighted=False) == pytest.approx(out.attrs["batch_reduction"] / before, rel=1e-9)
     assert out.attrs["batch_cost"] == 1.0
 
 

@@ -78,8 +78,7 @@ def batch_summary(ranked: xr.Dataset, target: str) -> str:
     if not selected.any():
         return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
                 f"{float(ranked['cost'].min()):.3g}); nothing selected")
-    cut, variance = expected_cut(ranked), ranked.attrs["target_variance"]
-    linear = ranked.attrs["batch_reduction"] / variance if variance > 0 else 0.0
+    cut, linear = expected_cut(ranked), expected_cut(ranked, reweighted=False)
     return (f"target: {target}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"

@@ -276,12 +276,12 @@ def reweighted_reduction(target: np.ndarray, predicted: np.ndarray, noise_scale:
     return float(np.mean(np.var(target, axis=0)) - after.mean())
 
 
-def expected_cut(answer: xr.Dataset) -> float:
+def expected_cut(answer: xr.Dataset, reweighted: bool = True) -> float:
     """The share of the target's mean posterior variance that ``suggest_runs``' selected batch is expected to take
-    off (0 to 1; 0 for a target without spread): by reweighting the draws (``reweighted_reduction``), or by the
-    linear update for an answer made before that was kept."""
+    off (0 to 1; 0 for a target without spread): by reweighting the draws (``reweighted_reduction``), or with
+    ``reweighted=False`` by the linear update the batch was picked by (a lower bound)."""
     variance = answer.attrs["target_variance"]
-    reduction = answer.attrs.get("batch_reduction_reweighted", answer.attrs["batch_reduction"])
+    reduction = answer.attrs["batch_reduction_reweighted" if reweighted else "batch_reduction"]
     return float(min(max(reduction / variance, 0.0), 1.0)) if variance > 0 else 0.0
 
 
