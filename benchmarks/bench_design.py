@@ -61,7 +61,7 @@ relative error at 1% / 2% / 5% / 10%: ours 5.5 / 4.6 / 3.7 / 3.6%, V-optimal 6.2
 96-97%, V-optimal 97-100%. R^2 at 10% within 0.02 of the whole pool's: ours 12 of 24 tasks, V-optimal 8 (median R^2
 0.74 and 0.58; the whole pool 0.84). Ours now less ours with the half-normal prior: +0.22 +- 0.42, +0.10 +- 0.19,
 -0.12 +- 0.18, +0.06 +- 0.10 points: no change beyond the suite's noise.
-Random picks again with the log-normal prior (``--methods random --random-seeds 5``, 58 minutes): mean relative
+Random picks again with the log-normal prior (``--methods random --random-seeds 5``, 63 minutes): mean relative
 error 6.2 / 6.2 / 4.5 / 3.9%, 90% coverage 96-99%, R^2 at 10% within 0.02 of the whole pool's on 8.2 of 24 tasks
 (mean of the seeds). Ours less random: -0.70 +- 0.68 (12 of 24 better), -1.66 +- 0.76 (17), -0.75 +- 0.37 (21),
 -0.28 +- 0.36 (14); V-optimal less random: -0.06 +- 0.37 (14), -1.54 +- 0.68 (15), -0.39 +- 0.34 (13), -0.36 +-
