@@ -72,12 +72,13 @@ changed the picks on 1, 1, 5 and 7 of the 24 tasks at 1% / 2% / 5% / 10%; its er
 +- 0.01, +0.01 +- 0.01, +0.15 +- 0.14, -0.08 +- 0.09 points (less V-optimal at 5%: -0.21 +- 0.36, 12 of 24
 better). On the five simulated supervised designs below it changed one simulation's picks, at 5% (-0.02 points).
 No gain beyond the noise, for four reweightings per suggestion instead of one.
-Which runs, at 5% (the ``picked`` column of ``--out``): on rpj, rw_original and rw_original/redpajama, both ours
-and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding); ours spends more on one dear
-360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against 5-6). rw_original and
-rw_original/redpajama (one set of training runs, scored on two validation sets) got the same picks from each
-method, and ours was better on the first (1.3% against 3.7%) and worse on the second (4.6% against 0.5%): the gap
-on the misspecified validation sets is how one set of runs extrapolates there, not a different choice of runs.
+Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
+rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
+ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against
+5-6). rw_original and rw_original/redpajama (one set of training runs, scored on two validation sets) got the same
+picks from each method, and ours was better on the first (1.3% against 3.7%) and worse on the second (4.6% against
+0.5%): the gap on the misspecified validation sets is how one set of runs extrapolates there, not a different choice
+of runs.
 The simulated supervised design, 5 simulations (``--tasks sim-supervised --sim-seeds 5 --levels 0.01 0.02 0.05``,
 random 4 seeds), mean relative error (the whole pool: 1.30%) and 90% coverage:
 | method | 1% | 2% | 5% |
