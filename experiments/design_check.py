@@ -8,11 +8,14 @@ measured: the realised reduction, against ``suggest_runs``' expected one (Spearm
 candidates), and the realised reduction of the top candidate against the candidates' median.
 Usage: python experiments/design_check.py [--tables 3] [--draws 500]
 
-Measured on 2 cores, 5 tables (2 x 500 draws): Spearman 0.89, 0.91, 0.77, 0.88, 0.73 between the expected and the
-realised reductions over the 15 candidates; the top candidate's expected reduction against its realised one
-1.73e-3 / 1.84e-3, 7.96e-4 / 7.90e-4, 1.68e-3 / 1.72e-3, 2.02e-3 / 2.00e-3, 1.94e-3 / 1.76e-3 (the target's
-variance before: 0.9-2.5e-3), and the median candidate realised 1.7e-4 to 8.0e-4: the top candidate removed 80-90%
-of the target's variance, 2.2-5x what the median candidate did.
+Measured on 2 cores, 5 tables (2 x 500 draws; the target's variance before: 6.3e-3 to 9.5e-3, with the law error
+at 30-100 times the largest fitted size): Spearman 0.78, 0.90, 0.92, 0.89, 0.91 between the expected and the
+realised reductions over the 15 candidates; the top candidate's realised reduction 1.07-1.11 times its expected one
+(5.76e-3 / 5.21e-3, 7.51e-3 / 7.02e-3, 8.99e-3 / 8.11e-3, 5.58e-3 / 5.20e-3, 5.56e-3 / 5.19e-3: the linear update is
+a lower bound), and 1.3-2.4 times the median candidate's (2.4e-3 to 6.6e-3).
+Before a run alone at its size had its own law error in the fit (``law_error_levels``), the refits took such a run
+(every candidate at a new size) for the law's exact value there while the design did not: Spearman 0.82, 0.73,
+0.73, 0.79, 0.71 on the same tables, the top candidate's realised reduction 0.61-0.84 times its expected one.
 """
 
 from __future__ import annotations

@@ -1128,17 +1128,18 @@ def test_a_crossover_shifted_by_the_laws_errors_moves_with_them():
     assert int(never["outcome"].squeeze()) == -1
 
 
-def test_only_sizes_that_runs_share_have_a_law_error():
-    from bayes_distill.inference.model import shared_sizes
+def test_every_size_of_a_kind_whose_runs_share_two_sizes_has_a_law_error():
+    from bayes_distill.inference.model import law_error_levels
 
-    kind = np.array(["supervised", "supervised", "distilled", "supervised", "distilled", "distilled"])
-    N = np.array([1e8, 1e8, 1e8, 2e8, 1e8, 3e8])
-    labels, index = shared_sizes(kind, N)
-    assert labels.tolist() == ["distilled N=100000000.0", "supervised N=100000000.0"]
-    assert index.tolist() == [1, 1, 0, -1, 0, -1]
-    # Checkpoints of one training run (one group) do not make a shared size: their group's offset is theirs.
-    group = np.array(["a", "a", "b", "c", "d", "e"])
-    assert shared_sizes(kind, N, group)[1].tolist() == [-1, -1, 0, -1, 0, -1]
+    kind = np.array(["supervised", "supervised", "supervised", "supervised", "supervised", "distilled", "distilled"])
+    N = np.array([1e8, 1e8, 2e8, 2e8, 3e8, 1e8, 1e8])
+    labels, index = law_error_levels(kind, N)
+    # Supervised runs share two sizes, so their lone size (3e8) has an error too; distilled runs share only one.
+    assert labels.tolist() == ["supervised N=100000000.0", "supervised N=200000000.0", "supervised N=300000000.0"]
+    assert index.tolist() == [0, 0, 1, 1, 2, -1, -1]
+    # Checkpoints of one training run (one group) do not share a size: their group's offset is theirs.
+    group = np.array(["a", "a", "b", "c", "d", "e", "f"])
+    assert law_error_levels(kind, N, group)[1].tolist() == [-1] * 7
     with pytest.raises(ValueError, match="law_error=True needs runs that share a student size"):
         bd.fit(simulated_runs(20), law_error=True)  # every run its own size
 
@@ -1174,6 +1175,25 @@ def test_a_fit_with_the_law_error_learns_its_spread_apart_from_the_noise(tmp_pat
     assert width[0] > 2 * width[1], width
     again = bd.load_posterior(with_error.save(tmp_path / "law_error.nc"))
     xr.testing.assert_identical(again.predict(N, D), with_error.predict(N, D))  # fitted sizes: their own offsets
+
+
+def test_a_run_alone_at_its_size_carries_that_sizes_law_error():
+    # 4 sizes x 3 budgets and one run alone at a fifth size, 4% above the law: the fit gives the lone size an offset
+    # like the others' (the run is not the law's exact value there), which leans towards the 4% (the law takes the
+    # rest, as it takes every size's mean, trend and curvature), and predicts at that size with the offset it fitted.
+    rng = np.random.default_rng(1)
+    N = np.append(np.repeat(np.geomspace(5e7, 4e8, 4), 3), 1.5e9)
+    D = N * np.append(np.tile([10.0, 30.0, 90.0], 4), 20.0)
+    loss = bd.supervised_loss(N, D, TRUTH) * np.exp(rng.normal(0.0, 0.003, N.size) + np.append(np.zeros(12), 0.04))
+    frame = pd.DataFrame({"run": [f"r{i}" for i in range(N.size)], "kind": "supervised", "N": N, "D": D, "loss": loss})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains
+        post = bd.fit(frame, chains=2, draws=300, warmup=300, seed=0)
+    lone = f"supervised N={1.5e9!r}"
+    assert lone in post.posterior["size"].values and post.posterior.sizes["size"] == 5
+    offset = post.posterior["law_error_offset"].sel(size=lone)
+    assert float(offset.mean()) > 0, float(offset.mean())
+    np.testing.assert_array_equal(post.law_error("supervised", [1.5e9]).isel(point=0), offset)
 
 
 def test_the_law_error_at_a_new_size_grows_with_its_distance_from_the_fitted_sizes(joint_posterior):

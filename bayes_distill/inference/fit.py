@@ -39,7 +39,7 @@ from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, u
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import ESS_MIN, RHAT_MAX, FitWarning, diagnose, mixing
-from bayes_distill.inference.model import ModelArgs, RunArrays, shared_sizes
+from bayes_distill.inference.model import ModelArgs, RunArrays, law_error_levels
 from bayes_distill.inference.priors import Prior, resolve_prior
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
@@ -136,7 +136,7 @@ def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[s
     if law_error and not learnable:
         raise ValueError("law_error=True needs runs that share a student size, so that the law's error at a size "
                          "can be told from the runs' noise: at least two sizes of one kind, each with runs of two or "
-                         f"more groups (training runs); these runs have {arrays.n_sizes} such size(s)")
+                         "more groups (training runs); no kind of these runs has two such sizes")
     prior = resolve_prior(prior, float(runs["loss"].min()))
     return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects),
                            law_error=bool(law_error))
@@ -751,13 +751,13 @@ def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.ra
 
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
-    with dimensions ``run``, ``group`` and ``size`` (the law error's levels: ``shared_sizes``)."""
+    with dimensions ``run``, ``group`` and ``size`` (the law error's levels: ``law_error_levels``)."""
     import arviz_base
 
     data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
     coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
-              "size": shared_sizes(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
+              "size": law_error_levels(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
     dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["law_error_direction"],
             "law_error_offset": ["size"]}
     tree = arviz_base.from_dict(data, coords=coords, dims=dims)

@@ -6,8 +6,9 @@ log loss (the Bayesian counterpart of the paper's Huber loss) with one noise sca
 optional non-centred offset per ``group`` for correlated checkpoints of one training run, and an optional law error
 (``law_error``): an offset on log loss shared by the runs of one kind and student size, the law's own error there,
 which a new size draws afresh (``Posterior.law_error``), so that intervals away from the fitted sizes say what the
-law does not know. Only sizes with several runs have an offset in the fit: one run alone cannot tell the law's
-error at its size from its own noise.
+law does not know. A kind's sizes have offsets once runs of several groups share two or more of its sizes, so that
+the spread can be told from the noise; a run alone at its size then carries its size's offset too, rather than
+being taken for the law itself.
 
 Geometry: in the coefficients' own coordinates the posterior of (log A, alpha, gamma) is a narrow banana (the
 data fix A^gamma N^(-alpha gamma) near the runs, not A, alpha and gamma one by one), which costs NUTS 60-80
@@ -75,17 +76,21 @@ def size_labels(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     return np.array([f"{k} N={float(n)!r}" for k, n in zip(np.asarray(kind, str), np.asarray(N, float), strict=True)])
 
 
-def shared_sizes(kind: np.ndarray, N: np.ndarray, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """The law error's levels in a runs table: the labels of the sizes that runs of one kind from several groups
-    share (independent trainings; each run is its own group when ``group`` is None), sorted, and each run's index
-    among them (-1 for a run whose size no other group has). Checkpoints of one training run share their offset
-    through the group's, so they cannot tell the law's error at their size from it."""
-    labels = size_labels(kind, N)
+def law_error_levels(kind: np.ndarray, N: np.ndarray, group: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The law error's levels in a runs table, sorted, and each run's index among them (-1 for none): every size of
+    a kind that has runs of two or more groups (independent trainings; each run is its own group when ``group`` is
+    None) at two or more of its sizes. There the error's spread can be told from the runs' noise, and then every
+    size of the kind has its own error, whether one run or many trained there: a run alone at its size is not the
+    law's exact value. Checkpoints of one training run share their offset through the group's, so they cannot
+    share a size among themselves."""
+    labels, kind = size_labels(kind, N), np.asarray(kind, str)
     group = np.arange(labels.size).astype(str) if group is None else np.asarray(group, str)
     unique, index = np.unique(labels, return_inverse=True)
     groups = np.array([np.unique(group[index == i]).size for i in range(unique.size)], dtype=int)
-    shared = unique[groups >= 2]
-    return shared, np.where(groups[index] >= 2, np.searchsorted(shared, labels), -1)
+    level_kind = np.array([kind[index == i][0] for i in range(unique.size)], dtype=str)
+    learnable = [k for k in np.unique(kind) if np.sum((level_kind == k) & (groups >= 2)) >= 2]
+    levels = unique[np.isin(level_kind, learnable)]
+    return levels, np.where(np.isin(labels, levels), np.searchsorted(levels, labels), -1)
 
 
 def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
@@ -131,7 +136,7 @@ class RunArrays:
     distilled: np.ndarray  # row indices of distilled runs
     group: np.ndarray  # group index of each run
     n_groups: int
-    size: np.ndarray  # index of each run's level of the law error, -1 if none: see ``shared_sizes``
+    size: np.ndarray  # index of each run's level of the law error, -1 if none: see ``law_error_levels``
     n_sizes: int
     size_directions: np.ndarray  # (size, direction): see ``law_error_directions``
     log_reference_size: float  # mean log N of the runs: the centre of the power-law terms' reparameterisation
@@ -141,8 +146,8 @@ class RunArrays:
     def from_runs(cls, runs: xr.Dataset) -> RunArrays:
         kind = runs["kind"].values.astype(str)
         _, group = np.unique(runs["group"].values.astype(str), return_inverse=True)
-        shared, size = shared_sizes(kind, runs["N"].values, runs["group"].values)
-        first = np.array([np.flatnonzero(size == i)[0] for i in range(shared.size)], dtype=np.int64)
+        levels, size = law_error_levels(kind, runs["N"].values, runs["group"].values)
+        first = np.array([np.flatnonzero(size == i)[0] for i in range(levels.size)], dtype=np.int64)
         directions = law_error_directions(kind[first], runs["N"].values[first])
         return cls(
             N=runs["N"].values.astype(float), D=runs["D"].values.astype(float),
@@ -150,7 +155,7 @@ class RunArrays:
             teacher_loss=np.where(kind == "distilled", runs["teacher_loss"].values.astype(float), 1.0),
             supervised=np.flatnonzero(kind == "supervised"), distilled=np.flatnonzero(kind == "distilled"),
             group=group, n_groups=int(group.max()) + 1 if group.size else 0,
-            size=size, n_sizes=shared.size, size_directions=directions,
+            size=size, n_sizes=levels.size, size_directions=directions,
             log_reference_size=float(np.mean(np.log(runs["N"].values.astype(float)))),
             log_reference_tokens=float(np.mean(np.log(runs["D"].values.astype(float)))),
         )

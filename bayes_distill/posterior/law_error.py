@@ -1,6 +1,6 @@
 """The law's own error at student sizes a fit has not seen (``fit(..., law_error=True)``).
 
-The model gives every shared student size of a kind an offset on log loss, independent Normal(0, law_error), but
+The model gives every fitted student size of a kind an offset on log loss, independent Normal(0, law_error), but
 fits only the part of them the law cannot say (``law_error_directions``): their mean, trend and curvature in log N
 went into the law's coefficients. At a new size the error is therefore the size's own offset less what the law
 makes, out there, of the offsets it absorbed at the fitted sizes. This module computes that second part through the
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from bayes_distill.inference.model import law_error_basis, shared_sizes
+from bayes_distill.inference.model import law_error_basis, size_labels
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -38,9 +38,10 @@ class FittedSizes:
     run_inputs: tuple[np.ndarray, ...]  # the law's inputs for each run: N, D (and L_T for distilled runs)
 
     @classmethod
-    def of(cls, runs: xr.Dataset, kind: str) -> FittedSizes:
+    def of(cls, runs: xr.Dataset, levels: np.ndarray, kind: str) -> FittedSizes:
+        """The runs of ``kind`` at the fit's law-error levels (``levels``: the posterior's ``size`` labels)."""
         kinds, sizes = runs["kind"].values.astype(str), runs["N"].values.astype(float)
-        rows = np.flatnonzero((shared_sizes(kinds, sizes, runs["group"].values)[1] >= 0) & (kinds == kind))
+        rows = np.flatnonzero(np.isin(size_labels(kinds, sizes), levels.astype(str)) & (kinds == kind))
         N, run_size = np.unique(sizes[rows], return_inverse=True)
         inputs = (sizes[rows], runs["D"].values[rows].astype(float))
         if kind == "distilled":
@@ -152,7 +153,7 @@ class FreshLawError:
     @classmethod
     def of(cls, runs: xr.Dataset, posterior: xr.Dataset, params: xr.Dataset, names: list[str], nu: float, kind: str,
            seed: int) -> FreshLawError:
-        scale, fitted, move = posterior["law_error"].values, FittedSizes.of(runs, kind), None
+        scale, fitted, move = posterior["law_error"].values, FittedSizes.of(runs, posterior["size"].values, kind), None
         if fitted.N.size:
             taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape,
                                                                                              fitted.N.size))
