@@ -81,7 +81,7 @@ picks from each method, and ours was better on the first (1.3% against 3.7%) and
 of runs.
 Since a run alone at its size has its own law error in the fit (``law_error_levels``; before, the refits took it
 for the law's exact value there, which the design did not), ``--tasks gadre --methods ours`` then ``v-optimal``
-(13 minutes each): ours less ours before +0.04 +- 0.12, +0.03 +- 0.09, -0.00 +- 0.00, +0.02 +- 0.02 points at 1% /
+(13-14 minutes each): ours less ours before +0.04 +- 0.12, +0.03 +- 0.09, -0.00 +- 0.00, +0.02 +- 0.02 points at 1% /
 2% / 5% / 10% (unchanged on 23 of 24 tasks at 5% and 10%, where most bought sizes have several runs); V-optimal
 +0.12 +- 0.13, -0.27 +- 0.34, -0.00 +- 0.00, -0.01 +- 0.01. Ours less V-optimal: -0.73 +- 0.68, +0.18 +- 0.67, -0.35
 +- 0.39 (14 of 24 better), +0.10 +- 0.37; R^2 at 10% within 0.02 of the whole pool's: ours 12 of 24, V-optimal 8.

@@ -56,7 +56,8 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
                         "R-hat <= 1.01 and ESS >= 400 go on, by half the draws at a time, at most three times)")
     p.add_argument("--law-error", action=argparse.BooleanOptionalAction, default=None,
                    help="model the law's own error at each student size, so that intervals widen where the fit "
-                        "extrapolates to sizes it has not seen (default: where several runs share a student size)")
+                        "extrapolates to sizes it has not seen (default: where runs of several groups share two "
+                        "or more student sizes of a kind)")
     p.add_argument("--accept-warnings", action="store_true",
                    help="exit 0 even when the diagnostics say the draws are not trustworthy (NUTS: R-hat, ESS, "
                         "divergences; SVI: the Pareto k of the guide's importance weights)")

@@ -894,7 +894,8 @@ def sample(
     law_error: model the law's own error, an offset on log loss shared by the runs of one kind and student size
     (``law_error`` its spread, learned), which predictions at a size the fit has not seen draw afresh: intervals
     that hold where the fit extrapolates (``Posterior.law_error``). "auto" (the default) models it where it can be
-    learned: when several runs of a kind share a student size, for at least two sizes.
+    learned: when runs of several groups share a student size of one kind, for at least two sizes; then every size
+    of that kind has its error (``law_error_levels``).
     target_accept: NUTS's target acceptance probability. None (the default): 0.9, and while any transition diverges
     the fit samples again at 0.99, then 0.995 (``CAREFUL_TARGETS``; recorded in the posterior's ``target_accept``
     and ``target_accept_raised`` attributes); a number is used as given.

@@ -81,8 +81,8 @@ def law_error_levels(kind: np.ndarray, N: np.ndarray, group: np.ndarray | None =
     a kind that has runs of two or more groups (independent trainings; each run is its own group when ``group`` is
     None) at two or more of its sizes. There the error's spread can be told from the runs' noise, and then every
     size of the kind has its own error, whether one run or many trained there: a run alone at its size is not the
-    law's exact value. Checkpoints of one training run share their offset through the group's, so they cannot
-    share a size among themselves."""
+    law's exact value. Checkpoints of one training run count as one group: they share their group's offset, so
+    they cannot tell the law's error at their size from it."""
     labels, kind = size_labels(kind, N), np.asarray(kind, str)
     group = np.arange(labels.size).astype(str) if group is None else np.asarray(group, str)
     unique, index = np.unique(labels, return_inverse=True)

@@ -130,12 +130,12 @@ class Posterior:
 
     def law_error(self, kind: str, N: Any, seed: int = 0) -> xr.DataArray:
         """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
-        "distilled"), over (chain, draw, point). At a size the fit has seen (one that several runs of this kind
-        share): that size's fitted error. At any other: a draw of the error the model implies there given the
-        fitted sizes' (``_fresh_law_error``), which grows with the distance from them. The same for a given seed,
-        kind and size in every answer, so that a prediction and a plan at one size agree. Zero for a fit that did
-        not model it. Every answer that carries the law error (``predict``, ``allocate``, ``crossover``,
-        ``prob_distillation_wins``) adds this, and only this."""
+        "distilled"), over (chain, draw, point). At a size the fit has seen (a level of
+        ``inference.model.law_error_levels``): that size's fitted error. At any other: a draw of the error the model
+        implies there given the fitted sizes' (``_fresh_law_error``), which grows with the distance from them. The
+        same for a given seed, kind and size in every answer, so that a prediction and a plan at one size agree.
+        Zero for a fit that did not model it. Every answer that carries the law error (``predict``, ``allocate``,
+        ``crossover``, ``prob_distillation_wins``) adds this, and only this."""
         if kind not in ("supervised", "distilled"):
             raise ValueError(f"kind must be 'supervised' or 'distilled'; got {kind!r}")
         N = np.atleast_1d(np.asarray(N, float))
