@@ -19,7 +19,8 @@ fit of the 71 supervised runs, as the paper fits it first; pool: students up to 
 and its width in decades); ``--sim-seeds`` repeats a simulated task on fresh noise. Also the fit of the whole pool
 (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates against a 4,000-draw posterior.
 Usage: python benchmarks/bench_design.py [--tasks rpj rpj/ptb gadre sim-distilled ...] [--methods ours random ...]
-[--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--out rows.csv] [--speed]
+[--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--law-error 0.01] [--out rows.csv]
+[--speed]
 
 Measured on 2 cores. ``ours`` takes the best of three greedy batches, per FLOP, per sqrt(FLOP) and per run
 (``greedy_batch``). Gaps are paired: a method's mean relative error less random's (mean of its seeds) on the same
@@ -233,17 +234,19 @@ def gadre_task(dataset: str, evaluation: str = "c4") -> Task:
                 runs[~small].reset_index(drop=True), 15)
 
 
-def simulated_supervised_task(seed: int = 0) -> Task:
-    runs = simulate_paper_design(noise=0.01, seed=seed).to_dataframe().reset_index()
+def simulated_supervised_task(seed: int = 0, law_error: float = 0.0) -> Task:
+    runs = simulate_paper_design(noise=0.01, seed=seed, law_error=law_error).to_dataframe().reset_index()
     runs = runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]]
     small = runs["N"] <= 1.3e9
     return Task("sim-supervised", runs[small].reset_index(drop=True), runs[~small].reset_index(drop=True), 15)
 
 
-def simulated_distilled_task(question: tuple | None = None, seed: int = 0) -> Task:
-    """The paper's distilled runs (PAPER_RECOVERY, 1% noise), the supervised law fixed at the fit of the
-    design's 71 supervised runs (as the paper fits it first); pool: students up to 1.82B, target: the larger."""
-    runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=seed).to_dataframe().reset_index()
+def simulated_distilled_task(question: tuple | None = None, seed: int = 0, law_error: float = 0.0) -> Task:
+    """The paper's distilled runs (PAPER_RECOVERY, 1% noise, ``law_error`` per size), the supervised law fixed at
+    the fit of the design's 71 supervised runs (as the paper fits it first); pool: students up to 1.82B, target:
+    the larger."""
+    runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=seed,
+                                 law_error=law_error).to_dataframe().reset_index()
     supervised = quiet_fit(runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]])
     fix = {c: float(supervised.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
     columns = ["run", "kind", "N", "D", "loss", "teacher_loss", "teacher_N", "teacher_D"]
@@ -458,14 +461,15 @@ def ranking_speed(candidates: int = 1000) -> None:
           f"({ranking / reference:.0f}x predicting their supervised losses, {reference:.3f} s)")
 
 
-GADRE_TASKS: dict[str, Callable[[int], Task]] = {
+GADRE_TASKS: dict[str, Callable[[int, float], Task]] = {
     gadre_task_name(dataset, evaluation):
-        lambda seed, dataset=dataset, evaluation=evaluation: gadre_task(dataset, evaluation)
+        lambda seed, law_error, dataset=dataset, evaluation=evaluation: gadre_task(dataset, evaluation)
     for dataset in GADRE_TRAINING_SETS for evaluation in GADRE_EVALUATIONS}
-TASKS: dict[str, Callable[[int], Task]] = {  # name -> the task of a simulation seed (the Gadre tasks have one)
+# name -> the task of a simulation seed and law error (a Gadre et al. task has one of each: its own)
+TASKS: dict[str, Callable[[int, float], Task]] = {
     **GADRE_TASKS, "sim-supervised": simulated_supervised_task,
-    "sim-distilled": lambda seed: simulated_distilled_task(seed=seed),
-    "sim-crossover": lambda seed: simulated_distilled_task(CROSSOVER, seed)}
+    "sim-distilled": lambda seed, law_error: simulated_distilled_task(seed=seed, law_error=law_error),
+    "sim-crossover": lambda seed, law_error: simulated_distilled_task(CROSSOVER, seed, law_error)}
 
 
 def main() -> None:
@@ -480,6 +484,9 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
     ap.add_argument("--sim-seeds", type=int, default=1, help="simulations (noise seeds) of each sim-* task")
+    ap.add_argument("--law-error", type=float, default=0.0,
+                    help="the simulated tasks' law error: each size's log-loss offset from the law is drawn from "
+                         "Normal(0, this), as the model assumes (default 0: the law exact but for the noise)")
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
     ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
     args = ap.parse_args()
@@ -489,7 +496,7 @@ def main() -> None:
     rows = []
     for name in [task for given in args.tasks for task in (GADRE_TASKS if given == "gadre" else [given])]:
         for sim_seed in range(args.sim_seeds if name.startswith("sim-") else 1):
-            rows += run_task(TASKS[name](sim_seed), sim_seed, args, rows)
+            rows += run_task(TASKS[name](sim_seed, args.law_error), sim_seed, args, rows)
     table = pd.DataFrame(rows)
     summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]
     print(summary.mean().round(4).to_string())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from bayes_distill.data import load_runs
@@ -60,3 +61,31 @@ def test_supervised_noise_level():
     resid = np.log(runs["loss"].values) - np.log(supervised_loss(runs["N"].values, runs["D"].values, PAPER))
     assert runs.sizes["run"] == 2000
     assert abs(resid.std() - 0.01) < 0.001 and abs(resid.mean()) < 0.001
+
+
+def _residuals(runs: xr.Dataset, params) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
+    """Each kind's log loss less the law's (the distilled at the measured teacher loss): supervised, distilled."""
+    s = runs.where(runs["kind"] == "supervised", drop=True)
+    d = runs.where(runs["kind"] == "distilled", drop=True)
+    return (np.log(s["loss"].values) - log_supervised_loss(s["N"].values, s["D"].values, params),
+            np.log(d["loss"].values) - log_distilled_loss(d["N"].values, d["D"].values, d["teacher_loss"].values,
+                                                          params))
+
+
+def test_law_error_is_one_offset_per_size_on_top_of_the_same_noise():
+    plain = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=3)
+    erred = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=3, law_error=0.02)
+    for kind, before, after in zip(("supervised", "distilled"), _residuals(plain, PAPER_RECOVERY),
+                                   _residuals(erred, PAPER_RECOVERY), strict=True):
+        sizes = erred["N"].values[erred["kind"].values == kind]
+        offset = after - before  # the noise is the same draw in both, so what is left is the size's offset
+        per_size = {n: np.unique(np.round(offset[sizes == n], 12)) for n in np.unique(sizes)}
+        assert all(values.size == 1 for values in per_size.values()), kind
+        spread = np.array([values[0] for values in per_size.values()])
+        assert len(spread) == (11 if kind == "supervised" else 10)
+        assert 0.005 < spread.std() < 0.04 and np.all(np.abs(spread) < 0.1)
+
+
+def test_law_error_must_be_a_spread():
+    with pytest.raises(ValueError, match="law_error.*-0.01"):
+        simulate_paper_design(law_error=-0.01)

@@ -46,8 +46,20 @@ def _noisy(log_law: np.ndarray, noise: float, rng: np.random.Generator) -> np.nd
     return np.exp(np.asarray(log_law) + noise * rng.standard_normal(np.shape(log_law)))
 
 
-def simulate_paper_design(params: LawParams = PAPER, noise: float = 0.01, seed: int = 0) -> xr.Dataset:
+def _law_error(sizes: tuple[float, ...], spread: float, rng: np.random.Generator) -> dict[float, float]:
+    """Each size's offset of log loss from the law (size -> offset), drawn from Normal(0, ``spread``)."""
+    if not np.isfinite(spread) or spread < 0:
+        raise ValueError(f"law_error must be a finite sd of log loss >= 0; got {spread!r}")
+    return dict(zip(sizes, spread * rng.standard_normal(len(sizes)), strict=True))
+
+
+def simulate_paper_design(params: LawParams = PAPER, noise: float = 0.01, seed: int = 0, *,
+                          law_error: float = 0.0) -> xr.Dataset:
     """The paper's design with losses from ``params`` (nats/token) and log-normal noise of sd ``noise``.
+
+    ``law_error`` (sd of log loss) gives each size of each kind (teacher sizes for supervised runs, student sizes
+    for distilled ones) one offset from the law shared by all its runs, the law error the fit models; its draws
+    come from a stream of their own, so that the noise of a seed is the same with and without it.
 
     Supervised (71 runs): IsoFLOP profiles at 3e19, 1e20, 3e20, 1e21 FLOPs over the 10 student sizes
     (40 runs; these also serve as the teachers of family 2) and M = 20 teachers of the 11 teacher sizes
@@ -58,16 +70,19 @@ def simulate_paper_design(params: LawParams = PAPER, noise: float = 0.01, seed: 
     Returned through ``load_runs``; extra variables: ``teacher_N``, ``teacher_D``; ``attrs["family"]`` not kept.
     """
     rng = np.random.default_rng(seed)
+    offsets = np.random.default_rng([seed, 1])
+    supervised_error = _law_error(TEACHER_SIZES, law_error, offsets)
+    distilled_error = _law_error(STUDENT_SIZES, law_error, offsets)
     rows: list[dict] = []
 
     def supervised(N: float, D: float, name: str) -> float:
-        loss = float(_noisy(log_supervised_loss(N, D, params), noise, rng))
+        loss = float(_noisy(log_supervised_loss(N, D, params) + supervised_error[N], noise, rng))
         rows.append({"run": name, "kind": "supervised", "N": N, "D": D, "loss": loss, "group": name})
         return loss
 
     def distilled(N_S: float, D_S: float, teacher: tuple[float, float, float], name: str) -> None:
         N_T, D_T, L_T = teacher
-        loss = float(_noisy(log_distilled_loss(N_S, D_S, L_T, params), noise, rng))
+        loss = float(_noisy(log_distilled_loss(N_S, D_S, L_T, params) + distilled_error[N_S], noise, rng))
         rows.append({"run": name, "kind": "distilled", "N": N_S, "D": D_S, "loss": loss, "teacher_loss": L_T,
                      "teacher_N": N_T, "teacher_D": D_T, "group": name})
 
