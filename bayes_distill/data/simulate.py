@@ -14,6 +14,8 @@ Use ``PAPER_RECOVERY = PAPER.replace(B_prime=2e6)`` as the "truth" when checking
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -69,44 +71,62 @@ def simulate_paper_design(params: LawParams = PAPER, noise: float = 0.01, seed: 
     x 5 students x M_S in {20, 40, 80, 160, 320} (275 runs).
     Returned through ``load_runs``; extra variables: ``teacher_N``, ``teacher_D``; ``attrs["family"]`` not kept.
     """
-    rng = np.random.default_rng(seed)
     offsets = np.random.default_rng([seed, 1])
-    supervised_error = _law_error(TEACHER_SIZES, law_error, offsets)
-    distilled_error = _law_error(STUDENT_SIZES, law_error, offsets)
-    rows: list[dict] = []
-
-    def supervised(N: float, D: float, name: str) -> float:
-        loss = float(_noisy(log_supervised_loss(N, D, params) + supervised_error[N], noise, rng))
-        rows.append({"run": name, "kind": "supervised", "N": N, "D": D, "loss": loss, "group": name})
-        return loss
-
-    def distilled(N_S: float, D_S: float, teacher: tuple[float, float, float], name: str) -> None:
-        N_T, D_T, L_T = teacher
-        loss = float(_noisy(log_distilled_loss(N_S, D_S, L_T, params) + distilled_error[N_S], noise, rng))
-        rows.append({"run": name, "kind": "distilled", "N": N_S, "D": D_S, "loss": loss, "teacher_loss": L_T,
-                     "teacher_N": N_T, "teacher_D": D_T, "group": name})
-
-    iso_teachers = []
-    for C in ISOFLOP_BUDGETS:
-        for N, D in zip(STUDENT_SIZES, _isoflop_tokens(STUDENT_SIZES, C), strict=True):
-            iso_teachers.append((N, float(D), supervised(N, float(D), f"sup-iso-{C:.0e}-{N:.3g}")))
+    draw = _Draw(params, noise, np.random.default_rng(seed), _law_error(TEACHER_SIZES, law_error, offsets),
+                 _law_error(STUDENT_SIZES, law_error, offsets))
+    iso_teachers = [draw.supervised(N, float(D), f"sup-iso-{C:.0e}-{N:.3g}") for C in ISOFLOP_BUDGETS
+                    for N, D in zip(STUDENT_SIZES, _isoflop_tokens(STUDENT_SIZES, C), strict=True)]
     for C in (1e19, 3e21):
         for N, D in zip(STUDENT_SIZES, _isoflop_tokens(STUDENT_SIZES, C), strict=True):
-            supervised(N, float(D), f"sup-iso-{C:.0e}-{N:.3g}")
-    fixed_teachers = {N: (N, 20.0 * N, supervised(N, 20.0 * N, f"sup-m20-{N:.3g}")) for N in TEACHER_SIZES}
+            draw.supervised(N, float(D), f"sup-iso-{C:.0e}-{N:.3g}")
+    fixed_teachers = {N: draw.supervised(N, 20.0 * N, f"sup-m20-{N:.3g}") for N in TEACHER_SIZES}
+    _distillation_families(draw, iso_teachers, fixed_teachers)
+    return load_runs(pd.DataFrame(draw.rows))
 
+
+Teacher = tuple[float, float, float]  # a supervised run as a teacher: N_T (parameters), D_T (tokens), L_T (nats)
+
+
+@dataclass
+class _Draw:
+    """The runs drawn so far, and what draws them: the truth, the noise and each size's law error per kind."""
+
+    params: LawParams
+    noise: float
+    rng: np.random.Generator
+    supervised_error: dict[float, float]
+    distilled_error: dict[float, float]
+    rows: list[dict] = field(default_factory=list)
+
+    def supervised(self, N: float, D: float, name: str) -> Teacher:
+        """Draw a supervised run; returned as a teacher."""
+        log_law = log_supervised_loss(N, D, self.params) + self.supervised_error[N]
+        loss = float(_noisy(log_law, self.noise, self.rng))
+        self.rows.append({"run": name, "kind": "supervised", "N": N, "D": D, "loss": loss, "group": name})
+        return N, D, loss
+
+    def distilled(self, N_S: float, D_S: float, teacher: Teacher, name: str) -> None:
+        """Draw a student of ``teacher``, at the teacher's measured loss, as the fits see it."""
+        N_T, D_T, L_T = teacher
+        log_law = log_distilled_loss(N_S, D_S, L_T, self.params) + self.distilled_error[N_S]
+        loss = float(_noisy(log_law, self.noise, self.rng))
+        self.rows.append({"run": name, "kind": "distilled", "N": N_S, "D": D_S, "loss": loss, "teacher_loss": L_T,
+                          "teacher_N": N_T, "teacher_D": D_T, "group": name})
+
+
+def _distillation_families(draw: _Draw, iso_teachers: list[Teacher], fixed_teachers: dict[float, Teacher]) -> None:
+    """The paper's three distillation families (see ``simulate_paper_design``), in a fixed order of draws."""
     for N_T in FIXED_M_TEACHERS:  # family 1
         for C in ISOFLOP_BUDGETS:
             for N_S, D_S in zip(STUDENT_SIZES, _isoflop_tokens(STUDENT_SIZES, C), strict=True):
-                distilled(N_S, float(D_S), fixed_teachers[N_T], f"dist-f1-T{N_T:.3g}-{C:.0e}-S{N_S:.3g}")
+                draw.distilled(N_S, float(D_S), fixed_teachers[N_T], f"dist-f1-T{N_T:.3g}-{C:.0e}-S{N_S:.3g}")
     for k, teacher in enumerate(iso_teachers):  # family 2
         for N_S in FIXED_M_STUDENTS:
-            distilled(N_S, 20.0 * N_S, teacher, f"dist-f2-T{k}-S{N_S:.3g}")
+            draw.distilled(N_S, 20.0 * N_S, teacher, f"dist-f2-T{k}-S{N_S:.3g}")
     for N_T, teacher in fixed_teachers.items():  # family 3
         for N_S in FIXED_M_STUDENTS:
             for M in STUDENT_M:
-                distilled(N_S, float(M) * N_S, teacher, f"dist-f3-T{N_T:.3g}-S{N_S:.3g}-M{M}")
-    return load_runs(pd.DataFrame(rows))
+                draw.distilled(N_S, float(M) * N_S, teacher, f"dist-f3-T{N_T:.3g}-S{N_S:.3g}-M{M}")
 
 
 def simulate_supervised(n_runs: int = 250, params: LawParams = PAPER, noise: float = 0.01, seed: int = 0,
