@@ -13,6 +13,9 @@ from hypothesis import strategies as st
 
 import bayes_distill as bd
 from bayes_distill.cli import main
+from bayes_distill.inference import programs as program_cache
+from bayes_distill.inference.optimise import multistart_map
+from bayes_distill.inference.sites import latent_prior_draws, latent_shapes, site_values
 
 
 def test_load_runs_reads_every_format(tmp_path):
@@ -193,12 +196,12 @@ def test_cli_fit_exits_3_when_the_diagnostics_fail_and_keeps_the_posterior(tmp_p
 def test_levenberg_marquardt_reaches_the_rosenbrock_minimum():
     import jax.numpy as jnp
 
-    from bayes_distill.inference.fit import NEWTON_STEPS, _levenberg_marquardt
+    from bayes_distill.inference.optimise import NEWTON_STEPS, levenberg_marquardt
 
     def rosenbrock(x):
         return (1.0 - x[0]) ** 2 + 100.0 * (x[1] - x[0] ** 2) ** 2
 
-    x, value = _levenberg_marquardt(rosenbrock, jnp.array([-1.5, 2.0]), NEWTON_STEPS)
+    x, value = levenberg_marquardt(rosenbrock, jnp.array([-1.5, 2.0]), NEWTON_STEPS)
     np.testing.assert_allclose(np.asarray(x), [1.0, 1.0], atol=1e-6)
     assert float(value) < 1e-12
 
@@ -352,12 +355,12 @@ def test_a_compiled_fit_serves_new_data_and_priors_of_the_same_design(monkeypatc
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains; equality is what is tested
         bd.fit(first, **kw)
-        programs = dict(fit_module._PROGRAMS)
+        programs = dict(program_cache._PROGRAMS)
         reused = bd.fit(second, **kw)
-        assert programs == fit_module._PROGRAMS  # no new program for the second table
+        assert programs == program_cache._PROGRAMS  # no new program for the second table
         reused_prior = bd.fit(second, prior=prior, **kw)
-        assert programs == fit_module._PROGRAMS
-        fit_module._PROGRAMS.clear()
+        assert programs == program_cache._PROGRAMS
+        program_cache._PROGRAMS.clear()
         fresh = bd.fit(second, **kw)
         fresh_prior = bd.fit(second, prior=prior, **kw)
     for a, b in ((reused, fresh), (reused_prior, fresh_prior)):
@@ -366,7 +369,7 @@ def test_a_compiled_fit_serves_new_data_and_priors_of_the_same_design(monkeypatc
         np.testing.assert_array_equal(a.tree["log_likelihood"]["log_loss"].values,
                                       b.tree["log_likelihood"]["log_loss"].values)
     assert not np.allclose(reused.posterior["E"].values, reused_prior.posterior["E"].values)
-    assert len(fit_module._PROGRAMS) == 3  # optimiser, sampler, per-draw quantities: shared by both priors
+    assert len(program_cache._PROGRAMS) == 3  # optimiser, sampler, per-draw quantities: shared by both priors
 
 
 def test_priors_and_run_tables_are_pytrees_of_their_numbers():
@@ -401,14 +404,14 @@ def test_divergences_at_the_default_target_make_the_fit_sample_again_more_carefu
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         given = bd.fit(frame, target_accept=0.3, **kw)
-        programs = len(fit_module._PROGRAMS)
+        programs = len(program_cache._PROGRAMS)
         auto = bd.fit(frame, **kw)
     diverged = int(given.tree["sample_stats"]["diverging"].sum())
     assert diverged > 0 and given.tree.attrs["target_accept"] == 0.3 and "target_accept_raised" not in given.tree.attrs
     assert auto.tree.attrs["target_accept"] == 0.99
     assert auto.tree.attrs["target_accept_raised"] == f"from 0.3 after {diverged} divergent transitions"
     assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
-    assert len(fit_module._PROGRAMS) == programs + 1  # the sampler for 0.99
+    assert len(program_cache._PROGRAMS) == programs + 1  # the sampler for 0.99
 
 
 def test_the_careful_pass_goes_on_from_the_first():
@@ -459,7 +462,7 @@ def test_a_continued_chain_goes_on_with_its_kernel_as_it_was():
         warnings.simplefilter("ignore")
         _, args = fit_module._model_arguments(simulated_runs(n_supervised=30, seed=4), "default", None, 4.0, "auto")
     fs = fit_module.FitSettings(2, 101, 100, 0, 4, 100, "full-rank", 0.9)
-    mode, _ = fit_module.multistart_map(args, 0, 4)
+    mode, _ = multistart_map(args, 0, 4)
     first = fit_module._run_pass(args, fit_module._first_pass(mode, fs, 0.9), jax.random.PRNGKey(0), fs.chains)
     where = fit_module._continuation(first, 50)
     assert where.settings == fit_module._NutsSettings(0, 50, 0.9, adapt_mass_matrix=False, adapt_step_size=False)
@@ -633,7 +636,7 @@ def test_chains_vectorised_on_one_device_sample_the_posterior_of_chains_split_ov
         monkeypatch.setattr(jax, "local_device_count", lambda *args, **kwargs: 1)
         vectorised = bd.fit(frame, **kw).tree["posterior"]
     settings = fit_module._NutsSettings(warmup=400, draws=400, target_accept=0.9)
-    methods = {chains for _, name, spec, chains, *_ in fit_module._PROGRAMS
+    methods = {chains for _, name, spec, chains, *_ in program_cache._PROGRAMS
                if (name, spec) == ("_nuts_chain", settings)}
     assert methods == {"shard", "vmap"}  # two programs: the chain method is part of a program's key
     for name in ("E", "alpha", "beta", "gamma"):
@@ -647,7 +650,6 @@ def test_programs_dropped_from_the_cache_free_their_code():
     # go must be freed, or a long loop of fits of new designs crashes (as it did while pmap's caches held them).
     import gc
 
-    from bayes_distill.inference import fit as fit_module
 
     def mappings() -> int:
         with open("/proc/self/maps") as f:
@@ -658,7 +660,7 @@ def test_programs_dropped_from_the_cache_free_their_code():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             bd.fit(simulated_runs(n_supervised=n_supervised, seed=1), chains=2, draws=50, warmup=50, seed=0)
-        fit_module._PROGRAMS.clear()
+        program_cache._PROGRAMS.clear()
         gc.collect()
         counts.append(mappings())
     assert counts[-1] - counts[0] < 150, counts
@@ -730,9 +732,9 @@ def test_the_pymc_twin_has_numpyros_log_density(slopes):
     model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu,
                                                      slope_coordinates=slopes))
     logp = model.compile_logp()
-    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(1), 3)
+    latent = latent_prior_draws(args, jax.random.PRNGKey(1), 3)
     for i in range(3):
-        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
+        sites = site_values(args, {k: v[i] for k, v in latent.items()})
         values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
         assert {"slopes_prime" if slopes else "log_B_prime_term", "log_d1_onset", "alpha_gamma"} <= set(values)
         numpyro_value, _ = log_density(args.model(), (), {}, values)
@@ -754,7 +756,7 @@ def test_slope_coordinates_are_the_term_coordinates_moved():
     _, args = fitting._model_arguments(simulated_runs(n_supervised=10, n_distilled=20), "default", None, 4.0, False)
     new = ("log_reducible_prime_term", "slopes_prime", "slope_split_prime", "share_place_prime")
     old = ("log_A_prime_term", "log_B_prime_term", "alpha_prime_gamma", "beta_prime_gamma")
-    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(3), 4)
+    latent = latent_prior_draws(args, jax.random.PRNGKey(3), 4)
 
     def mapped(x: jax.Array, values: dict) -> jax.Array:
         substituted = {**values, **{name: x[i] for i, name in enumerate(new)}}
@@ -762,8 +764,8 @@ def test_slope_coordinates_are_the_term_coordinates_moved():
         return jnp.stack([trace[name]["value"] for name in old])
 
     for i in range(4):
-        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
-        values = {name: sites[name] for name in fitting._latent_shapes(args)}
+        sites = site_values(args, {k: v[i] for k, v in latent.items()})
+        values = {name: sites[name] for name in latent_shapes(args)}
         x = jnp.stack([values[name] for name in new])
         jacobian = jax.jacfwd(mapped)(x, values)
         moved = {**{k: v for k, v in values.items() if k not in new}, **{name: sites[name] for name in old}}
@@ -772,7 +774,7 @@ def test_slope_coordinates_are_the_term_coordinates_moved():
         assert np.isfinite(float(term_density))
         assert float(slope_density) == pytest.approx(float(term_density) + np.linalg.slogdet(jacobian)[1], abs=1e-8)
     # Each exponent stays within its prior's bounds, alpha' gamma' and beta' gamma' in (0, 2).
-    draws = jax.vmap(lambda z: fitting._sites(args, z))(latent)
+    draws = jax.vmap(lambda z: site_values(args, z))(latent)
     for name in ("alpha_prime_gamma", "beta_prime_gamma"):
         assert np.all((np.asarray(draws[name]) > 0) & (np.asarray(draws[name]) < 2)), name
     # They need bounded exponents and free terms: the paper prior's exponents are unbounded above.
@@ -1054,9 +1056,9 @@ def test_the_pymc_twin_has_numpyros_log_density_with_the_law_error():
     _, args = fitting._model_arguments(frame, "default", None, 4.0, False, law_error=True)
     model = remove_value_transforms(build_pymc_model(args.runs, args.prior, args.fix, nu=args.nu, law_error=True))
     logp = model.compile_logp()
-    latent = fitting._latent_prior_draws(args, jax.random.PRNGKey(2), 2)
+    latent = latent_prior_draws(args, jax.random.PRNGKey(2), 2)
     for i in range(2):
-        sites = fitting._sites(args, {k: v[i] for k, v in latent.items()})
+        sites = site_values(args, {k: v[i] for k, v in latent.items()})
         values = {rv.name: np.asarray(sites[rv.name], dtype=float) for rv in model.free_RVs}
         assert values["law_error_raw"].shape == (args.runs.size_directions.shape[1],) and "law_error" in values
         numpyro_value, _ = log_density(args.model(), (), {}, values)

@@ -11,18 +11,17 @@ per-draw quantities) are traced up front and compiled one after another on a wor
 needed, so the sampler compiles while the optimiser runs; each traces the model once (one loop over warm-up and
 draws; Levenberg-Marquardt takes value, gradient and Hessian from one trace). The programs take the model's
 numbers (``ModelArgs``: the runs' values, the prior's parameters) as arguments, so new data of the same design reuse
-them (see ``Program``).
+them (see ``programs.Program``).
 
-The file reads in the order a fit runs: its arguments, the compiled-program cache, the model's sites, the
-optimiser, the three methods (NumPyro NUTS, PyMC NUTS, SVI), the per-draw quantities, and ``sample`` itself.
+The file reads in the order a fit runs: its arguments, the three methods (NumPyro NUTS, PyMC NUTS, SVI), the
+per-draw quantities, and ``sample`` itself. Beside it: ``programs`` (the compiled-program cache), ``sites`` (the
+model's sites in the sampler's space) and ``optimise`` (the multi-start optimiser every method starts from).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections import OrderedDict
-from collections.abc import Callable, Hashable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
@@ -35,12 +34,22 @@ from jax.flatten_util import ravel_pytree
 from numpyro import handlers
 from numpyro.infer import SVI, Trace_ELBO, autoguide, init_to_value
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import constrain_fn, log_likelihood, potential_energy, unconstrain_fn
+from numpyro.infer.util import log_likelihood
 
 from bayes_distill.data import load_runs
 from bayes_distill.inference.diagnostics import ESS_MIN, RHAT_MAX, FitWarning, diagnose, mixing
 from bayes_distill.inference.model import ModelArgs, RunArrays, law_error_levels
+from bayes_distill.inference.optimise import Multistart, best_start, multistart_program
 from bayes_distill.inference.priors import Prior, resolve_prior
+from bayes_distill.inference.programs import Program, batched, compiled, key_shape
+from bayes_distill.inference.sites import (
+    compiled_site_values,
+    latent_prior_draws,
+    latent_shapes,
+    potential,
+    site_values,
+    unconstrained_sites,
+)
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS
 
@@ -98,12 +107,6 @@ local optima of nearly the same fit (c0 near 0.7 against 3.2 on the sturdy desig
 often miss, and chains started there adapt on their way to the best mode, which costs time and sometimes mixing
 (measurements: experiments/sturdy_distillation.py)."""
 
-NEWTON_STEPS = 400
-"""Levenberg-Marquardt iterations per start: enough to converge from a prior draw (tens of dimensions)."""
-
-PROGRAMS_KEPT = 16
-"""Compiled programs kept in memory, so that fitting new data of one design again skips tracing as well."""
-
 
 # -- the model's arguments ------------------------------------------------------------------------------------
 def _checked_fix(fix: Mapping[str, float] | None) -> dict[str, float]:
@@ -140,222 +143,6 @@ def _model_arguments(runs: Any, prior: str | Mapping[str, Prior], fix: Mapping[s
     prior = resolve_prior(prior, float(runs["loss"].min()))
     return runs, ModelArgs(arrays, prior, _checked_fix(fix), float(nu), bool(group_effects),
                            law_error=bool(law_error))
-
-
-# -- compiled programs -----------------------------------------------------------------------------------------
-_COMPILER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bayes-distill-xla")
-"""One worker: XLA already spreads one compilation over the cores, so two at once only slow the first."""
-
-_PROGRAMS: OrderedDict[tuple, Future] = OrderedDict()
-
-
-@dataclass(frozen=True)
-class Program:
-    """A program of the fit: ``fn(settings, model_args, *args)``, compiled once per settings and design.
-
-    fn: a module-level function that closes over nothing; every value it reads besides its arguments is in
-        ``settings``. So the cache's key, (fn, settings, chain mapping, the arguments' structure and shapes), is
-        everything the compiled program depends on: it cannot drift from the code.
-    settings: a hashable value (numbers, strings, a frozen dataclass) of the program's constants.
-    chains: None (one program, jitted), or "shard" / "vmap": ``fn`` is one chain's program, mapped over the leading
-        axis of every argument after the model's: one chain per device, ``devices`` of them in parallel, or
-        vectorised on one. Chains are split with ``shard_map`` under ``jit``, not ``pmap``: JAX's caches keep
-        every pmapped executable alive, so a long loop of fits ran out of the kernel's memory mappings
-        (vm.max_map_count); a jitted one is freed with the last reference to it.
-    devices: the number of devices "shard" runs the chains on, one each (the number of chains).
-    """
-
-    fn: Callable[..., Any]
-    settings: Hashable = None
-    chains: str | None = None
-    devices: int = 1
-
-    def __post_init__(self) -> None:
-        if getattr(self.fn, "__closure__", None) or "<locals>" in self.fn.__qualname__:
-            raise TypeError(f"{self.fn.__qualname__} closes over values the program cache cannot see; pass them "
-                            f"in settings")
-        if self.chains not in (None, "shard", "vmap"):
-            raise ValueError(f"chains must be None, 'shard' or 'vmap'; got {self.chains!r}")
-
-    def transform(self) -> Callable[..., Any]:
-        """``fn`` with its settings bound and its chains mapped, ready to lower."""
-        def bound(args: ModelArgs, *rest: Any) -> Any:
-            return self.fn(self.settings, args, *rest)
-
-        if self.chains is None:
-            return jax.jit(bound)
-        n_rest = self.fn.__code__.co_argcount - 2
-        if self.chains == "vmap":  # the model's arguments are shared by chains
-            return jax.jit(jax.vmap(bound, in_axes=(None, *([0] * n_rest))))
-
-        def one_chain(args: ModelArgs, *rest: Any) -> Any:
-            """A device's block of one chain, run as one chain: vectorised, a loop's branches become selects, and
-            the program compiles for twice as long."""
-            out = bound(args, *jax.tree.map(lambda x: x[0], rest))
-            return jax.tree.map(lambda x: x[None], out)
-
-        mesh = jax.sharding.Mesh(np.array(jax.local_devices()[:self.devices]), ("chain",))
-        split, shared = jax.sharding.PartitionSpec("chain"), jax.sharding.PartitionSpec()
-        # No check of which values vary over the chains: NumPyro's control flow does not mark them, and each chain
-        # is a program of its own.
-        return jax.jit(jax.shard_map(one_chain, mesh=mesh, in_specs=(shared, *([split] * n_rest)), out_specs=split,
-                                     check_vma=False))
-
-
-def _compiled(program: Program, args: ModelArgs, *example_args: Any) -> Callable[..., Any]:
-    """``program`` compiled for the design of ``args`` and the shapes of ``example_args``; returns ``run(*args)``,
-    which waits for the compilation and runs it on this fit's ``args``.
-
-    A program of the same key compiled earlier in this process is reused; otherwise it is traced now and compiled
-    on the worker thread (XLA compiles without the GIL, so this thread goes on tracing and running). Tracing stays
-    on the calling thread: NumPyro's effect handlers live on one global stack, which two tracing threads would mix.
-    """
-    leaves, structure = jax.tree.flatten((args, example_args))
-    shapes = tuple((np.shape(x), str(getattr(x, "dtype", np.result_type(x)))) for x in leaves)
-    key = (program.fn.__module__, program.fn.__qualname__, program.settings, program.chains, program.devices,
-           structure, shapes)
-    if key in _PROGRAMS:
-        _PROGRAMS.move_to_end(key)
-    else:
-        lowered = program.transform().lower(args, *example_args)
-        _PROGRAMS[key] = _COMPILER.submit(lowered.compile)
-        if len(_PROGRAMS) > PROGRAMS_KEPT:
-            _PROGRAMS.popitem(last=False)
-    compiled = _PROGRAMS[key]
-    return lambda *run_args: compiled.result()(args, *run_args)
-
-
-def _batched(shapes: Any, n: int) -> Any:
-    return jax.tree.map(lambda s: jax.ShapeDtypeStruct((n, *s.shape), s.dtype), shapes)
-
-
-def _key_shape() -> jax.ShapeDtypeStruct:
-    return jax.eval_shape(lambda: jax.random.PRNGKey(0))
-
-
-# -- the model's sites in the sampler's space ------------------------------------------------------------------
-def _latent_prior_draws(args: ModelArgs, key: jax.Array, n: int) -> dict[str, jax.Array]:
-    """``n`` joint draws of every latent site from the prior, mapped to the sampler's unconstrained space
-    (traceable; the model runs with ``observe=False`` so nothing is conditioned)."""
-    def draw(k: jax.Array) -> dict[str, jax.Array]:
-        trace = handlers.trace(handlers.seed(args.model(observe=False), k)).get_trace()
-        latent = {name: site["value"] for name, site in trace.items()
-                  if site["type"] == "sample" and not site["is_observed"] and name != "log_loss"}
-        return unconstrain_fn(args.model(), (), {}, latent)
-
-    return jax.vmap(draw)(jax.random.split(key, n))
-
-
-def _potential(args: ModelArgs) -> Callable[[dict], jax.Array]:
-    """The negative log posterior density (nats) of unconstrained site values, Jacobians included."""
-    return lambda z: potential_energy(args.model(), (), {}, z)
-
-
-def _sites(args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
-    """Every latent and deterministic site (the coefficients among them) of one point of the sampler's space."""
-    sites = constrain_fn(args.model(), (), {}, unconstrained, return_deterministic=True)
-    return {k: v for k, v in sites.items() if k != "log_loss"}
-
-
-def _sites_settings(_: None, args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
-    return _sites(args, unconstrained)
-
-
-def _constrained_sites(args: ModelArgs, unconstrained: dict) -> dict[str, jax.Array]:
-    """``_sites`` of one point, compiled (once per design, like the fit's other programs)."""
-    return _compiled(Program(_sites_settings), args, jax.eval_shape(lambda: unconstrained))(unconstrained)
-
-
-def _latent_shapes(args: ModelArgs) -> dict[str, jax.ShapeDtypeStruct]:
-    """Shape and dtype of every latent site in the sampler's space (traced, not run)."""
-    batch = jax.eval_shape(lambda: _latent_prior_draws(args, jax.random.PRNGKey(0), 1))
-    return {k: jax.ShapeDtypeStruct(v.shape[1:], v.dtype) for k, v in batch.items()}
-
-
-def _unconstrained_sites(args: ModelArgs, constrained: dict) -> dict[str, jax.Array]:
-    """The model's latent sites in the sampler's space, from constrained values of (at least) those sites."""
-    names = _latent_shapes(args)
-    return unconstrain_fn(args.model(), (), {}, {k: constrained[k] for k in names})
-
-
-# -- the optimiser: the posterior's mode from many starts ----------------------------------------------------
-def _levenberg_marquardt(energy: Any, x: jax.Array, steps: int) -> tuple[jax.Array, jax.Array]:
-    """Minimise ``energy`` from ``x`` by damped Newton steps (H + lambda I) dx = -g: a step that lowers the
-    energy is kept and the damping relaxed, one that does not is refused and the damping raised, so far from
-    the mode it walks downhill like gradient descent and near it converges like Newton. Returns the point and its
-    energy."""
-    def gradient(x: jax.Array) -> tuple[jax.Array, tuple[jax.Array, jax.Array]]:
-        value, g = jax.value_and_grad(energy)(x)
-        return g, (value, g)
-
-    curvature = jax.jacfwd(gradient, has_aux=True)  # Hessian, value and gradient from one trace of the model
-    identity = jnp.eye(x.size)
-
-    def step(carry: tuple, _: None) -> tuple[tuple, None]:
-        x, value, g, hessian, damping = carry
-        trial = x - jnp.linalg.solve(hessian + damping * identity, g)
-        trial_hessian, (trial_value, trial_g) = curvature(trial)
-        better = jnp.isfinite(trial_value) & (trial_value < value)
-        new = [jnp.where(better, a, b) for a, b in ((trial, x), (trial_value, value), (trial_g, g),
-                                                      (trial_hessian, hessian))]
-        return (*new, jnp.where(better, damping / 3.0, damping * 4.0)), None
-
-    # The first step "moves" to x itself (zero gradient, infinite energy), so the model is traced once, in the loop
-    # (which halves the compile time).
-    start = (x, jnp.asarray(jnp.inf, x.dtype), jnp.zeros_like(x), identity, jnp.asarray(3.0, x.dtype))
-    (x, value, *_), _ = jax.lax.scan(step, start, None, length=steps + 1)
-    return x, value
-
-
-@dataclass(frozen=True)
-class _MultistartSettings:
-    starts: int
-    newton_steps: int
-
-
-def _optimise(settings: _MultistartSettings, args: ModelArgs, key: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """``starts`` prior draws from ``key``, each polished by Levenberg-Marquardt in the unconstrained space, all at
-    once: the polished flat points and their potential energies."""
-    potential = _potential(args)
-    latent = _latent_prior_draws(args, key, settings.starts)
-    _, unravel = ravel_pytree(jax.tree.map(lambda v: v[0], latent))
-
-    def energy(x: jax.Array) -> jax.Array:
-        value = potential(unravel(x))
-        return jnp.where(jnp.isfinite(value), value, 1e30)  # a start outside the support loses, never crashes
-
-    x0 = jax.vmap(lambda z: ravel_pytree(z)[0])(latent)
-    return jax.vmap(lambda x: _levenberg_marquardt(energy, x, settings.newton_steps))(x0)
-
-
-class _Multistart(NamedTuple):
-    program: Callable[[jax.Array], tuple[jax.Array, jax.Array]]  # key -> (polished points, potential energies)
-    unravel: Any  # flat point -> site values
-
-
-def _multistart_program(args: ModelArgs, shapes: dict, starts: int) -> _Multistart:
-    """The multi-start optimiser as one program, compiling in the background."""
-    _, unravel = ravel_pytree(jax.tree.map(jnp.zeros_like, shapes))
-    program = Program(_optimise, _MultistartSettings(starts, NEWTON_STEPS))
-    return _Multistart(_compiled(program, args, _key_shape()), unravel)
-
-
-def _best_start(multistart: _Multistart, seed: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    """The best polished point (site values) and every start's energy."""
-    x, energies = multistart.program(jax.random.PRNGKey(seed))
-    energies = np.where(np.asarray(energies) < 1e30, np.asarray(energies), np.inf)
-    return multistart.unravel(x[int(np.argmin(energies))]), energies
-
-
-def multistart_map(args: ModelArgs, seed: int, starts: int) -> tuple[dict[str, jax.Array], np.ndarray]:
-    """The posterior mode from ``starts`` prior draws, each polished by Levenberg-Marquardt in the unconstrained
-    space; all starts run at once, vectorised and compiled by JAX.
-
-    Returns the best point (unconstrained site values) and every start's final potential energy (negative log
-    density), so that distant optima of similar fit can be reported.
-    """
-    configure_jax()
-    return _best_start(_multistart_program(args, _latent_shapes(args), starts), seed)
 
 
 # -- the methods -------------------------------------------------------------------------------------------------
@@ -454,7 +241,7 @@ def _nuts_chain(settings: _NutsSettings, args: ModelArgs, z0: dict, key: jax.Arr
     its final step size and inverse mass matrix. The step size (from ``step_size``) if ``settings.adapt_step_size``,
     and the dense mass matrix (from ``inverse_mass_matrix``) if ``settings.adapt_mass_matrix``, adapt over the
     warm-up towards the target acceptance (a constant of the program: as an argument it took longer to compile)."""
-    init_kernel, sample_kernel = hmc(potential_fn=_potential(args), algo="NUTS")
+    init_kernel, sample_kernel = hmc(potential_fn=potential(args), algo="NUTS")
     state = init_kernel(z0, settings.warmup, step_size=step_size, inverse_mass_matrix=inverse_mass_matrix,
                         adapt_step_size=settings.adapt_step_size, adapt_mass_matrix=settings.adapt_mass_matrix,
                         dense_mass=True, target_accept_prob=settings.target_accept, rng_key=key)
@@ -479,7 +266,7 @@ def _nuts_program(args: ModelArgs, shapes: dict, chains: int, settings: _NutsSet
     size = sum(int(np.prod(s.shape)) for s in jax.tree.leaves(shapes))
     matrices = jax.ShapeDtypeStruct((chains, size, size), jnp.result_type(float))
     step_sizes = jax.ShapeDtypeStruct((chains,), jnp.result_type(float))
-    return _compiled(program, args, _batched(shapes, chains), keys, matrices, step_sizes)
+    return compiled(program, args, batched(shapes, chains), keys, matrices, step_sizes)
 
 
 def _jittered_starts(mode: dict, seed: int, chains: int) -> dict:
@@ -546,7 +333,7 @@ def _continuation(previous: Draws, draws: int) -> _Pass:
 
 def _run_pass(args: ModelArgs, where: _Pass, key: jax.Array, chains: int) -> Draws:
     """One NUTS pass of ``chains`` chains, as ``where`` says, with random stream ``key``."""
-    sampler = _nuts_program(args, _latent_shapes(args), chains, where.settings)
+    sampler = _nuts_program(args, latent_shapes(args), chains, where.settings)
     unconstrained, extra, (step_sizes, matrices) = sampler(
         where.starts, jax.random.split(key, chains), where.inverse_mass_matrices, where.step_sizes)
     stats = {"diverging": extra["diverging"], "n_steps": extra["num_steps"], "energy": extra["energy"]}
@@ -573,7 +360,7 @@ def _numpyro_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict, run
         if previous is not None:
             where = _careful_pass(previous[0], fs, target)
         else:
-            start = mode if term_coordinates else _unconstrained_sites(chosen, _constrained_sites(args, mode))
+            start = mode if term_coordinates else unconstrained_sites(chosen, compiled_site_values(args, mode))
             where = _first_pass(start, fs, target)
         for record in ("draws_extended", "readapted"):  # a new pass: what an earlier one did no longer holds
             attrs.pop(record, None)
@@ -675,11 +462,11 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
     """PyMC's NUTS on the model's twin, by the same rules as NumPyro's, started at the mode; its DataTree."""
     from bayes_distill.inference.pymc_model import sample_pymc
 
-    start = _constrained_sites(args, mode)  # PyMC's twin has the same latent sites (and deterministics)
+    start = compiled_site_values(args, mode)  # PyMC's twin has the same latent sites (and deterministics)
 
     def sample_once(term_coordinates: bool, target: float, _: Any = None) -> tuple[tuple[Any, ModelArgs], np.ndarray]:
         chosen = args if term_coordinates else args.in_coefficient_coordinates()  # from the start at every pass
-        latent = _latent_shapes(chosen)
+        latent = latent_shapes(chosen)
         tree = sample_pymc(chosen.runs, chosen.prior, chosen.fix, nu=chosen.nu, group_effects=chosen.group_effects,
                            chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
                            initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
@@ -694,7 +481,7 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
 def _svi(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> Draws:
     """A Gaussian guide fitted by SVI from the mode, and ``chains x draws`` draws of it with their log importance
     weights; the Pareto k of those weights says whether the guide can stand for the posterior."""
-    start = _constrained_sites(args, mode)
+    start = compiled_site_values(args, mode)
     # An autoguide maps each site through the support it saw once, at its prototype; in the term coordinates
     # alpha_gamma's support scales with gamma, so SVI fits in the coefficients' own, whose supports are fixed.
     chosen = args.in_coefficient_coordinates()
@@ -719,7 +506,7 @@ def _guide_draws(guide: Any, params: dict, args: ModelArgs, key: jax.Array, n: i
     flat_posterior = guide.get_posterior(params)  # a Gaussian over the flattened unconstrained sites
     flat = flat_posterior.sample(key, (n,))
     latent = guide._unpack_latent(flat)
-    log_density = jax.jit(jax.vmap(lambda z: -_potential(args)(z)))(latent)
+    log_density = jax.jit(jax.vmap(lambda z: -potential(args)(z)))(latent)
     return latent, np.asarray(log_density - flat_posterior.log_prob(flat))
 
 
@@ -728,7 +515,7 @@ def _draw_quantities(_: None, args: ModelArgs, unconstrained: dict) -> tuple[dic
     """Unconstrained draws by (chain, draw) -> every latent and deterministic site, each run's log likelihood, and
     the location and scale of each run's log loss."""
     def one(z: dict) -> tuple[dict, jax.Array, jax.Array]:
-        sites = _sites(args, z)
+        sites = site_values(args, z)
         mu, sigma = handlers.substitute(args.location_scale, data=sites)()
         return sites, mu, sigma
 
@@ -740,7 +527,7 @@ def _draw_quantities(_: None, args: ModelArgs, unconstrained: dict) -> tuple[dic
 def _draw_quantities_program(args: ModelArgs, shapes: dict, chains: int,
                              draws: int) -> Callable[[dict], tuple[dict, dict, jax.Array, jax.Array]]:
     """``_draw_quantities`` compiling in the background for ``chains`` x ``draws`` draws."""
-    return _compiled(Program(_draw_quantities), args, _batched(_batched(shapes, draws), chains))
+    return compiled(Program(_draw_quantities), args, batched(batched(shapes, draws), chains))
 
 
 def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.random.Generator) -> np.ndarray:
@@ -770,7 +557,7 @@ def _quantities_in_blocks(args: ModelArgs, unconstrained: dict, block: int) -> t
     however far its chains were continued (the last block is padded with copies of the last draw, then cut)."""
     chains, total = jax.tree.leaves(unconstrained)[0].shape[:2]
     padded = -(-total // block) * block
-    quantities = _draw_quantities_program(args, _latent_shapes(args), chains, block)
+    quantities = _draw_quantities_program(args, latent_shapes(args), chains, block)
     padded_draws = jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:, -1:], padded - total, axis=1)], axis=1),
                                 jax.tree.map(np.asarray, unconstrained))
     parts = [quantities(jax.tree.map(lambda v, i=i: v[:, i:i + block], padded_draws)) for i in range(0, padded, block)]
@@ -786,15 +573,15 @@ def _draws_tree(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: dict) ->
 
 
 def _prior_draws(draws: int, args: ModelArgs, key: jax.Array) -> dict[str, jax.Array]:
-    return _latent_prior_draws(args, key, draws)
+    return latent_prior_draws(args, key, draws)
 
 
 # -- the entry points --------------------------------------------------------------------------------------------
-def _trace_programs(args: ModelArgs, fs: FitSettings, backend: str, method: str) -> _Multistart:
+def _trace_programs(args: ModelArgs, fs: FitSettings, backend: str, method: str) -> Multistart:
     """The programs a fit needs, traced now and compiled one after another in the background in the order they are
     needed, so that the sampler compiles while the optimiser runs; returns the optimiser's."""
-    shapes = _latent_shapes(args)
-    multistart = _multistart_program(args, shapes, fs.starts)
+    shapes = latent_shapes(args)
+    multistart = multistart_program(args, shapes, fs.starts)
     if backend == "numpyro" and method == "nuts":
         _nuts_program(args, shapes, fs.chains, _NutsSettings(fs.warmup, fs.draws, fs.target_accept or TARGET_ACCEPT))
         _draw_quantities_program(args, shapes, fs.chains, _extension_draws(fs))
@@ -827,8 +614,8 @@ def prior_predictive(
         raise ValueError(f"draws must be a positive integer; got {draws!r}")
     runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
     args = args.in_term_coordinates()  # drawn forward, their sites give the prior
-    prior_draws = _compiled(Program(_prior_draws, int(draws)), args, _key_shape())
-    quantities = _draw_quantities_program(args, _latent_shapes(args), 1, draws)
+    prior_draws = compiled(Program(_prior_draws, int(draws)), args, key_shape())
+    quantities = _draw_quantities_program(args, latent_shapes(args), 1, draws)
     latent = prior_draws(jax.random.PRNGKey(seed))
     samples, _, mu, sigma = quantities(jax.tree.map(lambda v: np.asarray(v)[None], latent))
     predictive = {"log_loss": _posterior_predictive(mu, sigma, nu, np.random.default_rng(seed + 1))}
@@ -912,7 +699,7 @@ def sample(
     runs, args = _model_arguments(runs, prior, fix, nu, group_effects, law_error)
     starts = starts if starts is not None else (STARTS_DISTILLED if args.runs.distilled.size else STARTS)
     fs = FitSettings(chains, draws, warmup, seed, starts, svi_steps, guide, target_accept)
-    mode, energies = _best_start(_trace_programs(args, fs, backend, method), seed)
+    mode, energies = best_start(_trace_programs(args, fs, backend, method), seed)
     attrs = {"backend": backend, "method": method, **_model_attrs(args),
              "multistart_best_potential": float(np.min(energies)), "multistart_starts": fs.starts}
 
