@@ -29,7 +29,7 @@ def add_demo_arguments(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--spec", default="experiments/cpu.toml", help="the sweep to train")
     demo.add_argument("--out", default="runs/cpu", help="output folder (runs table, posterior, report)")
     demo.add_argument("--workers", type=int, help="local worker processes (default: one per core)")
-    demo.add_argument("--chains", type=int, default=4)
+    demo.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
     # The cpu grid identifies the distillation law weakly, so its chains need more draws than the fit's defaults
     # to reach R-hat <= 1.01 (the measurements are in experiments/README.md).
     demo.add_argument("--draws", type=int, default=2500, help="draws per chain")

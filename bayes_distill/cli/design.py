@@ -46,11 +46,11 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units)")
     p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")
     p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients in every fit")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
+    p.add_argument("--chains", type=int, default=4, help="NUTS chains of every round's fit (default 4)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain of every round's fit (default 1000)")
     p.add_argument("--workers", type=int, help="local training processes (default: one per core)")
     p.add_argument("--scheduler", help="a Dask scheduler address to train on a cluster")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the fits and the suggestions (default 0)")
     p.add_argument("--accept-warnings", action="store_true",
                    help="exit 0 even when the last round's fit fails its diagnostics")
 

@@ -41,14 +41,19 @@ def _add_planner_arguments(p: argparse.ArgumentParser) -> None:
 def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", help="runs table in the schema of load_runs")
     p.add_argument("--out", required=True, help="where to write the posterior (netCDF)")
-    p.add_argument("--backend", default="numpyro", choices=["numpyro", "pymc"])
-    p.add_argument("--method", default="nuts", choices=["nuts", "svi"])
-    p.add_argument("--prior", default="default", choices=["default", "paper"])
+    p.add_argument("--backend", default="numpyro", choices=["numpyro", "pymc"],
+                   help="the sampler's engine (default numpyro; pymc: the independent second engine, NUTS only)")
+    p.add_argument("--method", default="nuts", choices=["nuts", "svi"],
+                   help="nuts (default): Markov chain draws from the posterior; svi: draws from a fitted Gaussian "
+                        "approximation of it, faster and rougher")
+    p.add_argument("--prior", default="default", choices=["default", "paper"],
+                   help="default: weakly informative; paper: centred on the paper's Table 6 coefficients, "
+                        "their intervals widened three times")
     p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients, e.g. gamma=1")
-    p.add_argument("--chains", type=int, default=4)
-    p.add_argument("--draws", type=int, default=1000)
-    p.add_argument("--warmup", type=int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--chains", type=int, default=4, help="NUTS chains (default 4)")
+    p.add_argument("--draws", type=int, default=1000, help="draws per chain after warm-up (default 1000)")
+    p.add_argument("--warmup", type=int, default=1000, help="warm-up steps per chain (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="random seed of the fit (default 0)")
     p.add_argument("--target-accept", type=float, default=None,
                    help="NUTS target acceptance probability (default: 0.9, and 0.99 if a transition diverges)")
     p.add_argument("--no-extend", dest="extend", action="store_false",
