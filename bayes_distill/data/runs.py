@@ -64,12 +64,7 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"runs table is missing the columns {missing}; it has {list(frame.columns)}")
-    if "run" not in frame.columns:
-        frame["run"] = [f"run-{i}" for i in range(len(frame))]
-    ids = frame["run"].astype(str).to_numpy()
-    duplicated = frame["run"].duplicated(keep=False).to_numpy()
-    if duplicated.any():
-        raise ValueError(f"column 'run' has duplicate run ids: {_rows(duplicated, ids)}")
+    ids = _run_ids(frame)
 
     excluded = 0
     if "status" in frame.columns and not include_failed:
@@ -77,21 +72,7 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
         excluded = int((~ok).sum())
         frame, ids = frame[ok], ids[ok]
 
-    kind = frame["kind"].astype(str).str.strip().str.lower().to_numpy()
-    unknown = ~np.isin(kind, KINDS)
-    if unknown.any():
-        raise ValueError(f"column 'kind' must be one of {KINDS}; unknown values {sorted(set(kind[unknown]))} "
-                         f"in rows {_rows(unknown, ids)}")
-    for column in POSITIVE:
-        _positive_column(frame, column, ids)
-    distilled = kind == "distilled"
-    teacher_loss = (pd.to_numeric(frame["teacher_loss"], errors="coerce").to_numpy(float)
-                    if "teacher_loss" in frame.columns else np.full(len(frame), np.nan))
-    bad = distilled & (~np.isfinite(teacher_loss) | (teacher_loss <= 0))
-    if bad.any():
-        raise ValueError(f"column 'teacher_loss' must be finite and > 0 for distilled runs; "
-                         f"missing or bad in rows {_rows(bad, ids)}")
-    teacher_loss = np.where(distilled, teacher_loss, np.nan)
+    kind, teacher_loss = _kinds_and_teacher_losses(frame, ids)
 
     data = {
         "kind": ("run", kind.astype(str)),
@@ -111,6 +92,37 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     if len(frame) == 0:
         raise ValueError("runs table has no runs to fit" + (f" ({excluded} failed runs excluded)" if excluded else ""))
     return xr.Dataset(data, coords={"run": ("run", ids.astype(str))}, attrs={"excluded_failed_runs": excluded})
+
+
+def _run_ids(frame: pd.DataFrame) -> np.ndarray:
+    """The ``run`` column as strings (``run-<row>`` where there is none), checked to be unique."""
+    if "run" not in frame.columns:
+        frame["run"] = [f"run-{i}" for i in range(len(frame))]
+    ids = frame["run"].astype(str).to_numpy()
+    duplicated = frame["run"].duplicated(keep=False).to_numpy()
+    if duplicated.any():
+        raise ValueError(f"column 'run' has duplicate run ids: {_rows(duplicated, ids)}")
+    return ids
+
+
+def _kinds_and_teacher_losses(frame: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's kind (checked, lower case) and teacher loss (nats/token; checked for distilled runs, NaN for
+    supervised ones), with ``N``, ``D`` and ``loss`` checked to be finite and > 0 on the way."""
+    kind = frame["kind"].astype(str).str.strip().str.lower().to_numpy()
+    unknown = ~np.isin(kind, KINDS)
+    if unknown.any():
+        raise ValueError(f"column 'kind' must be one of {KINDS}; unknown values {sorted(set(kind[unknown]))} "
+                         f"in rows {_rows(unknown, ids)}")
+    for column in POSITIVE:
+        _positive_column(frame, column, ids)
+    distilled = kind == "distilled"
+    teacher_loss = (pd.to_numeric(frame["teacher_loss"], errors="coerce").to_numpy(float)
+                    if "teacher_loss" in frame.columns else np.full(len(frame), np.nan))
+    bad = distilled & (~np.isfinite(teacher_loss) | (teacher_loss <= 0))
+    if bad.any():
+        raise ValueError(f"column 'teacher_loss' must be finite and > 0 for distilled runs; "
+                         f"missing or bad in rows {_rows(bad, ids)}")
+    return kind, np.where(distilled, teacher_loss, np.nan)
 
 
 def _architecture_data(frame: pd.DataFrame, ids: np.ndarray) -> dict:
