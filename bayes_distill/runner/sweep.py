@@ -84,17 +84,7 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     _check_keys("sweep", spec, TOP_KEYS)
     spec.setdefault("name", path.stem)
     spec["seeds"] = _positive_list("seeds", spec.get("seeds", [1]), integer=True)
-    data = dict(spec.get("data", {}))
-    _check_keys("data", data, {f.name for f in fields(DataConfig)})
-    if "paths" in data:
-        if isinstance(data["paths"], str):
-            data["paths"] = [data["paths"]]
-        data["paths"] = tuple(data["paths"])
-    dcfg = DataConfig(**data)
-    if dcfg.source == "text":
-        from bayes_distill.runner.data import _read_text_bytes
-
-        _read_text_bytes(dcfg.paths)  # fail early on a missing path
+    dcfg = _data_config(spec.get("data", {}))
     spec["data"] = dcfg.to_dict()
     model = dict(spec.get("model", {}))
     _check_keys("model", model, MODEL_KEYS)
@@ -110,24 +100,45 @@ def load_spec(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not fams:
         raise ValueError("family: a sweep needs at least one [[family]]")
     for i, fam in enumerate(fams):
-        kind = fam.get("kind")
-        if kind not in FAMILIES:
-            raise ValueError(f"family[{i}].kind must be one of {sorted(FAMILIES)}; got {kind!r}")
-        required, optional = FAMILIES[kind]
-        _check_keys(f"family[{i}] ({kind})", fam, required | optional | {"kind"})
-        missing = sorted(required - set(fam))
-        if missing:
-            raise ValueError(f"family[{i}] ({kind}): missing keys {missing}")
-        for key in fam:
-            if key.endswith("layers"):
-                _positive_list(f"family[{i}].{key}", fam[key], integer=True)
-            elif key.endswith(("flops", "tokens_per_param", "tokens")):
-                _positive_list(f"family[{i}].{key}", fam[key])
-        if kind == "supervised_grid" and not ({"tokens", "tokens_per_param"} & set(fam)):
-            raise ValueError(f"family[{i}] (supervised_grid): give tokens or tokens_per_param")
-        if fam.get("stream", "teacher") not in ("teacher", "student"):
-            raise ValueError(f"family[{i}].stream must be 'teacher' or 'student'; got {fam['stream']!r}")
+        _check_family(i, fam)
     return spec
+
+
+def _data_config(data: dict[str, Any]) -> DataConfig:
+    """The spec's [data] table as a ``DataConfig``; a text corpus's files must exist now, not at the first run."""
+    data = dict(data)
+    _check_keys("data", data, {f.name for f in fields(DataConfig)})
+    if "paths" in data:
+        if isinstance(data["paths"], str):
+            data["paths"] = [data["paths"]]
+        data["paths"] = tuple(data["paths"])
+    dcfg = DataConfig(**data)
+    if dcfg.source == "text":
+        from bayes_distill.runner.data import _read_text_bytes
+
+        _read_text_bytes(dcfg.paths)  # fail early on a missing path
+    return dcfg
+
+
+def _check_family(i: int, fam: dict[str, Any]) -> None:
+    """One [[family]] table: a known kind, its required keys and no others, positive sizes and budgets."""
+    kind = fam.get("kind")
+    if kind not in FAMILIES:
+        raise ValueError(f"family[{i}].kind must be one of {sorted(FAMILIES)}; got {kind!r}")
+    required, optional = FAMILIES[kind]
+    _check_keys(f"family[{i}] ({kind})", fam, required | optional | {"kind"})
+    missing = sorted(required - set(fam))
+    if missing:
+        raise ValueError(f"family[{i}] ({kind}): missing keys {missing}")
+    for key in fam:
+        if key.endswith("layers"):
+            _positive_list(f"family[{i}].{key}", fam[key], integer=True)
+        elif key.endswith(("flops", "tokens_per_param", "tokens")):
+            _positive_list(f"family[{i}].{key}", fam[key])
+    if kind == "supervised_grid" and not ({"tokens", "tokens_per_param"} & set(fam)):
+        raise ValueError(f"family[{i}] (supervised_grid): give tokens or tokens_per_param")
+    if fam.get("stream", "teacher") not in ("teacher", "student"):
+        raise ValueError(f"family[{i}].stream must be 'teacher' or 'student'; got {fam['stream']!r}")
 
 
 def model_config(spec: dict[str, Any], layers: int) -> ModelConfig:
