@@ -147,15 +147,16 @@ Random picks few, dear runs (46 at 2%, cheapest-first 206, ours 133): on a disti
 where many runs are cheap, cheapest-first is the strong baseline. V-optimal at 2% spent 1.6% of the pool: its
 linearisation saw little left worth buying.
 With a 1% law error per student size in the truth (``--tasks sim-distilled --sim-seeds 2 --law-error 0.01 --methods
-ours v-optimal cheapest --levels 0.02 0.05 0.1``, 16 minutes), R^2 / mean relative error / 90% coverage at 2% / 5% /
+ours v-optimal cheapest --levels 0.02 0.05 0.1``, 14 minutes), R^2 / mean relative error / 90% coverage at 2% / 5% /
 10%: ours 0.950 / 1.66% / 79%, 0.955 / 1.58% / 80%, 0.955 / 1.59% / 78%; cheapest 0.950 / 1.67% / 74%, 0.955 /
 1.60% / 73%, 0.953 / 1.67% / 75%; V-optimal 0.922 / 1.80% / 97% (it spent 1.2% of the pool), 0.945 / 1.75% / 76%,
 0.952 / 1.63% / 81%; the whole pool 0.956 / 1.64% / 75%. Ours less V-optimal -0.14 +- 0.29, -0.17 +- 0.20, -0.04
 +- 0.06 points (better in 1 of 2 simulations at each level). The 90% intervals of every method, the whole pool's
-too, cover 73-81% of the target here: the fit of the whole pool, simulations 0-5 one at a time, covered 99%, 51%,
-69%, 97%, 59% and 98% of the target runs (fitted law error 0.016, 0.003, 0.009, 0.010, 0.006 and 0.014 against
-the truth's 0.01). A law error shared by the three target sizes' many runs makes coverage lumpy, but 79% over six
-simulations is short of 90%, as the correlated family of ``experiments/misspecified_coverage.py`` (83%) is.
+too, cover 73-81% of the target here (but V-optimal's at 2%, from fewer runs): the fit of the whole pool,
+simulations 0-5 one at a time, covered 99%, 51%, 69%, 97%, 59% and 98% of the target runs (fitted law error 0.016,
+0.003, 0.009, 0.010, 0.006 and 0.014 against the truth's 0.01). A law error shared by the three target sizes' many
+runs makes coverage lumpy, but 79% over six simulations is short of 90%, as the correlated family of
+``experiments/misspecified_coverage.py`` (83%) is.
 The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels, one simulation, measured with
 the two greedy batches before per sqrt(FLOP) joined; the truth on the searched range
 1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth / its width
