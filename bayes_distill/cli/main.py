@@ -69,7 +69,8 @@ def _add_fit_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="bayes-distill", description=__doc__)
+    # The module docstring, less its reST quotes, which a terminal would show as they are.
+    parser = argparse.ArgumentParser(prog="bayes-distill", description=__doc__.replace("``", ""))
     sub = parser.add_subparsers(dest="command", required=True)
 
     plan = sub.add_parser("plan", help="compute-optimal distillation for students and budgets")
