@@ -19,8 +19,8 @@ fit of the 71 supervised runs, as the paper fits it first; pool: students up to 
 and its width in decades); ``--sim-seeds`` repeats a simulated task on fresh noise. Also the fit of the whole pool
 (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates against a 4,000-draw posterior.
 Usage: python benchmarks/bench_design.py [--tasks rpj rpj/ptb gadre sim-distilled ...] [--methods ours random ...]
-[--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--law-error 0.01] [--out rows.csv]
-[--speed]
+[--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--first-sim-seed 0] [--law-error 0.01]
+[--out rows.csv] [--speed]
 
 Measured on 2 cores. ``ours`` takes the best of three greedy batches, per FLOP, per sqrt(FLOP) and per run
 (``greedy_batch``). Gaps are paired: a method's mean relative error less random's (mean of its seeds) on the same
@@ -510,6 +510,8 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--random-seeds", type=int, default=5)
     ap.add_argument("--sim-seeds", type=int, default=1, help="simulations (noise seeds) of each sim-* task")
+    ap.add_argument("--first-sim-seed", type=int, default=0,
+                    help="the first simulation's seed (default 0): more simulations extend a suite, not repeat it")
     ap.add_argument("--law-error", type=float, default=0.0,
                     help="sim-supervised's and sim-distilled's law error: each size's log-loss offset from the law "
                          "is drawn from Normal(0, this), as the model assumes (default 0: the law exact but for the "
@@ -526,7 +528,8 @@ def main() -> None:
         return
     rows = []
     for name in [task for given in args.tasks for task in (GADRE_TASKS if given == "gadre" else [given])]:
-        for sim_seed in range(args.sim_seeds if name.startswith("sim-") else 1):
+        simulations = args.sim_seeds if name.startswith("sim-") else 1
+        for sim_seed in range(args.first_sim_seed, args.first_sim_seed + simulations):
             rows += run_task(TASKS[name](sim_seed, args.law_error), sim_seed, args, rows)
     table = pd.DataFrame(rows)
     summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]

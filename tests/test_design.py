@@ -19,8 +19,10 @@ from bayes_distill.posterior.design import (
     candidate_cost,
     expected_cut,
     greedy_batch,
+    noise_scales,
     predicted_log_loss,
     reweighted_reduction,
+    target_quantities,
 )
 
 
@@ -176,6 +178,38 @@ def test_suggest_runs_answers_planner_targets(joint_posterior):
 TARGET = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11]})
 
 
+def test_a_verdict_target_ranks_runs_as_the_reweighted_draws_do(joint_posterior):
+    # ("wins", N_S, C, scenario) is 1 in the draws where distillation wins and 0 where it loses: its mean is
+    # prob_distillation_wins and its variance p (1 - p). At a 1e9 student and 1e22 FLOPs this posterior is unsure
+    # (p = 0.435); the linear update's ranking of 24 candidates agrees with the model's own expectation (the draws
+    # reweighted by each candidate's simulated outcomes), of which it is a lower bound.
+    post = joint_posterior
+    question = ("wins", 1e9, 1e22, "teacher-inference")
+    p = float(post.prob_distillation_wins(1e9, 1e22).squeeze())
+    outcome = target_quantities(post, question)
+    assert outcome.dims == ("chain", "draw", "quantity") and set(np.unique(outcome.values)) == {0.0, 1.0}
+    assert float(outcome.mean()) == pytest.approx(p, abs=1e-12) and p == pytest.approx(0.435, abs=0.005)
+    rng = np.random.default_rng(0)
+    n = 24
+    kind = np.where(np.arange(n) < n // 2, "supervised", "distilled")
+    N = np.exp(rng.uniform(np.log(5e7), np.log(5e9), n))
+    candidates = pd.DataFrame({"run": [f"c{i}" for i in range(n)], "kind": kind, "N": N,
+                               "D": N * np.exp(rng.uniform(np.log(5), np.log(300), n)),
+                               "teacher_loss": np.where(kind == "distilled", rng.uniform(1.9, 2.8, n), np.nan)})
+    out = post.suggest_runs(candidates, question, budget=1.0, cost=np.ones(n))
+    assert out.attrs["target_mean"] == pytest.approx(p, abs=1e-12)
+    assert out.attrs["target_variance"] == pytest.approx(p * (1 - p), rel=1e-9)
+    linear = out["expected_reduction"].sel(candidate=candidates["run"].values).values
+    g, f = (draws.stack(sample=("chain", "draw")).transpose("sample", ...).values
+            for draws in (outcome, predicted_log_loss(post, load_candidates(candidates))))
+    scales = noise_scales(post, kind)
+    reweighted = np.array([reweighted_reduction(g, f[:, [c]], scales[:, [c]], post.nu, np.random.default_rng(1))
+                           for c in range(n)])
+    assert spearmanr(linear, reweighted).statistic >= 0.85, (linear, reweighted)
+    assert np.all(linear >= 0) and linear.max() < reweighted.max() < p * (1 - p)
+    assert out["candidate"].values[0] == candidates["run"].values[np.argmax(linear)]
+
+
 def _noisy(N, D, rng, prefix, law_error=None):
     """Runs of the paper's law with 0.5% noise and, where ``law_error`` maps a size to an offset, that offset."""
     offsets = np.array([law_error[n] for n in N]) if law_error else 0.0
@@ -303,6 +337,9 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert main([*argv[:-3], "1e10", "--out", str(tmp_path / "none.csv")]) == 0
     assert "no candidate fits the budget of 1e+10 FLOPs" in capsys.readouterr().out
     assert not pd.read_csv(tmp_path / "none.csv")["selected"].any()
+    assert main([*argv[:5], "wins:1e9:1e22", "--budget", "1e21"]) == 0  # the verdict, with its probability now
+    assert "target: P(distillation wins), N_S = 1e+09, C = 1e+22 FLOPs, teacher-inference; now 44%" in (
+        capsys.readouterr().out)
     candidates.drop(columns="D").to_csv(tmp_path / "bad.csv", index=False)
     assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "bad.csv"), "--target", "crossover:1e9",
                  "--budget", "1e21"]) == 2

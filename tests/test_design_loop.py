@@ -110,6 +110,10 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     assert ((later["expected_cut"] > 0) & (later["expected_cut"] < 1)).all()
     assert later["realised_cut"].iloc[0] == pytest.approx(1 - rounds[1].variance / rounds[0].variance, rel=1e-12)
     assert later["realised_cut"].iloc[0] > 0
+    # The target's posterior mean is kept too (for a wins target, the probability that distillation wins).
+    first = bd.posterior.design.target_quantities(loop.posterior(0), loop.target).mean(("chain", "draw"))
+    assert history.loc[0, "mean"] == pytest.approx(float(first[0]), rel=1e-12)
+    assert (history["low"] < history["mean"]).all() and (history["mean"] < history["high"]).all()
 
 
 @pytest.mark.filterwarnings("ignore")  # short chains on few runs
@@ -221,6 +225,11 @@ def test_a_target_on_the_command_line(tmp_path):
         parse_target("allocation:1e9")
     with pytest.raises(ValueError, match="SCENARIO one of"):
         parse_target("crossover:1e9:cheap")
+    assert parse_target("wins:1e9:1e21") == ("wins", 1e9, 1e21, "teacher-inference")
+    with pytest.raises(ValueError, match=r"'wins:1e9:many': expected wins:N_S:COMPUTE\[:SCENARIO\]"):
+        parse_target("wins:1e9:many")
+    assert target_label(parse_target("wins:1e9:1e21:best-case")) == ("P(distillation wins), N_S = 1e+09, "
+                                                                    "C = 1e+21 FLOPs, best-case")
     crossover, allocation = (target_label(parse_target(text)) for text in ("crossover:1e9", "allocation:1e9:1e21"))
     assert crossover == "log10 crossover budget (FLOPs), N_S = 1e+09, teacher-inference"
     assert allocation == "ln L_S at the optimum (L_S: nats/token), N_S = 1e+09, C = 1e+21 FLOPs"
@@ -254,9 +263,41 @@ def test_a_round_trains_its_runs_on_a_dask_cluster(tmp_path):
 
 
 def test_a_plan_written_before_expectations_were_kept_still_reads(tmp_path):
-    from bayes_distill.loop.design import Plan
+    from bayes_distill.loop.design import Plan, Round
+
+    old = {"number": 1, "trained": ["a"], "spent": 2.0, "low": [0.1], "median": [0.2], "high": [0.4]}
+    assert Round(**old).mean is None and Round(**old).width == pytest.approx(0.3)
 
     (tmp_path / "old.plan.json").write_text('["a", "b"]')
     assert Plan.read(tmp_path / "old.plan.json") == Plan(["a", "b"], None)
     (tmp_path / "new.plan.json").write_text('{"runs": ["c"], "expected_cut": 0.4}')
     assert Plan.read(tmp_path / "new.plan.json") == Plan(["c"], 0.4)
+
+
+def test_the_progress_of_a_wins_target_is_its_probability():
+    history = pd.DataFrame({"round": [0, 1, 2], "spent": [1e18, 3e18, 9e18], "low": [0.0, 0.0, 1.0],
+                            "median": [0.0, 1.0, 1.0], "high": [1.0, 1.0, 1.0], "mean": [0.4, 0.7, 0.97]})
+    fig = bd.plots.design_progress(history, "P(distillation wins), N_S = 1e+09", probability=True)
+    [ax] = fig.axes
+    [line] = [line for line in ax.get_lines() if line.get_label() == "P(distillation wins)"]
+    np.testing.assert_array_equal(line.get_ydata(), [0.4, 0.7, 0.97])
+    assert ax.get_ylim() == (0.0, 1.0) and ax.get_ylabel() == "P(distillation wins)"
+    assert ax.get_title().endswith("\nP(distillation wins), N_S = 1e+09")
+    decided = sorted(p.get_label() for p in ax.patches)
+    assert decided == ["decided: distillation wins (P > 0.95)", "decided: supervised wins (P < 0.05)"]
+
+
+def test_a_wins_target_is_decided_once_its_probability_leaves_5_to_95_percent(tmp_path):
+    # Its 90% interval is 0 to 1 while P(distillation wins) is within 5-95%, a point outside: --width 1 stops there.
+    from dataclasses import asdict
+
+    from bayes_distill.loop import Design
+    from bayes_distill.loop.design import Round
+
+    (tmp_path / "spec.toml").write_text(SPEC)
+    loop = Design(tmp_path / "spec.toml", tmp_path / "loop", ("wins", 1e9, 1e21, "teacher-inference"), 1e20, width=1)
+    record = tmp_path / "loop" / "rounds" / "round-000.json"
+    record.write_text(json.dumps(asdict(Round(0, ["a"], 1e18, [1.0], [1.0], [1.0], 0.03, None, [0.97]))))
+    assert loop.stop_reason() == "the target is decided: P(distillation wins) is 97.0%, outside 5-95%"
+    record.write_text(json.dumps(asdict(Round(0, ["a"], 1e18, [0.0], [1.0], [1.0], 0.2, None, [0.7]))))
+    assert loop.stop_reason() is None

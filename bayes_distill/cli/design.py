@@ -10,31 +10,36 @@ from pathlib import Path
 from typing import Any
 
 from bayes_distill.laws import SCENARIOS
+from bayes_distill.posterior.design import is_wins
 
 TARGET_HELP = ("what to be surer of: a table of points (CSV/Parquet/netCDF: kind, N, D, and teacher_loss or teacher_N "
                "and teacher_D) whose log losses' variance is to shrink; crossover:N_S[:SCENARIO] (log10 of the "
-               "crossover budget); or allocation:N_S:COMPUTE[:SCENARIO] (log of the compute-optimal student loss)")
+               "crossover budget); allocation:N_S:COMPUTE[:SCENARIO] (log of the compute-optimal student loss); or "
+               "wins:N_S:COMPUTE[:SCENARIO] (whether distillation beats supervised training of the student at that "
+               "budget: 1 or 0, decided once its probability leaves 5-95%%, where its 90%% interval's width drops from "
+               "1 to 0)")
+TARGET_NUMBERS = {"crossover": "N_S", "allocation": "N_S:COMPUTE", "wins": "N_S:COMPUTE"}  # before the scenario
 
 
 def parse_target(text: str) -> Any:
-    """A ``--target``: a planner answer ``crossover:N_S[:SCENARIO]`` or ``allocation:N_S:COMPUTE[:SCENARIO]``
-    (scenario default teacher-inference), else the path of a table of points."""
+    """A ``--target``: a planner answer ``crossover:N_S[:SCENARIO]``, ``allocation:N_S:COMPUTE[:SCENARIO]`` or
+    ``wins:N_S:COMPUTE[:SCENARIO]`` (scenario default teacher-inference), else the path of a table of points."""
     kind, _, rest = text.partition(":")
-    if kind not in ("crossover", "allocation"):
+    if kind not in TARGET_NUMBERS:
         if not Path(text).is_file():
-            raise ValueError(f"--target {text!r}: no such table of points, nor crossover:N_S[:SCENARIO] or "
-                             "allocation:N_S:COMPUTE[:SCENARIO]")
+            raise ValueError(f"--target {text!r}: no such table of points, nor "
+                             f"{' or '.join(f'{k}:{v}[:SCENARIO]' for k, v in TARGET_NUMBERS.items())}")
         return text
+    form = f"{kind}:{TARGET_NUMBERS[kind]}[:SCENARIO]"
     parts = rest.split(":")
-    numbers = 1 if kind == "crossover" else 2
+    numbers = TARGET_NUMBERS[kind].count(":") + 1
     scenario = parts[numbers] if len(parts) > numbers else "teacher-inference"
     try:
         values = [float(v) for v in parts[:numbers]]
     except ValueError:
-        raise ValueError(f"--target {text!r}: expected {kind}:N_S{':COMPUTE' * (numbers - 1)}[:SCENARIO]") from None
+        raise ValueError(f"--target {text!r}: expected {form}") from None
     if len(values) != numbers or len(parts) > numbers + 1 or scenario not in SCENARIOS:
-        raise ValueError(f"--target {text!r}: expected {kind}:N_S{':COMPUTE' * (numbers - 1)}[:SCENARIO], SCENARIO "
-                         f"one of {list(SCENARIOS)}")
+        raise ValueError(f"--target {text!r}: expected {form}, SCENARIO one of {list(SCENARIOS)}")
     return (kind, *values, scenario)
 
 
@@ -43,7 +48,8 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for the runs, every round's posterior and the plot")
     p.add_argument("--budget", type=float, required=True, help="FLOPs to spend in all, round 0 included")
     p.add_argument("--target", required=True, help=TARGET_HELP)
-    p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units)")
+    p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units; 1 for a "
+                                               "wins target: stop once decided)")
     p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")
     p.add_argument("--fix", nargs="*", default=[], metavar="NAME=VALUE", help="hold coefficients in every fit")
     p.add_argument("--chains", type=int, default=4, help="NUTS chains of every round's fit (default 4)")
@@ -70,17 +76,18 @@ def design_command(args: argparse.Namespace) -> int:
                   starting_runs=args.starting_runs, seed=args.seed)
     before = None
     for past in loop.rounds():
-        print(_line(past, args.budget, before) + " (done before)")
+        print(_line(past, args.budget, before, loop.target) + " (done before)")
         before = past
     while (step := _step(loop)) is not None:
-        print(_line(step, args.budget, before), flush=True)
+        print(_line(step, args.budget, before, loop.target), flush=True)
         before = step
     history = loop.history()
     with atomic_path(loop.out / "design.csv") as temporary:
         history.to_csv(temporary, index=False)
     if len(history):
         with atomic_path(loop.out / "design.png") as temporary:
-            design_progress(history, target_label=target_label(loop.target)).savefig(temporary, format="png", dpi=120)
+            design_progress(history, target_label=target_label(loop.target),
+                            probability=is_wins(loop.target)).savefig(temporary, format="png", dpi=120)
     reason = loop.stop_reason() or "no run left is expected to narrow the target"
     print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
           file=sys.stderr)
@@ -113,16 +120,20 @@ def target_label(target: Any) -> str:
     """The axis label of a parsed ``--target``: what the loop is to be surer of, in its units."""
     if isinstance(target, tuple) and target[0] == "crossover":
         return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
+    if is_wins(target):
+        return f"P(distillation wins), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
     if isinstance(target, tuple):
         return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs"
     return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 
-def _line(r: Any, budget: float, before: Any) -> str:
+def _line(r: Any, budget: float, before: Any, target: Any) -> str:
     """Round ``r`` in words; for a suggested batch, the share of the target's variance it was expected to take off
     against the share its refit took off (from round ``before``'s)."""
     line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
             f"the budget); target 90% interval widest {r.width:.4g}")
+    if is_wins(target) and r.mean is not None:
+        line += f"; P(distillation wins) {r.mean[0]:.0%}"
     realised = r.realised_cut(before)
     if r.expected_cut is not None and not math.isnan(realised):
         line += (f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, its refit cut "

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_distill.cli.design import TARGET_HELP, parse_target, target_label
+from bayes_distill.cli.design import TARGET_HELP, is_wins, parse_target, target_label
 from bayes_distill.cli.tables import format_table
 
 
@@ -48,8 +48,11 @@ def suggest_command(args: argparse.Namespace) -> int:
     target = parse_target(args.target)
     ranked = post.suggest_runs(candidates, target, args.budget, seed=args.seed)
     table = ranking_table(candidates, ranked)
-    print(batch_summary(ranked, target_label(target) if isinstance(target, tuple) else
-                        f"ln L (L: nats/token) at the points of {args.target}"))
+    label = (target_label(target) if isinstance(target, tuple) else
+             f"ln L (L: nats/token) at the points of {args.target}")
+    if is_wins(target):
+        label += f"; now {ranked.attrs['target_mean']:.0%}"
+    print(batch_summary(ranked, label))
     if ranked["selected"].any():
         print(selected_table(table[table["selected"]], ranked.attrs["target_variance"]))
     if args.out:

@@ -23,7 +23,7 @@ from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture
 from bayes_distill.posterior import load_posterior
-from bayes_distill.posterior.design import candidate_cost, expected_cut, target_quantities
+from bayes_distill.posterior.design import candidate_cost, expected_cut, is_wins, target_quantities
 
 RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
 INTERVAL = (0.05, 0.5, 0.95)
@@ -33,8 +33,10 @@ INTERVAL = (0.05, 0.5, 0.95)
 class Round:
     """One round of the loop: the runs it trained (its plan and the teachers they needed), the FLOPs spent by
     then, the target's 90% interval after its fit (per target quantity, in the target's units: log loss,
-    log10 FLOPs) and its mean posterior variance (units^2), and the share of the round before's variance that the
-    batch was expected to take off (None for round 0, and for rounds recorded before it was kept)."""
+    log10 FLOPs, or 1/0 for whether distillation wins) and its mean posterior variance (units^2), the share of the
+    round before's variance that the batch was expected to take off (None for round 0, and for rounds recorded
+    before it was kept), and the target's posterior mean (for a wins target, the probability that distillation
+    wins; None for rounds recorded before it was kept)."""
 
     number: int
     trained: list[str]
@@ -44,6 +46,7 @@ class Round:
     high: list[float]
     variance: float | None = None
     expected_cut: float | None = None
+    mean: list[float] | None = None
 
     @property
     def width(self) -> float:
@@ -211,6 +214,8 @@ class Design:
         if not rounds:
             return None
         last = rounds[-1]
+        if self.width is not None and last.width < self.width and is_wins(self.target) and last.mean is not None:
+            return f"the target is decided: P(distillation wins) is {last.mean[0]:.1%}, outside 5-95%"
         if self.width is not None and last.width < self.width:
             return f"the target is decided: its widest 90% interval is {last.width:.4g}, under {self.width:g}"
         candidates, left = self._candidates(self.table()), self.budget - last.spent
@@ -246,7 +251,8 @@ class Design:
         before = {run for r in rounds for run in r.trained}  # this round's: its plan and the teachers it needed
         trained = [run for run in table.loc[table["status"] != "not run", "run"] if run not in before]
         record = Round(len(rounds), trained, self._spent(table), low, median, high,
-                       float(target.var(("chain", "draw")).mean()), plan.expected_cut)
+                       float(target.var(("chain", "draw")).mean()), plan.expected_cut,
+                       target.mean(("chain", "draw")).values.tolist())
         self._write(self._path(len(rounds), ".json"), asdict(record))
         return record
 
@@ -257,8 +263,9 @@ class Design:
         return self.rounds()
 
     def history(self) -> pd.DataFrame:
-        """The rounds as a table: FLOPs spent by each round's end, runs it trained, the target's median and 90%
-        interval (``low``, ``high``: of its widest quantity; ``width``), and the share of the target's mean
+        """The rounds as a table: FLOPs spent by each round's end, runs it trained, the target's median, 90%
+        interval (``low``, ``high``: of its widest quantity; ``width``) and mean (of that quantity; for a wins target
+        the probability that distillation wins; NaN where not recorded), and the share of the target's mean
         variance the round's batch was expected to take off (``expected_cut``) against the share its refit took off
         (``realised_cut``): how far the loop's expectations held (NaN for round 0)."""
         rows, before = [], None
@@ -266,8 +273,9 @@ class Design:
             widest = int(np.argmax(np.subtract(r.high, r.low)))
             rows.append({"round": r.number, "spent": r.spent, "trained": len(r.trained), "low": r.low[widest],
                          "median": r.median[widest], "high": r.high[widest], "width": r.width,
+                         "mean": np.nan if r.mean is None else r.mean[widest],
                          "expected_cut": np.nan if r.expected_cut is None else r.expected_cut,
                          "realised_cut": r.realised_cut(before)})
             before = r
-        return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width",
+        return pd.DataFrame(rows, columns=["round", "spent", "trained", "low", "median", "high", "width", "mean",
                                            "expected_cut", "realised_cut"])

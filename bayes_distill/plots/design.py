@@ -3,27 +3,48 @@
 from __future__ import annotations
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bayes_distill.plots._common import HEIGHT, WIDTH_PER_PANEL, tidy_log_axes
 
+DECIDED = (0.05, 0.95)  # a wins target is decided once its probability leaves this range (its 90% interval is 0 wide)
 
-def design_progress(history: pd.DataFrame, target_label: str = "target") -> Figure:
+
+def design_progress(history: pd.DataFrame, target_label: str = "target", probability: bool = False) -> Figure:
     """The target's median and 90% interval (``low``, ``median``, ``high`` of ``Design.history()``, in the target's
-    units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number."""
+    units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number. With
+    ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
+    wins (``mean``) instead, beside the bands where the outcome counts as decided, with ``target_label`` in the
+    title."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
-    below, above = history["median"] - history["low"], history["high"] - history["median"]
-    ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
-                ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
-    for spent, median, number in zip(history["spent"], history["median"], history["round"], strict=True):
-        ax.annotate(f"round {number}", (spent, median), textcoords="offset points", xytext=(7, 4), ha="left",
-                    fontsize=8)
+    value = history["mean"] if probability else history["median"]
+    if probability:
+        _probability(ax, history)
+    else:
+        below, above = history["median"] - history["low"], history["high"] - history["median"]
+        ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
+                    ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
+    ax.set_ylabel("P(distillation wins)" if probability else target_label)
+    for spent, y, number in zip(history["spent"], value, history["round"], strict=True):
+        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=(7, 4), ha="left", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent")
-    ax.set_ylabel(target_label)
-    ax.set_title("the target's interval as the loop trains")
+    ax.margins(x=0.12)  # room for the last round's label
+    ax.set_title(f"whether distillation wins, as the loop trains\n{target_label}" if probability else
+                 "the target's interval as the loop trains", fontsize=10 if probability else None)
     ax.legend(loc="best", frameon=False)
     tidy_log_axes(fig)
     fig.tight_layout()
     return fig
+
+
+def _probability(ax: Axes, history: pd.DataFrame) -> None:
+    """P(distillation wins) by round, on 0-1, with the decided bands shaded."""
+    low, high = DECIDED
+    ax.axhspan(0.0, low, color="C3", alpha=0.12, lw=0, label=f"decided: supervised wins (P < {low:g})")
+    ax.axhspan(high, 1.0, color="C2", alpha=0.12, lw=0, label=f"decided: distillation wins (P > {high:g})")
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    ax.plot(history["spent"], history["mean"], "o-", color="C0", label="P(distillation wins)")
+    ax.set_ylim(0.0, 1.0)

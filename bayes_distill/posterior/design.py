@@ -19,6 +19,7 @@ keeps each batch's expected cut beside its refit's, so that what neither sees sh
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -154,24 +155,55 @@ def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_los
 def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
     """What to be surer of, over the draws, by (chain, draw, quantity): the log losses of a table of target points
     (the candidates' schema), or a planner answer: ``("crossover", N_S, scenario)`` the log10 crossover budget
-    (FLOPs; at the searched range's end where distillation always or never wins there) or ``("allocation", N_S,
-    compute, scenario)`` the log of the compute-optimal student loss."""
-    if isinstance(target, tuple) and target[:1] == ("crossover",):
-        _, N_S, scenario = target
-        answer = post.crossover(N_S, scenario, seed=seed)
-        bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
-        values = np.log10(np.clip(answer["compute"].transpose(*SAMPLE_DIMS, ...).values, *bounds))
-        name = "log10_crossover_compute"
-    elif isinstance(target, tuple) and target[:1] == ("allocation",):
-        _, N_S, compute, scenario = target
-        plan = post.allocate(N_S, compute, scenario, seed=seed)
-        values, name = np.log(plan["student_loss"].transpose(*SAMPLE_DIMS, ...).values), "log_student_loss"
-    elif isinstance(target, tuple):
-        raise ValueError("target must be a table of points, ('crossover', N_S, scenario) or ('allocation', N_S, "
-                         f"compute, scenario); got {target!r}")
-    else:
+    (FLOPs; at the searched range's end where distillation always or never wins there), ``("allocation", N_S,
+    compute, scenario)`` the log of the compute-optimal student loss, or ``("wins", N_S, compute, scenario)``
+    whether compute-optimal distillation beats supervised training of the student at that budget (1 or 0; its
+    variance p (1 - p), like the outcome's entropy, is largest at p = 1/2 and 0 once decided)."""
+    if not isinstance(target, tuple):
         return predicted_log_loss(post, load_candidates(target), seed).rename(candidate="quantity").rename("log_loss")
-    return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE_DIMS, "quantity"), name=name)
+    answer = PLANNER_TARGETS.get(target[0]) if target else None
+    if answer is None or len(target) != answer.arity:
+        raise ValueError("target must be a table of points, ('crossover', N_S, scenario), ('allocation', N_S, "
+                         f"compute, scenario) or ('wins', N_S, compute, scenario); got {target!r}")
+    values = answer.draws(post, *target[1:], seed=seed)
+    return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE_DIMS, "quantity"), name=answer.name)
+
+
+def is_wins(target: Any) -> bool:
+    """Whether ``target`` is ``("wins", ...)``: an outcome, 1 or 0, whose mean is the probability that distillation
+    wins."""
+    return isinstance(target, tuple) and target[:1] == ("wins",)
+
+
+def _log10_crossover(post: Any, N_S: float, scenario: str, seed: int) -> np.ndarray:
+    answer = post.crossover(N_S, scenario, seed=seed)
+    bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
+    return np.log10(np.clip(answer["compute"].transpose(*SAMPLE_DIMS, ...).values, *bounds))
+
+
+def _log_optimal_student_loss(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
+    plan = post.allocate(N_S, compute, scenario, seed=seed)
+    return np.log(plan["student_loss"].transpose(*SAMPLE_DIMS, ...).values)
+
+
+def _distillation_wins(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
+    plan = post.allocate(N_S, compute, scenario, seed=seed)
+    wins = plan["student_loss"] < plan["supervised_loss"]  # as ``prob_distillation_wins`` counts it
+    return wins.transpose(*SAMPLE_DIMS, ...).values.astype(float)
+
+
+@dataclass(frozen=True)
+class PlannerTarget:
+    """A planner answer to be surer of: its name, the length of its tuple (name included) and its value per draw."""
+
+    name: str
+    arity: int
+    draws: Callable[..., np.ndarray]
+
+
+PLANNER_TARGETS = {"crossover": PlannerTarget("log10_crossover_compute", 3, _log10_crossover),
+                   "allocation": PlannerTarget("log_student_loss", 4, _log_optimal_student_loss),
+                   "wins": PlannerTarget("distillation_wins", 4, _distillation_wins)}
 
 
 @dataclass
@@ -303,8 +335,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
     sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly; the batch's cost, the target's
-    mean variance now and the batch's expected reduction of it (by the linear update the batch was picked by, and
-    by reweighting the draws) in the attributes."""
+    mean (for a wins target, the probability that distillation wins) and mean variance now, and the batch's expected
+    reduction of it (by the linear update the batch was picked by, and by reweighting the draws) in the attributes."""
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
     table = load_candidates(candidates)
@@ -327,5 +359,6 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
                                       np.random.default_rng(seed)) if picked.any() else 0.0
     order = np.argsort(-out["score"].values, kind="stable")
     return out.isel(candidate=order).assign_attrs(
-        budget=float(budget), target_variance=float(np.mean(np.var(g, 0))), batch_reduction=batch.reduction,
+        budget=float(budget), target_mean=float(np.mean(g)), target_variance=float(np.mean(np.var(g, 0))),
+        batch_reduction=batch.reduction,
         batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
