@@ -167,6 +167,9 @@ def test_suggest_runs_answers_planner_targets(joint_posterior):
     assert reduction["like-the-plan"] > 10 * reduction["small-supervised"] > 0
     assert cost["like-the-plan"] > 1e21 > cost["small-supervised"]
     assert out["selected"].to_series().to_dict() == {"small-supervised": True, "like-the-plan": False}
+    teacher = ("teacher_size", 2e9, 1e22, "teacher-pretraining-inference")  # log N_T* of that plan, draw by draw
+    np.testing.assert_array_equal(target_quantities(post, teacher).isel(quantity=0),
+                                  np.log(post.allocate(*teacher[1:])["teacher_params"].squeeze().values))
     crossover = post.suggest_runs(candidates, ("crossover", 1e9, "teacher-inference"), budget=1e30)
     assert crossover["selected"].values.all() and np.all(crossover["expected_reduction"].values >= 0)
     with pytest.raises(ValueError, match="target must be a table of points"):

@@ -226,6 +226,7 @@ def test_a_target_on_the_command_line(tmp_path):
     with pytest.raises(ValueError, match="SCENARIO one of"):
         parse_target("crossover:1e9:cheap")
     assert parse_target("wins:1e9:1e21") == ("wins", 1e9, 1e21, "teacher-inference")
+    assert parse_target("teacher_size:1e9:1e21") == ("teacher_size", 1e9, 1e21, "teacher-inference")
     with pytest.raises(ValueError, match=r"'wins:1e9:many': expected wins:N_S:COMPUTE\[:SCENARIO\]"):
         parse_target("wins:1e9:many")
     assert target_label(parse_target("wins:1e9:1e21:best-case")) == ("P(distillation wins), N_S = 1e+09, "

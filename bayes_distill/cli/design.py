@@ -14,16 +14,18 @@ from bayes_distill.posterior.design import is_wins
 
 TARGET_HELP = ("what to be surer of: a table of points (CSV/Parquet/netCDF: kind, N, D, and teacher_loss or teacher_N "
                "and teacher_D) whose log losses' variance is to shrink; crossover:N_S[:SCENARIO] (log10 of the "
-               "crossover budget); allocation:N_S:COMPUTE[:SCENARIO] (log of the compute-optimal student loss); or "
+               "crossover budget); allocation:N_S:COMPUTE[:SCENARIO] (log of the compute-optimal student loss); "
+               "teacher_size:N_S:COMPUTE[:SCENARIO] (log of its teacher's size, parameters); or "
                "wins:N_S:COMPUTE[:SCENARIO] (whether distillation beats supervised training of the student at that "
                "budget: 1 or 0, decided once its probability leaves 5-95%%, where its 90%% interval's width drops from "
                "1 to 0)")
-TARGET_NUMBERS = {"crossover": "N_S", "allocation": "N_S:COMPUTE", "wins": "N_S:COMPUTE"}  # before the scenario
+TARGET_NUMBERS = {"crossover": "N_S", "allocation": "N_S:COMPUTE", "teacher_size": "N_S:COMPUTE",
+                  "wins": "N_S:COMPUTE"}  # before the scenario
 
 
 def parse_target(text: str) -> Any:
-    """A ``--target``: a planner answer ``crossover:N_S[:SCENARIO]``, ``allocation:N_S:COMPUTE[:SCENARIO]`` or
-    ``wins:N_S:COMPUTE[:SCENARIO]`` (scenario default teacher-inference), else the path of a table of points."""
+    """A ``--target``: a planner answer ``crossover:N_S[:SCENARIO]``, or ``KIND:N_S:COMPUTE[:SCENARIO]`` with KIND
+    allocation, teacher_size or wins (scenario default teacher-inference), else the path of a table of points."""
     kind, _, rest = text.partition(":")
     if kind not in TARGET_NUMBERS:
         if not Path(text).is_file():
@@ -120,6 +122,8 @@ def target_label(target: Any) -> str:
     """The axis label of a parsed ``--target``: what the loop is to be surer of, in its units."""
     if isinstance(target, tuple) and target[0] == "crossover":
         return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
+    if isinstance(target, tuple) and target[0] == "teacher_size":
+        return f"ln N_T* (parameters), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
     if is_wins(target):
         return f"P(distillation wins), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
     if isinstance(target, tuple):

@@ -156,15 +156,16 @@ def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
     """What to be surer of, over the draws, by (chain, draw, quantity): the log losses of a table of target points
     (the candidates' schema), or a planner answer: ``("crossover", N_S, scenario)`` the log10 crossover budget
     (FLOPs; at the searched range's end where distillation always or never wins there), ``("allocation", N_S,
-    compute, scenario)`` the log of the compute-optimal student loss, or ``("wins", N_S, compute, scenario)``
+    compute, scenario)`` the log of the compute-optimal student loss, ``("teacher_size", N_S, compute, scenario)``
+    the log of its teacher's size N_T* (parameters), or ``("wins", N_S, compute, scenario)``
     whether compute-optimal distillation beats supervised training of the student at that budget (1 or 0; its
     variance p (1 - p), like the outcome's entropy, is largest at p = 1/2 and 0 once decided)."""
     if not isinstance(target, tuple):
         return predicted_log_loss(post, load_candidates(target), seed).rename(candidate="quantity").rename("log_loss")
     answer = PLANNER_TARGETS.get(target[0]) if target else None
     if answer is None or len(target) != answer.arity:
-        raise ValueError("target must be a table of points, ('crossover', N_S, scenario), ('allocation', N_S, "
-                         f"compute, scenario) or ('wins', N_S, compute, scenario); got {target!r}")
+        raise ValueError("target must be a table of points, ('crossover', N_S, scenario), or (kind, N_S, compute, "
+                         f"scenario) with kind 'allocation', 'teacher_size' or 'wins'; got {target!r}")
     values = answer.draws(post, *target[1:], seed=seed)
     return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE_DIMS, "quantity"), name=answer.name)
 
@@ -186,6 +187,11 @@ def _log_optimal_student_loss(post: Any, N_S: float, compute: float, scenario: s
     return np.log(plan["student_loss"].transpose(*SAMPLE_DIMS, ...).values)
 
 
+def _log_optimal_teacher_size(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
+    plan = post.allocate(N_S, compute, scenario, seed=seed)
+    return np.log(plan["teacher_params"].transpose(*SAMPLE_DIMS, ...).values)
+
+
 def _distillation_wins(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
     plan = post.allocate(N_S, compute, scenario, seed=seed)
     wins = plan["student_loss"] < plan["supervised_loss"]  # as ``prob_distillation_wins`` counts it
@@ -203,6 +209,7 @@ class PlannerTarget:
 
 PLANNER_TARGETS = {"crossover": PlannerTarget("log10_crossover_compute", 3, _log10_crossover),
                    "allocation": PlannerTarget("log_student_loss", 4, _log_optimal_student_loss),
+                   "teacher_size": PlannerTarget("log_teacher_params", 4, _log_optimal_teacher_size),
                    "wins": PlannerTarget("distillation_wins", 4, _distillation_wins)}
 
 

@@ -296,15 +296,15 @@ class Posterior:
         distilled runs teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional ``run`` ids and
         ``cost`` (FLOPs). ``target``: a table of points in that schema (their log losses' mean variance), or
         ``("crossover", N_S, scenario)`` (log10 C*), ``("allocation", N_S, compute, scenario)`` (log of the optimal
-        student loss) or ``("wins", N_S, compute, scenario)`` (whether distillation beats supervised training there, 1
-        or 0: its variance p (1 - p)). ``cost``: FLOPs per candidate, overriding the table's and the compute
-        accounting's (the runs' architecture). Returns a Dataset over ``candidate`` with ``cost``,
-        ``expected_reduction``, ``score`` (reduction per FLOP) and ``selected``. Each candidate's ``cost`` counts a new
-        teacher's training; in ``selected`` the students of one new teacher pay for it once (where the accounting, not
-        ``cost``, gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs the batch spends),
-        ``target_variance`` (the target's mean posterior variance now), ``batch_reduction`` (how much the batch's
-        outcomes are expected to take off it by the linear update the batch was picked by; target units^2) and
-        ``batch_reduction_reweighted`` (the same by reweighting the draws, which sees what the linear update misses;
+        student loss), ``("teacher_size", N_S, compute, scenario)`` (log N_T*) or ``("wins", N_S, compute, scenario)``
+        (whether distillation beats supervised training there, 1 or 0: its variance p (1 - p)). ``cost``: FLOPs per
+        candidate, overriding the table's and the compute accounting's (the runs' architecture). Returns a Dataset over
+        ``candidate`` with ``cost``, ``expected_reduction``, ``score`` (reduction per FLOP) and ``selected``. Each
+        candidate's ``cost`` counts a new teacher's training; in ``selected`` the students of one new teacher pay for it
+        once (where the accounting, not ``cost``, gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs
+        the batch spends), ``target_variance`` (the target's mean posterior variance now), ``batch_reduction`` (how much
+        the batch's outcomes are expected to take off it by the linear update the batch was picked by; target units^2)
+        and ``batch_reduction_reweighted`` (the same by reweighting the draws, which sees what the linear update misses;
         ``posterior.design.expected_cut`` makes it a share)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 

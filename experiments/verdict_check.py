@@ -1,0 +1,129 @@
+"""Does ``suggest_runs`` rank candidates for a verdict as refits do? (issue 15's ``("wins", N_S, compute,
+scenario)`` target; not CI).
+
+Each table: the paper's supervised and distillation laws (its coefficients), 0.5% log-normal noise (and, with
+``--law-error``, each size's log-loss offset of that scale per kind); supervised runs at 5 sizes (3e7-1e9 parameters)
+x 3 token budgets (10, 40, 160 tokens per parameter), and students at 3 sizes (3e7-3e8) x the same budgets from 3
+teachers (1e8, 3e8, 1e9 parameters at 20 tokens per parameter, their losses the supervised law's), fitted jointly at
+2 x ``--draws``. The question: of a grid of student sizes (1e8-1e10) and budgets (1e19-1e24 FLOPs), the one where
+P(distillation wins) (teacher-inference) is nearest 1/2. The candidates: supervised runs at 1e8, 2e9 and 5e9
+parameters (20 tokens per parameter), and students of 1e8, 1e9 and 3e9 parameters at 20 and 200 tokens per
+parameter from a 3e9-parameter teacher. For each candidate, ``--outcomes`` outcomes are drawn from the truth, the
+table refitted with each, and the verdict's variance p (1 - p) measured: its mean drop is the realised reduction,
+against ``suggest_runs``' expected one (Spearman rank correlation over the 9 candidates), and the top candidate's
+realised reduction against the median candidate's.
+Usage: python experiments/verdict_check.py [--tables 2] [--draws 500] [--outcomes 2] [--law-error 0.01]
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+import bayes_distill as bd
+from bayes_distill.laws import PAPER
+
+TOKENS_PER_PARAMETER = np.array([10.0, 40.0, 160.0])
+TEACHERS = np.array([1e8, 3e8, 1e9])  # parameters, at 20 tokens per parameter
+SCENARIO = "teacher-inference"
+
+
+def runs_table(seed: int, law_error: float) -> tuple[pd.DataFrame, dict[tuple[str, float], float]]:
+    """The fitted runs (losses from the truth) and the truth's offset per (kind, size)."""
+    rng = np.random.default_rng(seed)
+    sizes, students = np.geomspace(3e7, 1e9, 5), np.geomspace(3e7, 3e8, 3)
+    every = ([("supervised", n) for n in (*sizes, 1e8, 2e9, 5e9)]
+             + [("distilled", n) for n in (*students, 1e8, 1e9, 3e9)])
+    offsets = dict(zip(every, np.random.default_rng([seed, 1]).normal(0.0, law_error, len(every)), strict=True))
+    N = np.repeat(sizes, TOKENS_PER_PARAMETER.size)
+    supervised = pd.DataFrame({"kind": "supervised", "N": N, "D": N * np.tile(TOKENS_PER_PARAMETER, sizes.size)})
+    grid = np.array([(n, n * r, t) for n in students for r in TOKENS_PER_PARAMETER for t in TEACHERS])
+    distilled = pd.DataFrame({"kind": "distilled", "N": grid[:, 0], "D": grid[:, 1],
+                              "teacher_loss": bd.supervised_loss(grid[:, 2], 20 * grid[:, 2], PAPER)})
+    runs = pd.concat([supervised, distilled], ignore_index=True)
+    runs["run"] = [f"r{i}" for i in range(len(runs))]
+    return with_outcomes(runs, rng, offsets), offsets
+
+
+def with_outcomes(runs: pd.DataFrame, rng: np.random.Generator,
+                  offsets: dict[tuple[str, float], float]) -> pd.DataFrame:
+    """``runs`` with their losses drawn from the truth: the paper's laws, each (kind, size)'s offset, 0.5% noise."""
+    N, D = runs["N"].to_numpy(float), runs["D"].to_numpy(float)
+    distilled = (runs["kind"] == "distilled").to_numpy()
+    teacher = runs["teacher_loss"].to_numpy(float) if "teacher_loss" in runs else np.full(N.size, np.nan)
+    law = np.where(distilled, bd.distilled_loss(N, D, np.where(distilled, teacher, 2.0), PAPER),
+                   bd.supervised_loss(N, D, PAPER))
+    offset = np.array([offsets[kind, n] for kind, n in zip(runs["kind"], N, strict=True)])
+    return runs.assign(loss=law * np.exp(offset + rng.normal(0.0, 0.005, N.size)))
+
+
+def candidates_table() -> pd.DataFrame:
+    N = np.array([1e8, 2e9, 5e9, 1e8, 1e8, 1e9, 1e9, 3e9, 3e9])
+    ratio = np.array([20, 20, 20, 20, 200, 20, 200, 20, 200])
+    kind = np.array(["supervised"] * 3 + ["distilled"] * 6)
+    teacher = np.where(kind == "distilled", float(bd.supervised_loss(3e9, 6e10, PAPER)), np.nan)
+    return pd.DataFrame({"run": [f"c{i}" for i in range(N.size)], "kind": kind, "N": N, "D": N * ratio,
+                         "teacher_loss": teacher, "teacher_N": np.where(kind == "distilled", 3e9, np.nan)})
+
+
+def least_sure(post: bd.Posterior) -> tuple:
+    """The verdict nearest a coin toss on the grid of student sizes and budgets."""
+    p = post.prob_distillation_wins(np.geomspace(1e8, 1e10, 7), np.geomspace(1e19, 1e24, 11), SCENARIO)
+    size, compute = p.to_series().sub(0.5).abs().idxmin()
+    return ("wins", float(size), float(compute), SCENARIO)
+
+
+def verdict_variance(post: bd.Posterior, question: tuple) -> float:
+    """p (1 - p) of the verdict (the variance of its 0/1 outcome over the draws)."""
+    from bayes_distill.posterior.design import target_quantities
+
+    return float(target_quantities(post, question).var(("chain", "draw")).mean())
+
+
+def quiet_fit(runs: pd.DataFrame, draws: int) -> bd.Posterior:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bd.fit(runs, chains=2, draws=draws, warmup=draws, seed=0)
+
+
+def check(seed: int, draws: int, outcomes: int, law_error: float) -> dict:
+    runs, offsets = runs_table(seed, law_error)
+    post = quiet_fit(runs, draws)
+    question, candidates = least_sure(post), candidates_table()
+    suggested = post.suggest_runs(candidates, question, budget=1.0, cost=np.ones(len(candidates)))
+    before = verdict_variance(post, question)
+    rng = np.random.default_rng([seed, 2])
+    realised = pd.Series({
+        run: before - np.mean([verdict_variance(quiet_fit(pd.concat([runs, with_outcomes(
+            candidates.iloc[[i]], rng, offsets)]), draws), question) for _ in range(outcomes)])
+        for i, run in enumerate(candidates["run"])})
+    expected = suggested["expected_reduction"].to_series()[realised.index]
+    top = expected.idxmax()
+    return {"question": question, "p": suggested.attrs["target_mean"], "before": before,
+            "spearman": spearmanr(expected, realised).statistic, "top_expected": expected[top],
+            "top_realised": realised[top], "median_realised": realised.median(),
+            "expected": expected.round(4).tolist(), "realised": realised.round(4).tolist()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tables", type=int, default=2)
+    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--outcomes", type=int, default=2, help="simulated outcomes (refits) per candidate")
+    ap.add_argument("--law-error", type=float, default=0.0, help="the truth's law error per (kind, size)")
+    args = ap.parse_args()
+    for seed in range(args.tables):
+        r = check(seed, args.draws, args.outcomes, args.law_error)
+        _, size, compute, _ = r["question"]
+        print(f"table {seed}: a {size:.3g} student at {compute:.3g} FLOPs, P(distillation wins) {r['p']:.2f}; "
+              f"spearman {r['spearman']:.2f}; p(1-p) {r['before']:.3f}; top candidate expected "
+              f"{r['top_expected']:.3f}, realised {r['top_realised']:.3f} (median candidate "
+              f"{r['median_realised']:.3f})\n  expected {r['expected']}\n  realised {r['realised']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
