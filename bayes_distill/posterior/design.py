@@ -9,7 +9,10 @@ same as one picked is worth little: by reduction per FLOP, per square root of FL
 batch worth most (a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes:
 the posterior after the run is close to this linear update of the present one (true where the run's outcome moves the
 coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
-the fit learns. Under the model, the linear update's reduction is a lower bound on the expected one: the error of
+the fit learns, and that a run at a size the fit has not seen changes the model itself: the refit gives that size a
+law-error level of its own and spreads the law error's absorbed part (``law_error_basis``) over one more size, and
+it can put more of the run's outcome into that level than this update, which draws the size's error from the
+present fit, expects. Under the model, the linear update's reduction is a lower bound on the expected one: the error of
 the best linear prediction of g from an outcome is never below that of g's conditional mean. Where the draws are far
 from jointly Gaussian (a fit of a handful of runs) the bound is loose, so the batch's expected cut that
 ``suggest_runs`` reports is computed again by reweighting the draws with simulated outcomes (``reweighted_reduction``:
