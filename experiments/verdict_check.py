@@ -16,8 +16,8 @@ With ``--answer allocation`` the same for the log of the compute-optimal student
 Usage: python experiments/verdict_check.py [--tables 2] [--first-table 0] [--draws 500] [--outcomes 2]
 [--law-error 0.01] [--answer wins|allocation]
 
-Measured on 2 cores (``--tables 3 --outcomes 2 --law-error 0.01``, about 20 minutes beside a benchmark). The linear update
-and the reweighted draws agree on the ranking (Spearman 0.73, 0.88, 0.98), but not with the refits:
+Measured on 2 cores (``--tables 3 --outcomes 2 --law-error 0.01``, about 20 minutes beside a benchmark). The linear
+update and the reweighted draws agree on the ranking (Spearman 0.73, 0.88, 0.98), but not with the refits:
 - table 0, a 2.15e9 student at 1e20 FLOPs (p = 0.50): Spearman with the realised reductions -0.18 (reweighted
   -0.33). Expected (share of p (1 - p)): the supervised runs at 2e9 and 5e9 parameters 9% and 14%, the rest under
   1%; realised 1.4% and 0.3%, while the 1e8 students from the 3e9 teacher took off 13% and 7% (expected 0.9%, 0.5%).
