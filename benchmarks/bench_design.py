@@ -129,7 +129,7 @@ cheapest --random-seeds 5``, 26 minutes), mean relative error / 90% coverage at 
 | ours less random | -0.15 +- 0.26 (3 of 5) | -0.33 +- 0.15 (4) | -0.17 +- 0.17 (3) | +0.04 +- 0.08 (2) |
 Ours has the lowest mean error of the five at 1%, 2% and 5%, and by 5% it is at the whole pool's floor; the gaps at
 5% are within two standard errors. R^2 at 10%: every method 0.961-0.964, the whole pool 0.962.
-Ten more simulations (``--first-sim-seed 5 --sim-seeds 10 --methods ours v-optimal``, 33 minutes beside other
+Ten more simulations (``--first-sim-seed 5 --sim-seeds 10 --methods ours v-optimal``, 45 minutes beside other
 work; the whole pool: 3.19% / 80%): ours 3.54% / 88%, 3.17% / 86%, 3.19% / 83%, 3.08% / 84% at 1% / 2% / 5% /
 10%; V-optimal 3.27% / 85%, 3.23% / 84%, 3.14% / 83%, 3.08% / 85%; ours less V-optimal +0.27 +- 0.35 (4 of 10
 better), -0.06 +- 0.11 (6), +0.04 +- 0.06 (4), +0.00 +- 0.07 (4). Over all 15 simulations: +0.07 +- 0.28 (8 of
