@@ -48,13 +48,7 @@ from scipy.stats import spearmanr
 import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import PAPER
-from bayes_distill.posterior.design import (
-    CANDIDATE_STREAM,
-    noise_scales,
-    predicted_log_loss,
-    reweighted_reduction,
-    target_quantities,
-)
+from bayes_distill.posterior.design import noise_scales, predicted_log_loss, reweighted_reduction, target_quantities
 
 TOKENS_PER_PARAMETER = np.array([10.0, 40.0, 160.0])
 TEACHERS = np.array([1e8, 3e8, 1e9])  # parameters, at 20 tokens per parameter
@@ -152,8 +146,7 @@ def reweighted_by_candidate(post: bd.Posterior, candidates: pd.DataFrame, questi
     def samples(draws):  # noqa: ANN001, ANN202
         return draws.stack(sample=("chain", "draw")).transpose("sample", ...).values
 
-    g = samples(target_quantities(post, question))
-    f = samples(predicted_log_loss(post, load_candidates(candidates), 0, CANDIDATE_STREAM))
+    g, f = samples(target_quantities(post, question)), samples(predicted_log_loss(post, load_candidates(candidates)))
     scales = noise_scales(post, candidates["kind"].values)
     return pd.Series([reweighted_reduction(g, f[:, [c]], scales[:, [c]], post.nu, np.random.default_rng([seed, c]),
                                            outcomes=1024) for c in range(len(candidates))], index=candidates["run"])

@@ -14,7 +14,6 @@ import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import PAPER, PAPER_ARCHITECTURE
 from bayes_distill.posterior.design import (
-    CANDIDATE_STREAM,
     Ensemble,
     NewTeachers,
     candidate_cost,
@@ -205,7 +204,7 @@ def test_a_verdict_target_ranks_runs_as_the_reweighted_draws_do(joint_posterior)
     assert out.attrs["target_variance"] == pytest.approx(p * (1 - p), rel=1e-9)
     linear = out["expected_reduction"].sel(candidate=candidates["run"].values).values
     g, f = (draws.stack(sample=("chain", "draw")).transpose("sample", ...).values
-            for draws in (outcome, predicted_log_loss(post, load_candidates(candidates), 0, CANDIDATE_STREAM)))
+            for draws in (outcome, predicted_log_loss(post, load_candidates(candidates))))
     scales = noise_scales(post, kind)
     reweighted = np.array([reweighted_reduction(g, f[:, [c]], scales[:, [c]], post.nu, np.random.default_rng(1))
                            for c in range(n)])

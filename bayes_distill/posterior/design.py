@@ -107,41 +107,33 @@ def _teachers_own_runs(candidates: xr.Dataset, given: np.ndarray, teachers: np.n
     return own
 
 
-def _teacher_losses(post: Any, candidates: xr.Dataset, seed: int, absorbed_stream: int = 0) -> np.ndarray:
+def _teacher_losses(post: Any, candidates: xr.Dataset, seed: int) -> np.ndarray:
     """Each distilled candidate's teacher loss over the draws (nats/token): given, or the supervised law's (with
     its law error) for a teacher still to train; (chain, draw, candidate)."""
     given = candidates["teacher_loss"].values
     losses = np.broadcast_to(given, (*_sample_shape(post), given.size)).copy()
     new = np.isnan(given)
     if new.any():
-        losses[..., new] = np.exp(_log_supervised(post, candidates["teacher_N"].values[new],
-                                                  candidates["teacher_D"].values[new], seed, absorbed_stream))
+        losses[..., new] = post.predict(candidates["teacher_N"].values[new], candidates["teacher_D"].values[new],
+                                        seed=seed).values
     return losses
-
-
-def _log_supervised(post: Any, N: np.ndarray, D: np.ndarray, seed: int, absorbed_stream: int) -> np.ndarray:
-    """The supervised law's log loss plus its law error (``Posterior.law_error``'s streams); (chain, draw, point)."""
-    law = np.log(post.predict(N, D, law_error=False).values)
-    return law + post.law_error("supervised", N, seed, absorbed_stream).values
 
 
 def _sample_shape(post: Any) -> tuple[int, int]:
     return post.posterior.sizes["chain"], post.posterior.sizes["draw"]
 
 
-def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0, absorbed_stream: int = 0) -> xr.DataArray:
-    """The law's log loss (with its law error) for each candidate over the draws; (chain, draw, candidate).
-    ``absorbed_stream``: as ``Posterior.law_error``'s."""
+def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.DataArray:
+    """The law's log loss (with its law error) for each candidate over the draws; (chain, draw, candidate)."""
     kind, N, D = (candidates[v].values for v in ("kind", "N", "D"))
     out = np.empty((*_sample_shape(post), N.size))
     supervised = kind == "supervised"
     if supervised.any():
-        out[..., supervised] = _log_supervised(post, N[supervised], D[supervised], seed, absorbed_stream)
+        out[..., supervised] = np.log(post.predict(N[supervised], D[supervised], seed=seed).values)
     distilled = ~supervised
     if distilled.any():
-        teacher = _teacher_losses(post, candidates.isel(candidate=distilled), seed, absorbed_stream)
-        out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher, seed,
-                                                      absorbed_stream)
+        teacher = _teacher_losses(post, candidates.isel(candidate=distilled), seed)
+        out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher, seed)
     return xr.DataArray(out, dims=(*SAMPLE_DIMS, "candidate"), coords={"candidate": candidates["candidate"].values},
                         name="log_loss", attrs={"units": "log nats/token"})
 
@@ -154,14 +146,13 @@ def _log_distilled_by_draw(N: jax.Array, D: jax.Array, teacher_loss: jax.Array, 
 
 
 def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
-                            seed: int, absorbed_stream: int = 0) -> np.ndarray:
+                            seed: int) -> np.ndarray:
     """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
     configure_jax()  # float64: the law's inputs reach 1e20
     params = post.params().stack(sample=SAMPLE_DIMS)
     law = LawParams(*(jnp.asarray(params[c].values) for c in COEFFICIENTS))
     values = _log_distilled_by_draw(jnp.asarray(N), jnp.asarray(D), jnp.asarray(teacher_loss.reshape(-1, N.size)), law)
-    return np.asarray(values).reshape(teacher_loss.shape) + post.law_error("distilled", N, seed,
-                                                                           absorbed_stream).values
+    return np.asarray(values).reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
 
 
 def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
@@ -261,12 +252,6 @@ class Batch:
     reduction: float
     cost: float
 
-
-CANDIDATE_STREAM = 1
-"""The candidates' law errors draw the law's part of the fitted sizes' absorbed offsets from a stream apart from the
-target's (``Posterior.law_error``'s ``absorbed_stream``): a refit draws that part anew from its own fitted sizes, so
-a run's outcome tells nothing of it, and sharing it with the target would credit runs at new sizes with a cut that no
-refit makes. Each size's own offset stays shared: a run at a target size does tell the target's."""
 
 COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
 
@@ -368,8 +353,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
         raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
-    g, f = (draws.stack(sample=SAMPLE_DIMS).transpose("sample", ...).values for draws in
-            (target_quantities(post, target, seed), predicted_log_loss(post, table, seed, CANDIDATE_STREAM)))
+    g = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
     reduction = ensemble.reductions()
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)

@@ -152,13 +152,11 @@ class FreshLawError:
 
     @classmethod
     def of(cls, runs: xr.Dataset, posterior: xr.Dataset, params: xr.Dataset, names: list[str], nu: float, kind: str,
-           seed: int, absorbed_stream: int = 0) -> FreshLawError:
-        """``absorbed_stream`` > 0 draws the fitted sizes' absorbed offsets from a stream of that number instead of
-        the seed's own, leaving each size's own offset as it is."""
+           seed: int) -> FreshLawError:
         scale, fitted, move = posterior["law_error"].values, FittedSizes.of(runs, posterior["size"].values, kind), None
         if fitted.N.size:
-            key = [seed, zlib.crc32(kind.encode()), *([absorbed_stream] if absorbed_stream else [])]
-            taken = np.random.default_rng(key).standard_normal((*scale.shape, fitted.N.size))
+            taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape,
+                                                                                             fitted.N.size))
             # Student-t noise: its Fisher information per run is (nu + 1) / ((nu + 3) sigma^2).
             precision = (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
             move = absorbing_move(fitted, params, names, precision, absorbed_offsets(fitted, taken))

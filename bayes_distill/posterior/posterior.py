@@ -47,8 +47,7 @@ class Posterior:
         self.nu = float(nu)
         self.scale: PlanningScale = planning_scale(runs, architecture)
         self._architecture_given = architecture is not None
-        # by (kind, seed, absorbed stream); the draws never change
-        self._fresh_law_errors: dict[tuple[str, int, int], FreshLawError] = {}
+        self._fresh_law_errors: dict[tuple[str, int], FreshLawError] = {}  # by (kind, seed); the draws never change
 
     @classmethod
     def from_fit(cls, result: FitResult, architecture: Architecture | None = None) -> Posterior:
@@ -129,17 +128,14 @@ class Posterior:
         """Whether the fit modelled the law's own error (``fit(..., law_error=True)``)."""
         return "law_error" in self.posterior.data_vars
 
-    def law_error(self, kind: str, N: Any, seed: int = 0, absorbed_stream: int = 0) -> xr.DataArray:
+    def law_error(self, kind: str, N: Any, seed: int = 0) -> xr.DataArray:
         """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
         "distilled"), over (chain, draw, point). At a size the fit has seen (a level of
         ``inference.model.law_error_levels``): that size's fitted error. At any other: a draw of the error the model
         implies there given the fitted sizes' (``_fresh_law_error``), which grows with the distance from them. The
         same for a given seed, kind and size in every answer, so that a prediction and a plan at one size agree.
         Zero for a fit that did not model it. Every answer that carries the law error (``predict``, ``allocate``,
-        ``crossover``, ``prob_distillation_wins``) adds this, and only this. ``absorbed_stream`` > 0 draws the part
-        the law makes of the fitted sizes' absorbed offsets from a stream of its own (each size's own offset is kept):
-        for runs whose outcomes are simulated beside an answer, since a refit draws that part anew and learns nothing
-        of it from them (``posterior.design``)."""
+        ``crossover``, ``prob_distillation_wins``) adds this, and only this."""
         if kind not in ("supervised", "distilled"):
             raise ValueError(f"kind must be 'supervised' or 'distilled'; got {kind!r}")
         N = np.atleast_1d(np.asarray(N, float))
@@ -151,20 +147,18 @@ class Posterior:
             seen = np.array([label in fitted for label in labels], dtype=bool)
             offsets = post["law_error_offset"].values
             values[..., seen] = offsets[..., [fitted[label] for label in labels[seen]]]
-            values[..., ~seen] = self._fresh_law_error(kind, seed, absorbed_stream).at(N[~seen], labels[~seen])
+            values[..., ~seen] = self._fresh_law_error(kind, seed).at(N[~seen], labels[~seen])
         return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
                             attrs={"units": "log nats/token", "law": kind})
 
-    def _fresh_law_error(self, kind: str, seed: int, absorbed_stream: int = 0) -> FreshLawError:
+    def _fresh_law_error(self, kind: str, seed: int) -> FreshLawError:
         """The law error at sizes the fit has not seen (``law_error.FreshLawError``): each size's own offset less
-        what the law makes there of the offsets it absorbed at the fitted sizes. Kept per (kind, seed, absorbed
-        stream), since its costly part (the coefficients' move) is the same at every size."""
-        key = (kind, seed, absorbed_stream)
-        if key not in self._fresh_law_errors:
-            self._fresh_law_errors[key] = FreshLawError.of(self.runs, self.posterior, self.params(),
-                                                           self.free_coefficients, self.nu, kind, seed,
-                                                           absorbed_stream)
-        return self._fresh_law_errors[key]
+        what the law makes there of the offsets it absorbed at the fitted sizes. Kept per (kind, seed), since its
+        costly part (the coefficients' move) is the same at every size."""
+        if (kind, seed) not in self._fresh_law_errors:
+            self._fresh_law_errors[kind, seed] = FreshLawError.of(self.runs, self.posterior, self.params(),
+                                                                  self.free_coefficients, self.nu, kind, seed)
+        return self._fresh_law_errors[kind, seed]
 
     def predict(
         self,
