@@ -34,6 +34,13 @@ size, a change of model the update does not see (``posterior.design``'s docstrin
 continuous answer (``--answer allocation``, table 0: the log optimal student loss's variance 4.3e-4): expected cuts
 0-2% (reweighted 2-6%), realised -77% to +29% (two 1e8 students raised the variance by 63% and 77%; Spearman -0.03,
 reweighted 0.63). Left open: a design that sees the refit's new level.
+Tried and reverted: the candidates' law errors drawing the absorbed part from a stream apart from the target's (so
+that a run's outcome is not credited with telling it, since the refit draws it anew). The verdict's linear ranking
+then agreed with the refits above (Spearman 0.60, 0.54, 0.93 on tables 0-2), but on ``design_check.py
+--law-error 0.01`` (a table of target points) it fell from 0.96 and 0.88 to 0.59 and 0.59, the expected cuts 1-2%
+of what refits took off: there the refit's cut comes mostly from the fitted sizes reaching one size nearer the
+target, which shrinks the law error it extrapolates there whatever the outcome; the shared absorbed part stood in for
+that. A design that computes the target's law error with the candidate's size among the fitted ones would see both.
 """
 
 from __future__ import annotations
