@@ -46,10 +46,10 @@ that. A design that computes the target's law error with the candidate's size am
 from __future__ import annotations
 
 import argparse
-import warnings
 
 import numpy as np
 import pandas as pd
+from design_check import quiet_fit  # the same fit (2 chains, quiet), beside this script
 from scipy.stats import spearmanr
 
 import bayes_distill as bd
@@ -111,12 +111,6 @@ def verdict_variance(post: bd.Posterior, question: tuple) -> float:
     """p (1 - p) of the verdict (the variance of its 0/1 outcome over the draws), or the variance of another
     answer."""
     return float(target_quantities(post, question).var(("chain", "draw")).mean())
-
-
-def quiet_fit(runs: pd.DataFrame, draws: int) -> bd.Posterior:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return bd.fit(runs, chains=2, draws=draws, warmup=draws, seed=0)
 
 
 def check(seed: int, draws: int, outcomes: int, law_error: float, answer: str = "wins") -> dict:
