@@ -27,13 +27,16 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
         ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
                     ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
     ax.set_ylabel("P(distillation wins)" if probability else target_label)
-    for spent, y, number in zip(history["spent"], value, history["round"], strict=True):
-        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=(7, 4), ha="left", fontsize=8)
+    for i, (spent, y, number) in enumerate(zip(history["spent"], value, history["round"], strict=True)):
+        last = i == len(history) - 1 and i > 0  # the last round's label to its left, inside the axes
+        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=(-7 if last else 7, 4),
+                    ha="right" if last else "left", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent")
-    ax.margins(x=0.12)  # room for the last round's label
-    ax.set_title(f"whether distillation wins, as the loop trains\n{target_label}" if probability else
-                 "the target's interval as the loop trains", fontsize=10 if probability else None)
+    if probability:
+        ax.set_title(f"whether distillation wins, as the loop trains\n{target_label}", fontsize=10)
+    else:
+        ax.set_title("the target's interval as the loop trains")
     ax.legend(loc="best", frameon=False)
     tidy_log_axes(fig)
     fig.tight_layout()
