@@ -80,7 +80,9 @@ class Plan:
 class Design:
     """The loop over a sweep ``spec`` (TOML path) in folder ``out``, asking about ``target`` (as for
     ``Posterior.suggest_runs``) within ``budget`` FLOPs, until the target's widest 90% interval is under ``width``
-    (its units) if given. ``fit_options`` go to ``fit``; ``run_options`` to ``run_sweep`` (workers, scheduler);
+    (its units) if given; for a wins target, whose interval is 0-1 or a point, ``width=1`` stops once
+    P(distillation wins) leaves 5-95%. ``fit_options`` go to ``fit``; ``run_options`` to ``run_sweep`` (workers,
+    scheduler);
     ``starting_runs``: how many runs of each kind round 0 trains (default: RUNS_PER_COEFFICIENT per coefficient
     of that kind's law)."""
 
