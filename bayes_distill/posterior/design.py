@@ -185,20 +185,22 @@ def _log10_crossover(post: Any, N_S: float, scenario: str, seed: int) -> np.ndar
     return np.log10(np.clip(answer["compute"].transpose(*SAMPLE_DIMS, ...).values, *bounds))
 
 
+def _plan(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> xr.Dataset:
+    """The compute-optimal plan of every draw, draws first."""
+    return post.allocate(N_S, compute, scenario, seed=seed).transpose(*SAMPLE_DIMS, ...)
+
+
 def _log_optimal_student_loss(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
-    plan = post.allocate(N_S, compute, scenario, seed=seed)
-    return np.log(plan["student_loss"].transpose(*SAMPLE_DIMS, ...).values)
+    return np.log(_plan(post, N_S, compute, scenario, seed)["student_loss"].values)
 
 
 def _log_optimal_teacher_size(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
-    plan = post.allocate(N_S, compute, scenario, seed=seed)
-    return np.log(plan["teacher_params"].transpose(*SAMPLE_DIMS, ...).values)
+    return np.log(_plan(post, N_S, compute, scenario, seed)["teacher_params"].values)
 
 
 def _distillation_wins(post: Any, N_S: float, compute: float, scenario: str, seed: int) -> np.ndarray:
-    plan = post.allocate(N_S, compute, scenario, seed=seed)
-    wins = plan["student_loss"] < plan["supervised_loss"]  # as ``prob_distillation_wins`` counts it
-    return wins.transpose(*SAMPLE_DIMS, ...).values.astype(float)
+    plan = _plan(post, N_S, compute, scenario, seed)
+    return (plan["student_loss"] < plan["supervised_loss"]).values.astype(float)  # as prob_distillation_wins counts
 
 
 @dataclass(frozen=True)
@@ -370,5 +372,4 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     order = np.argsort(-out["score"].values, kind="stable")
     return out.isel(candidate=order).assign_attrs(
         budget=float(budget), target_mean=float(np.mean(g)), target_variance=float(np.mean(np.var(g, 0))),
-        batch_reduction=batch.reduction,
-        batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
+        batch_reduction=batch.reduction, batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
