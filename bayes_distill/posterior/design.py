@@ -6,18 +6,19 @@ covariance, and a candidate's outcome as f plus Gaussian noise of the fit's nois
 then shrinks the variance of each target quantity by Cov(g, f_c)^2 / (Var f_c + noise_c), whatever the outcome.
 A batch is picked greedily within the budget, conditioning the covariance on each pick, so that a run nearly the
 same as one picked is worth little: by reduction per FLOP, per square root of FLOPs and per run, keeping the
-batch worth most (a dear run can tell more than all the cheap ones the budget would buy instead). What it assumes:
-the posterior after the run is close to this linear update of the present one (true where the run's outcome moves the
-coefficients a little, as one run among many does); it ignores that a run can also change the noise or law error
-the fit learns, and that a run at a size the fit has not seen changes the model itself: the refit gives that size a
-law-error level of its own and spreads the law error's absorbed part (``law_error_basis``) over one more size, and
-it can put more of the run's outcome into that level than this update, which draws the size's error from the
-present fit, expects. Under the model, the linear update's reduction is a lower bound on the expected one: the error of
-the best linear prediction of g from an outcome is never below that of g's conditional mean. Where the draws are far
-from jointly Gaussian (a fit of a handful of runs) the bound is loose, so the batch's expected cut that
-``suggest_runs`` reports is computed again by reweighting the draws with simulated outcomes (``reweighted_reduction``:
-the model's own expectation, up to Monte Carlo error; too dear to rank every candidate and batch by). ``Design``
-keeps each batch's expected cut beside its refit's, so that what neither sees shows.
+batch worth most (a dear run can tell more than all the cheap ones the budget would buy instead). A run at a size
+the fit has not seen is modelled as the refit that adds it would (``new_sizes``): its outcome is the law plus the
+size's own level (the share the law does not absorb) plus noise, and joining the fitted sizes it takes part of the
+target's extrapolated law error off whatever its outcome (``ExtrapolationCut``, in closed form, beside the update's
+reduction). What it assumes: the posterior after the run is close to this linear update of the present one (true
+where the run's outcome moves the coefficients a little, as one run among many does); it ignores that a run can
+also change the noise or the law error's scale the fit learns, and that a kind's second to fourth fitted size adds a
+direction the law must absorb. Under the model, the linear update's reduction is a lower bound on the expected
+one: the error of the best linear prediction of g from an outcome is never below that of g's conditional mean.
+Where the draws are far from jointly Gaussian (a fit of a handful of runs) the bound is loose, so the batch's
+expected cut that ``suggest_runs`` reports is computed again by reweighting the draws with simulated outcomes
+(``reweighted_reduction``: the model's own expectation, up to Monte Carlo error; too dear to rank every candidate
+and batch by). ``Design`` keeps each batch's expected cut beside its refit's, so that what neither sees shows.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from bayes_distill.data.candidates import load_candidates
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, Architecture, LawParams, total_flops
 from bayes_distill.laws.equations import log_distilled_loss
+from bayes_distill.posterior.new_sizes import ExtrapolationCut, level_share, seen
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
 
@@ -123,17 +125,27 @@ def _sample_shape(post: Any) -> tuple[int, int]:
     return post.posterior.sizes["chain"], post.posterior.sizes["draw"]
 
 
-def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0) -> xr.DataArray:
-    """The law's log loss (with its law error) for each candidate over the draws; (chain, draw, candidate)."""
+def predicted_log_loss(post: Any, candidates: xr.Dataset, seed: int = 0, *, extrapolated: bool = True,
+                       as_run: bool = False) -> xr.DataArray:
+    """The law's log loss (with its law error) for each candidate over the draws; (chain, draw, candidate).
+    ``extrapolated=False`` leaves out, at sizes the fit has not seen, the law error's part extrapolated from the
+    fitted sizes. ``as_run``: each candidate's outcome as a refit that adds it models it (``new_sizes``): at a new
+    size, the share ``level_share`` of the size's own error, drawn from the stream the law error uses there (so a
+    target at that size shares it), and nothing extrapolated."""
     kind, N, D = (candidates[v].values for v in ("kind", "N", "D"))
     out = np.empty((*_sample_shape(post), N.size))
     supervised = kind == "supervised"
     if supervised.any():
-        out[..., supervised] = np.log(post.predict(N[supervised], D[supervised], seed=seed).values)
+        out[..., supervised] = np.log(post.predict(N[supervised], D[supervised], law_error=False).values)
     distilled = ~supervised
     if distilled.any():
         teacher = _teacher_losses(post, candidates.isel(candidate=distilled), seed)
-        out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher, seed)
+        out[..., distilled] = _log_distilled_per_draw(post, N[distilled], D[distilled], teacher)
+    share = level_share(post, kind, N) if as_run else np.ones(N.size)
+    for k in np.unique(kind):
+        rows = kind == k
+        error = post.law_error(str(k), N[rows], seed, extrapolated=extrapolated and not as_run).values
+        out[..., rows] += error * np.sqrt(share[rows])
     return xr.DataArray(out, dims=(*SAMPLE_DIMS, "candidate"), coords={"candidate": candidates["candidate"].values},
                         name="log_loss", attrs={"units": "log nats/token"})
 
@@ -145,14 +157,13 @@ def _log_distilled_by_draw(N: jax.Array, D: jax.Array, teacher_loss: jax.Array, 
     return jax.vmap(lambda p, teacher: log_distilled_loss(N, D, teacher, p))(law, teacher_loss)
 
 
-def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray,
-                            seed: int) -> np.ndarray:
-    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), plus the law error."""
+def _log_distilled_per_draw(post: Any, N: np.ndarray, D: np.ndarray, teacher_loss: np.ndarray) -> np.ndarray:
+    """log L_S with a teacher loss that differs between draws (chain, draw, candidate), without the law error."""
     configure_jax()  # float64: the law's inputs reach 1e20
     params = post.params().stack(sample=SAMPLE_DIMS)
     law = LawParams(*(jnp.asarray(params[c].values) for c in COEFFICIENTS))
     values = _log_distilled_by_draw(jnp.asarray(N), jnp.asarray(D), jnp.asarray(teacher_loss.reshape(-1, N.size)), law)
-    return np.asarray(values).reshape(teacher_loss.shape) + post.law_error("distilled", N, seed).values
+    return np.asarray(values).reshape(teacher_loss.shape)
 
 
 def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
@@ -205,17 +216,45 @@ def _distillation_wins(post: Any, N_S: float, compute: float, scenario: str, see
 
 @dataclass(frozen=True)
 class PlannerTarget:
-    """A planner answer to be surer of: its name, the length of its tuple (name included) and its value per draw."""
+    """A planner answer to be surer of: its name, the length of its tuple (name included), its value per draw, and
+    the kind whose law error at the student's size it carries as it is (the optimal student loss: its log adds the
+    distilled law's error there), if any."""
 
     name: str
     arity: int
     draws: Callable[..., np.ndarray]
+    law_error_kind: str | None = None
 
 
 PLANNER_TARGETS = {"crossover": PlannerTarget("log10_crossover_compute", 3, _log10_crossover),
-                   "allocation": PlannerTarget("log_student_loss", 4, _log_optimal_student_loss),
+                   "allocation": PlannerTarget("log_student_loss", 4, _log_optimal_student_loss, "distilled"),
                    "teacher_size": PlannerTarget("log_teacher_params", 4, _log_optimal_teacher_size),
                    "wins": PlannerTarget("distillation_wins", 4, _distillation_wins)}
+
+
+def law_error_points(post: Any, target: Any) -> tuple[dict[str, np.ndarray], int]:
+    """Where the target carries the law error extrapolated from the fitted sizes as it is: kind -> sizes
+    (parameters) the fit has not seen, and the target's number of quantities. A table's points at new sizes; the
+    optimal student loss at a new student size. The verdict and the crossover carry it through a comparison, so a
+    change of its spread moves them little where they are unsure; they have none here."""
+    if isinstance(target, tuple):
+        kind = PLANNER_TARGETS[target[0]].law_error_kind
+        if kind is None or seen(post, np.array([kind]), np.array([float(target[1])]))[0]:
+            return {}, 1
+        return {kind: np.array([float(target[1])])}, 1
+    table = load_candidates(target)
+    kind, N = table["kind"].values.astype(str), table["N"].values.astype(float)
+    new = ~seen(post, kind, N)
+    return {k: N[new & (kind == k)] for k in np.unique(kind)}, N.size
+
+
+def ensemble_target(post: Any, target: Any, seed: int = 0) -> np.ndarray:
+    """The target's quantities over the draws as the linear update sees them, (sample, quantity): a table's log
+    losses without the law error's part extrapolated from the fitted sizes (``ExtrapolationCut`` counts what runs
+    do to it, in closed form); a planner answer as it is."""
+    quantities = (predicted_log_loss(post, load_candidates(target), seed, extrapolated=False)
+                  if not isinstance(target, tuple) else target_quantities(post, target, seed))
+    return quantities.stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
 
 
 @dataclass
@@ -248,50 +287,85 @@ class Ensemble:
 @dataclass(frozen=True)
 class Batch:
     """A batch of runs: which candidates it holds (a boolean mask), the expected reduction of the target's mean
-    variance their outcomes bring together (target units^2) and what it costs (FLOPs; a new teacher paid once)."""
+    variance their outcomes bring together (target units^2), of it the part their sizes take off the extrapolated
+    law error whatever the outcomes (``ExtrapolationCut``), and what it costs (FLOPs; a new teacher paid once)."""
 
     selected: np.ndarray
     reduction: float
     cost: float
+    extrapolation: float = 0.0
 
 
 COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
 
 
-def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, cost_power: float) -> Batch:
-    """The runs picked one at a time by the reduction their outcome brings given those picked before, divided by
-    their cost (FLOPs) to ``cost_power``, among those that still fit ``budget`` (FLOPs), conditioning ``ensemble``
-    on each pick."""
-    selected, paid = np.zeros(cost.size, bool), np.zeros(teachers.training.size, bool)
-    left, total = float(budget), 0.0
+@dataclass
+class _Picking:
+    """The greedy's state: the runs picked, the teachers paid for, the FLOPs left, the reduction so far (of it the
+    extrapolation's part), and each candidate's extrapolation cut with whether it is up to date with the picks."""
+
+    selected: np.ndarray
+    paid: np.ndarray
+    left: float
+    extrapolation: np.ndarray
+    current: np.ndarray
+    total: float = 0.0
+    extrapolated: float = 0.0
+
+
+def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, cost_power: float,
+            cut: ExtrapolationCut | None = None) -> Batch:
+    """The runs picked one at a time by the reduction their outcome brings given those picked before, plus what their
+    size takes off the extrapolated law error (``cut``), divided by their cost (FLOPs) to ``cost_power``, among those
+    that still fit ``budget`` (FLOPs), conditioning ``ensemble`` on each pick. The cuts are kept as bounds and
+    brought up to date only for the run about to be picked (lazy greedy: a cut only shrinks as runs join)."""
+    n = cost.size
+    state = _Picking(np.zeros(n, bool), np.zeros(teachers.training.size, bool), float(budget),
+                     cut.alone.copy() if cut else np.zeros(n), np.ones(n, bool))
     while True:
-        price = cost - np.where(paid, teachers.training, 0.0)[teachers.index]
-        affordable = ~selected & (price <= left)
+        price = cost - np.where(state.paid, teachers.training, 0.0)[teachers.index]
+        affordable = ~state.selected & (price <= state.left)
         if not affordable.any():
-            return Batch(selected, total, float(budget) - left)
+            break
         gain = ensemble.reductions()
+        best, score = _best(gain, price, affordable, cost_power, state, cut)
+        if score <= 0:
+            break
+        state.selected[best], state.left, state.paid[teachers.index[best]] = True, state.left - price[best], True
+        state.total += float(gain[best] + state.extrapolation[best])
+        state.extrapolated += float(state.extrapolation[best])
+        ensemble.observe(best)
+        if cut is not None:
+            state.current &= ~cut.changed_by(best)
+    return Batch(state.selected, state.total, float(budget) - state.left, state.extrapolated)
+
+
+def _best(gain: np.ndarray, price: np.ndarray, affordable: np.ndarray, cost_power: float, state: _Picking,
+          cut: ExtrapolationCut | None) -> tuple[int, float]:
+    """The affordable run worth most per cost^``cost_power``, its cut brought up to date first."""
+    while True:
         with np.errstate(over="ignore"):  # a teacher's own run, once its students paid for it, is free
-            worth = gain / np.maximum(price, np.finfo(float).tiny) ** cost_power
+            worth = (gain + state.extrapolation) / np.maximum(price, np.finfo(float).tiny) ** cost_power
         score = np.where(affordable, worth, -np.inf)
         best = int(np.argmax(score))
-        if score[best] <= 0:
-            return Batch(selected, total, float(budget) - left)
-        selected[best], left, paid[teachers.index[best]] = True, left - price[best], True
-        total += float(gain[best])
-        ensemble.observe(best)
+        if state.current[best] or cut is None:
+            return best, float(score[best])
+        state.extrapolation[best] = cut.given(best, np.flatnonzero(state.selected))
+        state.current[best] = True
 
 
 def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers | None = None,
-                 cost_powers: tuple[float, ...] = COST_POWERS) -> Batch:
+                 cost_powers: tuple[float, ...] = COST_POWERS, cut: ExtrapolationCut | None = None) -> Batch:
     """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of a few greedy ones:
     runs picked one at a time by the reduction their outcome brings given those picked before, divided by their
     cost to each of ``cost_powers`` (1: per FLOP, 0: per run; ties go to the first). Per FLOP alone can spend the
     budget on cheap runs and miss a dear one worth more than all of them; the better of per FLOP and per run is
     within a constant factor of the best batch where the reduction is submodular (Krause and Guestrin 2005), and
     powers between them trade the two off. A new teacher (``teachers``) is paid for by the first of its students
-    picked: the others' cost no longer counts its training."""
+    picked: the others' cost no longer counts its training. ``cut``: what runs at new sizes take off the target's
+    extrapolated law error, counted beside what their outcomes tell."""
     teachers = teachers or NewTeachers.none(cost.size)
-    batches = [_greedy(replace(ensemble), cost, budget, teachers, power) for power in cost_powers]
+    batches = [_greedy(replace(ensemble), cost, budget, teachers, power, cut) for power in cost_powers]
     return max(batches, key=lambda batch: batch.reduction)
 
 
@@ -355,12 +429,14 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
         raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
-    g = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-    f = predicted_log_loss(post, table, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    whole = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    g = ensemble_target(post, target, seed)
+    f = predicted_log_loss(post, table, seed, as_run=True).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
-    reduction = ensemble.reductions()
+    cut = ExtrapolationCut.of(post, table, *law_error_points(post, target))
+    reduction = ensemble.reductions() + (cut.alone if cut else 0.0)
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
-    batch = greedy_batch(ensemble, flops, budget, teachers)
+    batch = greedy_batch(ensemble, flops, budget, teachers, cut=cut)
     out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
@@ -368,8 +444,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
                      coords={"candidate": table["candidate"].values})
     picked = batch.selected
     reweighted = reweighted_reduction(g, f[:, picked], noise_scales(post, table["kind"].values[picked]), post.nu,
-                                      np.random.default_rng(seed)) if picked.any() else 0.0
+                                      np.random.default_rng(seed)) + batch.extrapolation if picked.any() else 0.0
     order = np.argsort(-out["score"].values, kind="stable")
     return out.isel(candidate=order).assign_attrs(
-        budget=float(budget), target_mean=float(np.mean(g)), target_variance=float(np.mean(np.var(g, 0))),
+        budget=float(budget), target_mean=float(np.mean(whole)), target_variance=float(np.mean(np.var(whole, 0))),
         batch_reduction=batch.reduction, batch_reduction_reweighted=reweighted, batch_cost=batch.cost)

@@ -12,7 +12,7 @@ gently (the move fades with N as the law's terms do), which a polynomial in log 
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import jax
@@ -105,11 +105,17 @@ def coefficient_covariance(params: xr.Dataset, names: list[str]) -> np.ndarray:
     return np.atleast_2d(np.cov(np.stack([np.log(c) if np.all(c > 0) else c for c in columns])))
 
 
+def absorbed_projector(N: np.ndarray) -> np.ndarray:
+    """The projector, over sizes ``N`` (parameters), onto ``law_error_basis``: the part of the sizes' offsets that
+    the law's coefficients take over; (size, size)."""
+    q, _ = np.linalg.qr(law_error_basis(N, N))
+    return q @ q.T
+
+
 def absorbed_offsets(fitted: FittedSizes, unit_offsets: np.ndarray) -> np.ndarray:
     """The part of the fitted sizes' offsets (chain, draw, size) that the law's coefficients take over: their
     projection on ``law_error_basis``."""
-    q, _ = np.linalg.qr(law_error_basis(fitted.N, fitted.N))
-    return unit_offsets @ (q @ q.T)
+    return unit_offsets @ absorbed_projector(fitted.N)
 
 
 def absorbing_move(fitted: FittedSizes, params: xr.Dataset, names: list[str], run_precision: np.ndarray,
@@ -124,6 +130,48 @@ def absorbing_move(fitted: FittedSizes, params: xr.Dataset, names: list[str], ru
     covariance = coefficient_covariance(params, names)
     precision = weighted.swapaxes(-1, -2) @ jacobian + _solve(covariance, np.eye(len(names)))
     return _solve(precision, pull[..., None])[..., 0]
+
+
+@dataclass(frozen=True)
+class AbsorbedExtrapolation:
+    """How the offsets the law absorbed at one kind's fitted sizes extrapolate, in units of law_error^2, per draw:
+    the variance, over standard normal offsets, of what ``absorbing_move`` makes of them at a point, ||P E^T W J
+    M^-1 j||^2 (M = J^T W J + Cov^-1, j = d log L / d coefficient at the point, P = ``absorbed_projector``, E maps
+    runs to sizes). ``FreshLawError`` draws this part; here it is in closed form, so that a design can ask how it
+    changes when runs join the fitted ones, as a refit's do, without Monte Carlo noise."""
+
+    N: np.ndarray  # each run's size (parameters): the fitted runs', then any added
+    jacobian: np.ndarray  # (sample, run, coefficient), in ``log_loss_jacobian``'s coordinates
+    precision: np.ndarray  # (sample,): a run's Fisher information on log loss
+    prior_precision: np.ndarray  # (coefficient, coefficient): the inverse of the coefficients' posterior covariance
+
+    @classmethod
+    def of(cls, fitted: FittedSizes, params: xr.Dataset, names: list[str],
+           run_precision: np.ndarray) -> AbsorbedExtrapolation:
+        """For the fitted runs of ``fitted``, the draws of ``params`` and each draw's ``run_precision``."""
+        jacobian = log_loss_jacobian(fitted.kind, params, names, fitted.run_inputs)
+        prior_precision = _solve(coefficient_covariance(params, names), np.eye(len(names)))
+        return cls(fitted.run_inputs[0], jacobian.reshape(-1, *jacobian.shape[2:]), np.ravel(run_precision),
+                   prior_precision)
+
+    def with_runs(self, N: np.ndarray, jacobian: np.ndarray) -> AbsorbedExtrapolation:
+        """With runs at sizes ``N`` (parameters) whose d log L / d coefficient is ``jacobian`` (sample, run,
+        coefficient) among the fitted ones."""
+        return replace(self, N=np.append(self.N, N), jacobian=np.concatenate([self.jacobian, jacobian], axis=1))
+
+    def variance(self, at: np.ndarray) -> np.ndarray:
+        """At points whose d log L / d coefficient is ``at`` (sample, point, coefficient); (sample, point)."""
+        sizes, run_size = np.unique(self.N, return_inverse=True)
+        weighted = self.jacobian * self.precision[:, None, None]
+        moment = weighted.swapaxes(-1, -2) @ self.jacobian + self.prior_precision
+        pull = weighted.swapaxes(-1, -2) @ np.eye(sizes.size)[run_size.ravel()]  # (sample, coefficient, size)
+        spread = at @ _solve(moment, pull) @ absorbed_projector(sizes)
+        return np.sum(spread ** 2, axis=-1)
+
+
+def noise_precision(posterior: xr.Dataset, kind: str, nu: float) -> np.ndarray:
+    """A run's Fisher information on log loss under the Student-t noise, (nu + 1) / ((nu + 3) sigma^2) per draw."""
+    return (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
 
 
 def _solve(matrix: np.ndarray, rhs: np.ndarray) -> np.ndarray:
@@ -157,17 +205,17 @@ class FreshLawError:
         if fitted.N.size:
             taken = np.random.default_rng([seed, zlib.crc32(kind.encode())]).standard_normal((*scale.shape,
                                                                                              fitted.N.size))
-            # Student-t noise: its Fisher information per run is (nu + 1) / ((nu + 3) sigma^2).
-            precision = (nu + 1) / ((nu + 3) * posterior[f"sigma_{kind}"].values ** 2)
-            move = absorbing_move(fitted, params, names, precision, absorbed_offsets(fitted, taken))
+            move = absorbing_move(fitted, params, names, noise_precision(posterior, kind, nu),
+                                  absorbed_offsets(fitted, taken))
         return cls(kind, seed, scale, params, names, fitted, move)
 
-    def at(self, N: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    def at(self, N: np.ndarray, labels: np.ndarray, extrapolated: bool = True) -> np.ndarray:
         """The error at sizes ``N`` (parameters) labelled ``labels``, over (chain, draw, size). Each size's stream is
-        keyed by (seed, its label), the fitted sizes' by (seed, kind), so one size gets one error in every answer."""
+        keyed by (seed, its label), the fitted sizes' by (seed, kind), so one size gets one error in every answer.
+        ``extrapolated=False``: the sizes' own offsets alone, without the part extrapolated from the fitted sizes."""
         own = np.stack([np.random.default_rng([self.seed, zlib.crc32(label.encode())]).standard_normal(
             self.scale.shape) for label in labels], axis=-1) if labels.size else np.zeros((*self.scale.shape, 0))
-        if self.move is not None:
+        if self.move is not None and extrapolated:
             own = own - directional_derivative(self.kind, self.params, self.names, self.move,
                                                self.fitted.typical_inputs(np.asarray(N, float)))
         return self.scale[..., None] * own

@@ -128,14 +128,15 @@ class Posterior:
         """Whether the fit modelled the law's own error (``fit(..., law_error=True)``)."""
         return "law_error" in self.posterior.data_vars
 
-    def law_error(self, kind: str, N: Any, seed: int = 0) -> xr.DataArray:
+    def law_error(self, kind: str, N: Any, seed: int = 0, *, extrapolated: bool = True) -> xr.DataArray:
         """The law's error on log loss at student sizes ``N`` (parameters) of ``kind`` ("supervised" or
         "distilled"), over (chain, draw, point). At a size the fit has seen (a level of
         ``inference.model.law_error_levels``): that size's fitted error. At any other: a draw of the error the model
         implies there given the fitted sizes' (``_fresh_law_error``), which grows with the distance from them. The
         same for a given seed, kind and size in every answer, so that a prediction and a plan at one size agree.
         Zero for a fit that did not model it. Every answer that carries the law error (``predict``, ``allocate``,
-        ``crossover``, ``prob_distillation_wins``) adds this, and only this."""
+        ``crossover``, ``prob_distillation_wins``) adds this, and only this. ``extrapolated=False`` leaves out, at
+        the sizes not seen, the part extrapolated from the fitted sizes (a design computes it in closed form)."""
         if kind not in ("supervised", "distilled"):
             raise ValueError(f"kind must be 'supervised' or 'distilled'; got {kind!r}")
         N = np.atleast_1d(np.asarray(N, float))
@@ -147,7 +148,7 @@ class Posterior:
             seen = np.array([label in fitted for label in labels], dtype=bool)
             offsets = post["law_error_offset"].values
             values[..., seen] = offsets[..., [fitted[label] for label in labels[seen]]]
-            values[..., ~seen] = self._fresh_law_error(kind, seed).at(N[~seen], labels[~seen])
+            values[..., ~seen] = self._fresh_law_error(kind, seed).at(N[~seen], labels[~seen], extrapolated)
         return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
                             attrs={"units": "log nats/token", "law": kind})
 
