@@ -80,6 +80,11 @@ def test_runs_beyond_the_fitted_sizes_take_most_off_the_targets_extrapolated_law
     whole = float(np.mean(np.var(np.log(post.predict(TARGET["N"], TARGET["D"])).values.reshape(-1, 2), axis=0)))
     assert 0.3 * whole < alone[2] < whole
     assert cut.given(3, np.array([2])) < 0.1 * alone[3]
+    # A run at a target point's own size: the refit fits that size's error, so all of its extrapolated part goes.
+    at_target = load_candidates(pd.DataFrame({"kind": "supervised", "N": [1e10], "D": [1e11]}))
+    whole_part = ExtrapolationCut.of(post, at_target, {"supervised": np.array([1e10])}, 1)
+    closed = whole_part.fitted["supervised"].variance(whole_part.target["supervised"])[:, 0]
+    assert whole_part.alone[0] == pytest.approx(float(np.mean(whole_part.scale2 * closed)), rel=1e-12)
     assert cut.changed_by(2).tolist() == [True, True, True, True, False]
 
 

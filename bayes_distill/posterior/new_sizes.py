@@ -76,6 +76,7 @@ class ExtrapolationCut:
     jacobian: np.ndarray  # (sample, candidate, coefficient): d log L / d coefficient at each candidate
     fitted: dict[str, AbsorbedExtrapolation]  # by kind
     target: dict[str, np.ndarray]  # by kind: d log L / d coefficient at the target's points (sample, point, coef.)
+    target_sizes: dict[str, np.ndarray]  # by kind: the target's points' sizes (parameters)
     weight: float  # each target point's weight in the target's mean variance: 1 / its number of quantities
     scale2: np.ndarray  # (sample,): law_error^2
 
@@ -100,7 +101,7 @@ class ExtrapolationCut:
             if rows.size:
                 jacobian[:, rows] = _flat(log_loss_jacobian(k, params, names, _inputs(post, candidates, rows)))
         new = np.isin(kind, list(points)) & ~seen(post, kind, N)
-        return cls(kind, N, new, jacobian, fitted, target, 1.0 / quantities,
+        return cls(kind, N, new, jacobian, fitted, target, points, 1.0 / quantities,
                    thin.posterior["law_error"].values.ravel() ** 2)
 
     def given(self, c: int, picked: np.ndarray) -> float:
@@ -114,15 +115,21 @@ class ExtrapolationCut:
     @cached_property
     def alone(self) -> np.ndarray:
         """Each candidate's cut on its own (target units^2); computed once."""
-        now = {k: fitted.variance(self.target[k]) for k, fitted in self.fitted.items()}
+        now = {k: self._variance(k, fitted) for k, fitted in self.fitted.items()}
         return np.array([self._cut(c, self.fitted[self.kind[c]], now[self.kind[c]]) if self.new[c] else 0.0
                          for c in range(self.N.size)])
 
     def _cut(self, c: int, before: AbsorbedExtrapolation, now: np.ndarray | None = None) -> float:
-        at = self.target[self.kind[c]]
-        now = before.variance(at) if now is None else now
-        drop = now - before.with_runs(self.N[[c]], self.jacobian[:, [c]]).variance(at)
+        k = self.kind[c]
+        now = self._variance(k, before) if now is None else now
+        drop = now - self._variance(k, before.with_runs(self.N[[c]], self.jacobian[:, [c]]))
         return float(self.weight * np.sum(np.mean(self.scale2[:, None] * drop, axis=0)))
+
+    def _variance(self, kind: str, fitted: AbsorbedExtrapolation) -> np.ndarray:
+        """The extrapolated part's variance at the target's points of ``kind``; none at a point whose size has
+        joined the fitted ones, where the refit fits that size's error itself."""
+        variance = fitted.variance(self.target[kind])
+        return np.where(np.isin(self.target_sizes[kind], fitted.N), 0.0, variance)
 
     def changed_by(self, c: int) -> np.ndarray:
         """The candidates whose cut changes once ``c`` has joined the fitted runs: new ones of its kind."""
