@@ -93,3 +93,21 @@ def test_only_answers_that_carry_the_law_error_as_it_is_have_points(post):
     assert law_error_points(post, ("allocation", 2e9, 1e21, "teacher-inference")) == ({"distilled": [2e9]}, 1)
     assert law_error_points(post, ("wins", 2e9, 1e21, "teacher-inference")) == ({}, 1)
     assert law_error_points(post, ("crossover", 2e9, "teacher-inference")) == ({}, 1)
+
+
+def test_one_runs_update_is_the_extrapolation_refitted_with_it(post):
+    # Sherman-Morrison (with_run, variance_with_run) against M built again with the run among the fitted ones.
+    fitted = fitted_sizes(post, "supervised")
+    params, names = post.params(), post.free_coefficients
+    precision = noise_precision(post.posterior, "supervised", post.nu)
+    closed = AbsorbedExtrapolation.of(fitted, params, names, precision)
+    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
+    at = flat(log_loss_jacobian("supervised", params, names, fitted.typical_inputs(np.array([1e10, 3e10]))))
+    for N in (3e9, float(SIZES[1])):  # a new size, and a fitted one
+        row = flat(log_loss_jacobian("supervised", params, names, (np.array([N]), np.array([20 * N]))))[:, 0]
+        inputs = tuple(np.append(a, b) for a, b in zip(fitted.run_inputs, (N, 20 * N), strict=True))
+        sizes, index = np.unique(inputs[0], return_inverse=True)
+        refitted = AbsorbedExtrapolation.of(type(fitted)("supervised", sizes, index, inputs), params, names, precision)
+        expected = refitted.variance(at)
+        np.testing.assert_allclose(closed.with_run(N, row).variance(at), expected, rtol=1e-6)
+        np.testing.assert_allclose(closed.variance_with_run(at, N, row), expected, rtol=1e-6)

@@ -24,7 +24,7 @@ and batch by). ``Design`` keeps each batch's expected cut beside its refit's, so
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import jax
@@ -301,14 +301,16 @@ COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, p
 
 @dataclass
 class _Picking:
-    """The greedy's state: the runs picked, the teachers paid for, the FLOPs left, the reduction so far (of it the
-    extrapolation's part), and each candidate's extrapolation cut with whether it is up to date with the picks."""
+    """The greedy's state: the runs picked (and in what order), the teachers paid for, the FLOPs left, the reduction
+    so far (of it the extrapolation's part), and each candidate's extrapolation cut with whether it is up to date
+    with the picks."""
 
     selected: np.ndarray
     paid: np.ndarray
     left: float
     extrapolation: np.ndarray
     current: np.ndarray
+    order: list[int] = field(default_factory=list)  # the runs picked, in the order picked
     total: float = 0.0
     extrapolated: float = 0.0
 
@@ -332,6 +334,7 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
         if score <= 0:
             break
         state.selected[best], state.left, state.paid[teachers.index[best]] = True, state.left - price[best], True
+        state.order.append(best)
         state.total += float(gain[best] + state.extrapolation[best])
         state.extrapolated += float(state.extrapolation[best])
         ensemble.observe(best)
@@ -350,7 +353,7 @@ def _best(gain: np.ndarray, price: np.ndarray, affordable: np.ndarray, cost_powe
         best = int(np.argmax(score))
         if state.current[best] or cut is None:
             return best, float(score[best])
-        state.extrapolation[best] = cut.given(best, np.flatnonzero(state.selected))
+        state.extrapolation[best] = cut.given(best, np.array(state.order, int))
         state.current[best] = True
 
 

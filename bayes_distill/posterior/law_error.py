@@ -138,34 +138,64 @@ class AbsorbedExtrapolation:
     the variance, over standard normal offsets, of what ``absorbing_move`` makes of them at a point, ||P E^T W J
     M^-1 j||^2 (M = J^T W J + Cov^-1, j = d log L / d coefficient at the point, P = ``absorbed_projector``, E maps
     runs to sizes). ``FreshLawError`` draws this part; here it is in closed form, so that a design can ask how it
-    changes when runs join the fitted ones, as a refit's do, without Monte Carlo noise."""
+    changes when runs join the fitted ones, as a refit's do, without Monte Carlo noise. It keeps M^-1 and J^T W E,
+    which a run joining updates by its own rank-one term."""
 
-    N: np.ndarray  # each run's size (parameters): the fitted runs', then any added
-    jacobian: np.ndarray  # (sample, run, coefficient), in ``log_loss_jacobian``'s coordinates
+    sizes: np.ndarray  # the fitted sizes (parameters), then any a joining run adds
+    inverse: np.ndarray  # (sample, coefficient, coefficient): M^-1
+    pull: np.ndarray  # (sample, coefficient, size): J^T W E
     precision: np.ndarray  # (sample,): a run's Fisher information on log loss
-    prior_precision: np.ndarray  # (coefficient, coefficient): the inverse of the coefficients' posterior covariance
 
     @classmethod
     def of(cls, fitted: FittedSizes, params: xr.Dataset, names: list[str],
            run_precision: np.ndarray) -> AbsorbedExtrapolation:
         """For the fitted runs of ``fitted``, the draws of ``params`` and each draw's ``run_precision``."""
         jacobian = log_loss_jacobian(fitted.kind, params, names, fitted.run_inputs)
-        prior_precision = _solve(coefficient_covariance(params, names), np.eye(len(names)))
-        return cls(fitted.run_inputs[0], jacobian.reshape(-1, *jacobian.shape[2:]), np.ravel(run_precision),
-                   prior_precision)
+        jacobian = jacobian.reshape(-1, *jacobian.shape[2:])  # (sample, run, coefficient)
+        precision = np.ravel(run_precision)
+        weighted = (jacobian * precision[:, None, None]).swapaxes(-1, -2)
+        moment = weighted @ jacobian + _solve(coefficient_covariance(params, names), np.eye(len(names)))
+        inverse = _solve(moment, np.broadcast_to(np.eye(len(names)), moment.shape))
+        return cls(fitted.N, inverse, weighted @ np.eye(fitted.N.size)[fitted.run_size], precision)
+
+    def with_run(self, N: float, jacobian: np.ndarray) -> AbsorbedExtrapolation:
+        """With a run at size ``N`` (parameters) whose d log L / d coefficient is ``jacobian`` (sample, coefficient)
+        among the fitted ones: M^-1 by Sherman-Morrison, J^T W E by the run's column."""
+        inverse_row = (self.inverse @ jacobian[..., None])[..., 0]  # M^-1 j: (sample, coefficient); M symmetric
+        gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
+        inverse = self.inverse - gain[:, None, None] * inverse_row[:, :, None] * inverse_row[:, None, :]
+        term = (self.precision[:, None] * jacobian)[..., None]
+        if N in self.sizes:
+            return replace(self, inverse=inverse, pull=self.pull + term * (self.sizes == N))
+        return replace(self, sizes=np.append(self.sizes, N), inverse=inverse,
+                       pull=np.concatenate([self.pull, term], axis=-1))
 
     def with_runs(self, N: np.ndarray, jacobian: np.ndarray) -> AbsorbedExtrapolation:
-        """With runs at sizes ``N`` (parameters) whose d log L / d coefficient is ``jacobian`` (sample, run,
-        coefficient) among the fitted ones."""
-        return replace(self, N=np.append(self.N, N), jacobian=np.concatenate([self.jacobian, jacobian], axis=1))
+        """With runs at sizes ``N`` whose d log L / d coefficient is ``jacobian`` (sample, run, coefficient)."""
+        joined = self
+        for n, row in zip(np.asarray(N, float), np.moveaxis(jacobian, 1, 0), strict=True):
+            joined = joined.with_run(float(n), row)
+        return joined
 
     def variance(self, at: np.ndarray) -> np.ndarray:
         """At points whose d log L / d coefficient is ``at`` (sample, point, coefficient); (sample, point)."""
-        sizes, run_size = np.unique(self.N, return_inverse=True)
-        weighted = self.jacobian * self.precision[:, None, None]
-        moment = weighted.swapaxes(-1, -2) @ self.jacobian + self.prior_precision
-        pull = weighted.swapaxes(-1, -2) @ np.eye(sizes.size)[run_size.ravel()]  # (sample, coefficient, size)
-        spread = at @ _solve(moment, pull) @ absorbed_projector(sizes)
+        return self._spread(self.inverse @ at.swapaxes(-1, -2), self.pull, self.sizes)
+
+    def variance_with_run(self, at: np.ndarray, N: float, jacobian: np.ndarray) -> np.ndarray:
+        """``with_run(N, jacobian).variance(at)`` without the whole of M^-1: only M^-1 j_at, updated by the run's
+        rank-one term (what a design asks of each of many candidates)."""
+        towards = self.inverse @ at.swapaxes(-1, -2)  # M^-1 j_at: (sample, coefficient, point); M symmetric
+        inverse_row = (self.inverse @ jacobian[..., None])[..., 0]
+        gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
+        towards = towards - (gain[:, None] * inverse_row)[..., None] * (jacobian[:, None, :] @ towards)
+        term = (self.precision[:, None] * jacobian)[..., None]
+        if N in self.sizes:
+            return self._spread(towards, self.pull + term * (self.sizes == N), self.sizes)
+        return self._spread(towards, np.concatenate([self.pull, term], axis=-1), np.append(self.sizes, N))
+
+    @staticmethod
+    def _spread(towards: np.ndarray, pull: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        spread = towards.swapaxes(-1, -2) @ pull @ absorbed_projector(sizes)
         return np.sum(spread ** 2, axis=-1)
 
 
@@ -209,13 +239,21 @@ class FreshLawError:
                                   absorbed_offsets(fitted, taken))
         return cls(kind, seed, scale, params, names, fitted, move)
 
-    def at(self, N: np.ndarray, labels: np.ndarray, extrapolated: bool = True) -> np.ndarray:
+    def at(self, N: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """The error at sizes ``N`` (parameters) labelled ``labels``, over (chain, draw, size). Each size's stream is
-        keyed by (seed, its label), the fitted sizes' by (seed, kind), so one size gets one error in every answer.
-        ``extrapolated=False``: the sizes' own offsets alone, without the part extrapolated from the fitted sizes."""
-        own = np.stack([np.random.default_rng([self.seed, zlib.crc32(label.encode())]).standard_normal(
-            self.scale.shape) for label in labels], axis=-1) if labels.size else np.zeros((*self.scale.shape, 0))
-        if self.move is not None and extrapolated:
+        keyed by (seed, its label) (``own_offsets``), the fitted sizes' by (seed, kind), so one size gets one error
+        in every answer."""
+        own = own_offsets(self.seed, labels, self.scale.shape)
+        if self.move is not None:
             own = own - directional_derivative(self.kind, self.params, self.names, self.move,
                                                self.fitted.typical_inputs(np.asarray(N, float)))
         return self.scale[..., None] * own
+
+
+def own_offsets(seed: int, labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Standard normal offsets of sizes labelled ``labels`` (``size_labels``), of ``shape`` each, from a stream
+    keyed by (seed, label): a size's own part of the law error, the same in every answer; (*shape, size)."""
+    if not np.size(labels):
+        return np.zeros((*shape, 0))
+    return np.stack([np.random.default_rng([seed, zlib.crc32(label.encode())]).standard_normal(shape)
+                     for label in labels], axis=-1)

@@ -17,7 +17,7 @@ there by more than either part expects (``experiments/basis_change_check.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -56,8 +56,9 @@ def level_share(post: Any, kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     if not post.models_law_error:
         return share
     known = seen(post, kind, N)
+    fitted = {str(k): fitted_sizes(post, str(k)).N for k in np.unique(kind)}
     for c in np.flatnonzero(~known):
-        sizes = np.unique(np.append(fitted_sizes(post, str(kind[c])).N, N[c]))
+        sizes = np.unique(np.append(fitted[str(kind[c])], N[c]))
         here = int(np.searchsorted(sizes, N[c]))
         share[c] = 1.0 - absorbed_projector(sizes)[here, here]
     return share
@@ -79,6 +80,8 @@ class ExtrapolationCut:
     target_sizes: dict[str, np.ndarray]  # by kind: the target's points' sizes (parameters)
     weight: float  # each target point's weight in the target's mean variance: 1 / its number of quantities
     scale2: np.ndarray  # (sample,): law_error^2
+    _joined: dict = field(default_factory=dict, compare=False, repr=False)  # picks -> their extrapolation
+    _given: dict = field(default_factory=dict, compare=False, repr=False)  # (candidate, picks) -> its cut
 
     @classmethod
     def of(cls, post: Any, candidates: xr.Dataset, points: dict[str, np.ndarray],
@@ -105,12 +108,24 @@ class ExtrapolationCut:
                    thin.posterior["law_error"].values.ravel() ** 2)
 
     def given(self, c: int, picked: np.ndarray) -> float:
-        """Candidate ``c``'s cut once the runs ``picked`` (indices) have joined the fitted ones."""
+        """Candidate ``c``'s cut once the runs ``picked`` (indices, in the order picked) have joined the fitted
+        ones."""
         if not self.new[c]:
             return 0.0
         k = self.kind[c]
-        joined = picked[self.new[picked] & (self.kind[picked] == k)]
-        return self._cut(c, self.fitted[k].with_runs(self.N[joined], self.jacobian[:, joined]))
+        joined = tuple(int(p) for p in picked if self.new[p] and self.kind[p] == k)
+        if (c, joined) not in self._given:  # greedy batches by different costs share their first picks
+            self._given[c, joined] = self._cut(c, *self._joining(k, joined))
+        return self._given[c, joined]
+
+    def _joining(self, kind: str, joined: tuple[int, ...]) -> tuple[AbsorbedExtrapolation, np.ndarray]:
+        """The extrapolation once runs ``joined`` have joined, and its variance at the target: from the one
+        before the last pick, kept, so that each pick costs one run's update."""
+        if (kind, joined) not in self._joined:
+            before = self._joining(kind, joined[:-1])[0] if joined else self.fitted[kind]
+            after = before.with_run(self.N[joined[-1]], self.jacobian[:, joined[-1]]) if joined else before
+            self._joined[kind, joined] = after, self._variance(kind, after)
+        return self._joined[kind, joined]
 
     @cached_property
     def alone(self) -> np.ndarray:
@@ -119,17 +134,19 @@ class ExtrapolationCut:
         return np.array([self._cut(c, self.fitted[self.kind[c]], now[self.kind[c]]) if self.new[c] else 0.0
                          for c in range(self.N.size)])
 
-    def _cut(self, c: int, before: AbsorbedExtrapolation, now: np.ndarray | None = None) -> float:
+    def _cut(self, c: int, before: AbsorbedExtrapolation, now: np.ndarray) -> float:
         k = self.kind[c]
-        now = self._variance(k, before) if now is None else now
-        drop = now - self._variance(k, before.with_runs(self.N[[c]], self.jacobian[:, [c]]))
+        after = before.variance_with_run(self.target[k], self.N[c], self.jacobian[:, c])
+        drop = now - self._unfitted(k, after, np.append(before.sizes, self.N[c]))
         return float(self.weight * np.sum(np.mean(self.scale2[:, None] * drop, axis=0)))
 
     def _variance(self, kind: str, fitted: AbsorbedExtrapolation) -> np.ndarray:
-        """The extrapolated part's variance at the target's points of ``kind``; none at a point whose size has
-        joined the fitted ones, where the refit fits that size's error itself."""
-        variance = fitted.variance(self.target[kind])
-        return np.where(np.isin(self.target_sizes[kind], fitted.N), 0.0, variance)
+        """The extrapolated part's variance at the target's points of ``kind``."""
+        return self._unfitted(kind, fitted.variance(self.target[kind]), fitted.sizes)
+
+    def _unfitted(self, kind: str, variance: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """None at a target point whose size has joined the fitted ones: the refit fits that size's error itself."""
+        return np.where(np.isin(self.target_sizes[kind], sizes), 0.0, variance)
 
     def changed_by(self, c: int) -> np.ndarray:
         """The candidates whose cut changes once ``c`` has joined the fitted runs: new ones of its kind."""
