@@ -74,7 +74,8 @@ class ExtrapolationCut:
     kind: np.ndarray  # (candidate,)
     N: np.ndarray  # (candidate,): parameters
     new: np.ndarray  # (candidate,): at a size its kind's fit has not seen, of a kind the target extrapolates
-    jacobian: np.ndarray  # (sample, candidate, coefficient): d log L / d coefficient at each candidate
+    slot: np.ndarray  # (candidate,): a new candidate's row of ``jacobian``
+    jacobian: np.ndarray  # (sample, new candidate, coefficient): d log L / d coefficient at each new candidate
     fitted: dict[str, AbsorbedExtrapolation]  # by kind
     target: dict[str, np.ndarray]  # by kind: d log L / d coefficient at the target's points (sample, point, coef.)
     target_sizes: dict[str, np.ndarray]  # by kind: the target's points' sizes (parameters)
@@ -94,17 +95,18 @@ class ExtrapolationCut:
             return None
         thin = post.thinned(MAX_DRAWS)
         params, names = thin.params(), post.free_coefficients
-        jacobian = np.zeros((thin.draw_count, N.size, len(names)))
+        new = np.isin(kind, list(points)) & ~seen(post, kind, N)
+        slot = np.cumsum(new) - 1  # each new candidate's row of ``jacobian``
+        jacobian = np.zeros((thin.draw_count, int(new.sum()), len(names)))
         fitted, target = {}, {}
         for k, sizes in points.items():
             runs = fitted_sizes(post, k)
             fitted[k] = AbsorbedExtrapolation.of(runs, params, names, noise_precision(thin.posterior, k, post.nu))
             target[k] = _flat(log_loss_jacobian(k, params, names, runs.typical_inputs(sizes)))
-            rows = np.flatnonzero(kind == k)
+            rows = np.flatnonzero(new & (kind == k))
             if rows.size:
-                jacobian[:, rows] = _flat(log_loss_jacobian(k, params, names, _inputs(post, candidates, rows)))
-        new = np.isin(kind, list(points)) & ~seen(post, kind, N)
-        return cls(kind, N, new, jacobian, fitted, target, points, 1.0 / quantities,
+                jacobian[:, slot[rows]] = _flat(log_loss_jacobian(k, params, names, _inputs(post, candidates, rows)))
+        return cls(kind, N, new, slot, jacobian, fitted, target, points, 1.0 / quantities,
                    thin.posterior["law_error"].values.ravel() ** 2)
 
     def given(self, c: int, picked: np.ndarray) -> float:
@@ -123,7 +125,7 @@ class ExtrapolationCut:
         before the last pick, kept, so that each pick costs one run's update."""
         if (kind, joined) not in self._joined:
             before = self._joining(kind, joined[:-1])[0] if joined else self.fitted[kind]
-            after = before.with_run(self.N[joined[-1]], self.jacobian[:, joined[-1]]) if joined else before
+            after = before.with_run(self.N[joined[-1]], self.jacobian[:, self.slot[joined[-1]]]) if joined else before
             self._joined[kind, joined] = after, self._variance(kind, after)
         return self._joined[kind, joined]
 
@@ -136,7 +138,7 @@ class ExtrapolationCut:
 
     def _cut(self, c: int, before: AbsorbedExtrapolation, now: np.ndarray) -> float:
         k = self.kind[c]
-        after = before.variance_with_run(self.target[k], self.N[c], self.jacobian[:, c])
+        after = before.variance_with_run(self.target[k], self.N[c], self.jacobian[:, self.slot[c]])
         drop = now - self._unfitted(k, after, np.append(before.sizes, self.N[c]))
         return float(self.weight * np.sum(np.mean(self.scale2[:, None] * drop, axis=0)))
 
