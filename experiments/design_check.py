@@ -68,14 +68,19 @@ def quiet_fit(runs: pd.DataFrame, draws: int) -> bd.Posterior:
         return bd.fit(runs, chains=2, draws=draws, warmup=draws, seed=0)
 
 
-def check(seed: int, draws: int, law_error: float) -> dict[str, float]:
+def table(seed: int, draws: int, law_error: float) -> tuple[pd.DataFrame, bd.Posterior, pd.DataFrame]:
+    """A table's runs, their fit and the candidates with their outcomes (drawn from the truth)."""
     rng = np.random.default_rng(seed)
     sizes, candidate_sizes = np.geomspace(3e7, 3e8, 4), np.geomspace(5e7, 3e9, 5)
     every = np.append(sizes, candidate_sizes)
     offsets = dict(zip(every, np.random.default_rng([seed, 1]).normal(0.0, law_error, every.size), strict=True))
     runs = noisy_runs(*grid(sizes), rng, "r", offsets)
     post = quiet_fit(runs, draws)
-    candidates = noisy_runs(*grid(candidate_sizes), rng, "c", offsets)
+    return runs, post, noisy_runs(*grid(candidate_sizes), rng, "c", offsets)
+
+
+def check(seed: int, draws: int, law_error: float) -> dict[str, float]:
+    runs, post, candidates = table(seed, draws, law_error)
     suggested = post.suggest_runs(candidates.drop(columns="loss"), TARGET, budget=1e30)
     before = target_variance(post)
     realised = pd.Series({c: before - target_variance(quiet_fit(pd.concat([runs, candidates.iloc[[i]]]), draws))

@@ -18,22 +18,17 @@ import argparse
 import json
 from pathlib import Path
 
+import design_check
 import numpy as np
 import pandas as pd
 import verdict_check
-from design_check import TARGET, grid, noisy_runs, quiet_fit, target_variance
+from design_check import TARGET, quiet_fit, target_variance
 
 LAW_ERROR = 0.01
 
 
 def table_setup(seed: int, draws: int, outcomes: int) -> dict:
-    rng = np.random.default_rng(seed)
-    sizes, candidate_sizes = np.geomspace(3e7, 3e8, 4), np.geomspace(5e7, 3e9, 5)
-    every = np.append(sizes, candidate_sizes)
-    offsets = dict(zip(every, np.random.default_rng([seed, 1]).normal(0.0, LAW_ERROR, every.size), strict=True))
-    runs = noisy_runs(*grid(sizes), rng, "r", offsets)
-    post = quiet_fit(runs, draws)
-    candidates = noisy_runs(*grid(candidate_sizes), rng, "c", offsets)
+    runs, post, candidates = design_check.table(seed, draws, LAW_ERROR)
     before = target_variance(post)
     realised = [before - target_variance(quiet_fit(pd.concat([runs, candidates.iloc[[i]]]), draws))
                 for i in range(len(candidates))]

@@ -170,13 +170,6 @@ class AbsorbedExtrapolation:
         return replace(self, sizes=np.append(self.sizes, N), inverse=inverse,
                        pull=np.concatenate([self.pull, term], axis=-1))
 
-    def with_runs(self, N: np.ndarray, jacobian: np.ndarray) -> AbsorbedExtrapolation:
-        """With runs at sizes ``N`` whose d log L / d coefficient is ``jacobian`` (sample, run, coefficient)."""
-        joined = self
-        for n, row in zip(np.asarray(N, float), np.moveaxis(jacobian, 1, 0), strict=True):
-            joined = joined.with_run(float(n), row)
-        return joined
-
     def variance(self, at: np.ndarray) -> np.ndarray:
         """At points whose d log L / d coefficient is ``at`` (sample, point, coefficient); (sample, point)."""
         return self._spread(self.inverse @ at.swapaxes(-1, -2), self.pull, self.sizes)
