@@ -204,7 +204,7 @@ def test_a_verdict_target_ranks_runs_as_the_reweighted_draws_do(joint_posterior)
     assert out.attrs["target_variance"] == pytest.approx(p * (1 - p), rel=1e-9)
     linear = out["expected_reduction"].sel(candidate=candidates["run"].values).values
     g, f = (draws.stack(sample=("chain", "draw")).transpose("sample", ...).values
-            for draws in (outcome, predicted_log_loss(post, load_candidates(candidates))))
+            for draws in (outcome, predicted_log_loss(post, load_candidates(candidates), as_run=True)))
     scales = noise_scales(post, kind)
     reweighted = np.array([reweighted_reduction(g, f[:, [c]], scales[:, [c]], post.nu, np.random.default_rng(1))
                            for c in range(n)])

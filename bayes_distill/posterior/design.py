@@ -248,13 +248,14 @@ def law_error_points(post: Any, target: Any) -> tuple[dict[str, np.ndarray], int
     return {k: N[new & (kind == k)] for k in np.unique(kind)}, N.size
 
 
-def ensemble_target(post: Any, target: Any, seed: int = 0) -> np.ndarray:
+def ensemble_target(post: Any, target: Any, whole: np.ndarray, seed: int = 0) -> np.ndarray:
     """The target's quantities over the draws as the linear update sees them, (sample, quantity): a table's log
     losses without the law error's part extrapolated from the fitted sizes (``ExtrapolationCut`` counts what runs
-    do to it, in closed form); a planner answer as it is."""
-    quantities = (predicted_log_loss(post, load_candidates(target), seed, extrapolated=False)
-                  if not isinstance(target, tuple) else target_quantities(post, target, seed))
-    return quantities.stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    do to it, in closed form); a planner answer as it is, ``whole`` (its draws, already computed)."""
+    if isinstance(target, tuple):
+        return whole
+    table = predicted_log_loss(post, load_candidates(target), seed, extrapolated=False)
+    return table.stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
 
 
 @dataclass
@@ -433,7 +434,7 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
         raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
     whole = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-    g = ensemble_target(post, target, seed)
+    g = ensemble_target(post, target, whole, seed)  # a planner answer is solved once
     f = predicted_log_loss(post, table, seed, as_run=True).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
     cut = ExtrapolationCut.of(post, table, *law_error_points(post, target))
