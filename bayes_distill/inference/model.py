@@ -100,7 +100,13 @@ def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
     2 for three, 3 beyond); by (size, direction)."""
     log_fitted = np.log(np.asarray(fitted_N, float))
     x = np.log(np.asarray(N, float)) - log_fitted.mean()
-    return x[:, None] ** np.arange(max(1, min(log_fitted.size - 1, 3)))
+    return x[:, None] ** np.arange(law_error_basis_size(log_fitted.size))
+
+
+def law_error_basis_size(sizes: int) -> int:
+    """How many directions ``law_error_basis`` has for a kind with ``sizes`` fitted sizes: 1 for up to two, 2 for
+    three, 3 beyond."""
+    return max(1, min(sizes - 1, 3))
 
 
 def law_error_directions(kind: np.ndarray, N: np.ndarray) -> np.ndarray:

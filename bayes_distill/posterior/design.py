@@ -261,11 +261,21 @@ def ensemble_target(post: Any, target: Any, whole: np.ndarray, seed: int = 0) ->
 @dataclass
 class Ensemble:
     """The joint covariance, over the draws, of the target's quantities g and the candidates' predicted log losses
-    f, conditioned on the outcomes (f plus noise) of the runs picked so far."""
+    f, conditioned on the outcomes (f plus noise) of the runs picked so far. Cov(f, f) is kept as it was before any
+    pick, less one rank-one factor per pick (Sigma_k = Sigma_0 - U^T U), so that a pick costs a pass over the
+    candidates, not over every pair of them."""
 
-    target_covariance: np.ndarray  # (quantity, candidate): Cov(g, f)
-    candidate_covariance: np.ndarray  # (candidate, candidate): Cov(f, f)
+    target_covariance: np.ndarray  # (quantity, candidate): Cov(g, f), conditioned
+    candidate_covariance: np.ndarray  # (candidate, candidate): Cov(f, f) before any pick
     noise_variance: np.ndarray  # (candidate,): the variance of an outcome's noise about f
+    factors: np.ndarray | None = None  # (pick, candidate): U, one row per pick
+    variance: np.ndarray | None = None  # (candidate,): Var f, conditioned
+
+    def __post_init__(self) -> None:
+        if self.factors is None:
+            self.factors = np.zeros((0, self.candidate_covariance.shape[0]))
+        if self.variance is None:
+            self.variance = np.diag(self.candidate_covariance) - np.sum(self.factors ** 2, axis=0)
 
     @classmethod
     def of(cls, target: np.ndarray, predicted: np.ndarray, noise_variance: np.ndarray) -> Ensemble:
@@ -276,13 +286,16 @@ class Ensemble:
 
     def reductions(self) -> np.ndarray:
         """The expected reduction of the target's mean variance from each candidate's outcome (target units^2)."""
-        return np.mean(self.target_covariance ** 2, axis=0) / (np.diag(self.candidate_covariance) + self.noise_variance)
+        return np.mean(self.target_covariance ** 2, axis=0) / (self.variance + self.noise_variance)
 
     def observe(self, c: int) -> None:
         """Condition on an outcome of candidate ``c`` (a Kalman update of the covariances)."""
-        row = self.candidate_covariance[c] / (self.candidate_covariance[c, c] + self.noise_variance[c])
-        self.target_covariance = self.target_covariance - np.outer(self.target_covariance[:, c], row)
-        self.candidate_covariance = self.candidate_covariance - np.outer(self.candidate_covariance[:, c], row)
+        column = self.candidate_covariance[c] - self.factors[:, c] @ self.factors  # Cov(f_c, f), conditioned
+        scale = np.sqrt(column[c] + self.noise_variance[c])
+        factor = column / scale
+        self.target_covariance = self.target_covariance - np.outer(self.target_covariance[:, c] / scale, factor)
+        self.variance = self.variance - factor ** 2
+        self.factors = np.vstack([self.factors, factor])
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from bayes_distill.inference.model import law_error_basis, size_labels
+from bayes_distill.inference.model import law_error_basis, law_error_basis_size, size_labels
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -138,12 +138,16 @@ class AbsorbedExtrapolation:
     the variance, over standard normal offsets, of what ``absorbing_move`` makes of them at a point, ||P E^T W J
     M^-1 j||^2 (M = J^T W J + Cov^-1, j = d log L / d coefficient at the point, P = ``absorbed_projector``, E maps
     runs to sizes). ``FreshLawError`` draws this part; here it is in closed form, so that a design can ask how it
-    changes when runs join the fitted ones, as a refit's do, without Monte Carlo noise. It keeps M^-1 and J^T W E,
-    which a run joining updates by its own rank-one term."""
+    changes when runs join the fitted ones, as a refit's do, without Monte Carlo noise. P is B (B^T B)^-1 B^T for
+    B the powers 0, 1, 2 of log N (the first ``law_error_basis`` keeps of them; a polynomial basis spans the same
+    space about any centre), so it keeps M^-1, J^T W E B and B^T B, which a run joining updates by its own rank-one
+    terms, whatever the number of sizes."""
 
     sizes: np.ndarray  # the fitted sizes (parameters), then any a joining run adds
+    centre: float  # the log size (log parameters) B's powers are taken about: the fitted sizes' mean
     inverse: np.ndarray  # (sample, coefficient, coefficient): M^-1
-    pull: np.ndarray  # (sample, coefficient, size): J^T W E
+    pull: np.ndarray  # (sample, coefficient, power): J^T W E B
+    gram: np.ndarray  # (power, power): B^T B over the sizes
     precision: np.ndarray  # (sample,): a run's Fisher information on log loss
 
     @classmethod
@@ -156,40 +160,58 @@ class AbsorbedExtrapolation:
         weighted = (jacobian * precision[:, None, None]).swapaxes(-1, -2)
         moment = weighted @ jacobian + _solve(coefficient_covariance(params, names), np.eye(len(names)))
         inverse = _solve(moment, np.broadcast_to(np.eye(len(names)), moment.shape))
-        return cls(fitted.N, inverse, weighted @ np.eye(fitted.N.size)[fitted.run_size], precision)
+        centre = float(np.mean(np.log(fitted.N)))
+        basis = _powers(fitted.N, centre)
+        return cls(fitted.N, centre, inverse, weighted @ basis[fitted.run_size], basis.T @ basis, precision)
 
     def with_run(self, N: float, jacobian: np.ndarray) -> AbsorbedExtrapolation:
         """With a run at size ``N`` (parameters) whose d log L / d coefficient is ``jacobian`` (sample, coefficient)
-        among the fitted ones: M^-1 by Sherman-Morrison, J^T W E by the run's column."""
+        among the fitted ones: M^-1 by Sherman-Morrison, J^T W E B and B^T B by the run's rank-one terms."""
         inverse_row = (self.inverse @ jacobian[..., None])[..., 0]  # M^-1 j: (sample, coefficient); M symmetric
         gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
         inverse = self.inverse - gain[:, None, None] * inverse_row[:, :, None] * inverse_row[:, None, :]
-        term = (self.precision[:, None] * jacobian)[..., None]
-        if N in self.sizes:
-            return replace(self, inverse=inverse, pull=self.pull + term * (self.sizes == N))
-        return replace(self, sizes=np.append(self.sizes, N), inverse=inverse,
-                       pull=np.concatenate([self.pull, term], axis=-1))
+        sizes, gram = self._joined(N)
+        return replace(self, sizes=sizes, inverse=inverse, pull=self._pulled(N, jacobian), gram=gram)
 
     def variance(self, at: np.ndarray) -> np.ndarray:
         """At points whose d log L / d coefficient is ``at`` (sample, point, coefficient); (sample, point)."""
-        return self._spread(self.inverse @ at.swapaxes(-1, -2), self.pull, self.sizes)
+        return _spread(self.inverse @ at.swapaxes(-1, -2), self.pull, self.gram, self.sizes.size)
 
     def variance_with_run(self, at: np.ndarray, N: float, jacobian: np.ndarray) -> np.ndarray:
         """``with_run(N, jacobian).variance(at)`` without the whole of M^-1: only M^-1 j_at, updated by the run's
         rank-one term (what a design asks of each of many candidates)."""
         towards = self.inverse @ at.swapaxes(-1, -2)  # M^-1 j_at: (sample, coefficient, point); M symmetric
-        inverse_row = (self.inverse @ jacobian[..., None])[..., 0]
+        inverse_row = np.einsum("skl,sl->sk", self.inverse, jacobian)
         gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
-        towards = towards - (gain[:, None] * inverse_row)[..., None] * (jacobian[:, None, :] @ towards)
-        term = (self.precision[:, None] * jacobian)[..., None]
-        if N in self.sizes:
-            return self._spread(towards, self.pull + term * (self.sizes == N), self.sizes)
-        return self._spread(towards, np.concatenate([self.pull, term], axis=-1), np.append(self.sizes, N))
+        along = np.einsum("sk,skp->sp", jacobian, towards)  # j^T M^-1 j_at
+        towards = towards - (gain[:, None] * inverse_row)[..., None] * along[:, None]
+        sizes, gram = self._joined(N)
+        return _spread(towards, self._pulled(N, jacobian), gram, sizes.size)
 
-    @staticmethod
-    def _spread(towards: np.ndarray, pull: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-        spread = towards.swapaxes(-1, -2) @ pull @ absorbed_projector(sizes)
-        return np.sum(spread ** 2, axis=-1)
+    def _joined(self, N: float) -> tuple[np.ndarray, np.ndarray]:
+        """The sizes and B^T B once a run at ``N`` has joined: a new size adds its row of B."""
+        if N in self.sizes:
+            return self.sizes, self.gram
+        row = _powers(np.array([N]), self.centre)
+        return np.append(self.sizes, N), self.gram + row.T @ row
+
+    def _pulled(self, N: float, jacobian: np.ndarray) -> np.ndarray:
+        """J^T W E B once a run at ``N`` has joined: its precision-weighted gradient along its size's row of B."""
+        return self.pull + (self.precision[:, None] * jacobian)[..., None] * _powers(np.array([N]), self.centre)
+
+
+def _powers(N: np.ndarray, centre: float) -> np.ndarray:
+    """The powers 0, 1, 2 of log N (parameters) about ``centre``; (size, power)."""
+    return (np.log(N) - centre)[:, None] ** np.arange(3)
+
+
+def _spread(towards: np.ndarray, pull: np.ndarray, gram: np.ndarray, sizes: int) -> np.ndarray:
+    """||P E^T W J t||^2 per draw and point for t = ``towards`` (sample, coefficient, point): y^T (B^T B)^-1 y
+    with y = (J^T W E B)^T t, over the powers ``law_error_basis`` keeps for that many ``sizes``."""
+    powers = law_error_basis_size(sizes)
+    whiten = np.linalg.inv(np.linalg.cholesky(gram[:powers, :powers]))
+    projected = np.einsum("ij,skj,skp->sip", whiten, pull[..., :powers], towards, optimize=True)
+    return np.sum(projected ** 2, axis=1)
 
 
 def noise_precision(posterior: xr.Dataset, kind: str, nu: float) -> np.ndarray:
