@@ -350,3 +350,22 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "absent.csv"), "--target", "crossover:1e9",
                  "--budget", "1e21"]) == 2
     assert "--candidates" in capsys.readouterr().err
+
+
+def test_picks_condition_the_covariance_as_the_dense_kalman_update_does():
+    # The factored update (Cov(f, f) before any pick less one rank-one factor per pick) against the textbook one,
+    # which conditions the whole matrix at each pick.
+    rng = np.random.default_rng(3)
+    theta = rng.standard_normal((500, 4))
+    f = theta @ rng.standard_normal((4, 6)) + 0.1 * rng.standard_normal((500, 6))
+    g = theta @ rng.standard_normal((4, 2))
+    noise = np.full(6, 0.05)
+    ensemble = Ensemble.of(g, f, noise)
+    target, candidate = ensemble.target_covariance, ensemble.candidate_covariance
+    for c in (4, 1, 4):  # a candidate picked twice: a second run of it
+        gain = candidate[c] / (candidate[c, c] + noise[c])
+        target, candidate = target - np.outer(target[:, c], gain), candidate - np.outer(candidate[:, c], gain)
+        ensemble.observe(c)
+    np.testing.assert_allclose(ensemble.target_covariance, target, atol=1e-12)
+    np.testing.assert_allclose(ensemble.variance, np.diag(candidate), atol=1e-12)
+    np.testing.assert_allclose(ensemble.reductions(), np.mean(target ** 2, 0) / (np.diag(candidate) + noise))

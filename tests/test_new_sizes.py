@@ -12,7 +12,12 @@ import bayes_distill as bd
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import PAPER
 from bayes_distill.posterior.design import law_error_points, predicted_log_loss
-from bayes_distill.posterior.law_error import AbsorbedExtrapolation, log_loss_jacobian, noise_precision
+from bayes_distill.posterior.law_error import (
+    AbsorbedExtrapolation,
+    absorbed_projector,
+    log_loss_jacobian,
+    noise_precision,
+)
 from bayes_distill.posterior.new_sizes import ExtrapolationCut, fitted_sizes, level_share
 
 TARGET = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11]})
@@ -111,3 +116,28 @@ def test_one_runs_update_is_the_extrapolation_refitted_with_it(post):
         expected = refitted.variance(at)
         np.testing.assert_allclose(closed.with_run(N, row).variance(at), expected, rtol=1e-6)
         np.testing.assert_allclose(closed.variance_with_run(at, N, row), expected, rtol=1e-6)
+
+
+def test_the_closed_form_is_the_projection_on_the_basis_as_it_grows(post):
+    # The kept J^T W E B and B^T B give ||P E^T W J M^-1 j||^2 with P the projector on law_error_basis: from 2
+    # fitted sizes (a constant) to 3 (a trend) and 4 (a curvature) as runs join, against P built from the sizes.
+    whole = fitted_sizes(post, "supervised")
+    params, names = post.params(), post.free_coefficients
+    precision = noise_precision(post.posterior, "supervised", post.nu).ravel()
+    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
+    at = flat(log_loss_jacobian("supervised", params, names, whole.typical_inputs(np.array([1e10, 3e10]))))
+    runs = np.isin(whole.run_size, [0, 1])
+    inputs = tuple(a[runs] for a in whole.run_inputs)
+    closed = AbsorbedExtrapolation.of(type(whole)("supervised", whole.N[:2], whole.run_size[runs], inputs), params,
+                                      names, precision)
+    for N in (float(SIZES[2]), float(SIZES[3])):
+        row = flat(log_loss_jacobian("supervised", params, names, (np.array([N]), np.array([20 * N]))))[:, 0]
+        closed = closed.with_run(N, row)
+        inputs = tuple(np.append(a, b) for a, b in zip(inputs, (N, 20 * N), strict=True))
+        sizes, run_size = np.unique(inputs[0], return_inverse=True)
+        jacobian = flat(log_loss_jacobian("supervised", params, names, inputs))
+        pull = (jacobian * precision[:, None, None]).swapaxes(-1, -2) @ np.eye(sizes.size)[run_size]
+        towards = closed.inverse @ at.swapaxes(-1, -2)
+        expected = np.sum((towards.swapaxes(-1, -2) @ pull @ absorbed_projector(sizes)) ** 2, axis=-1)
+        np.testing.assert_allclose(closed.variance(at), expected, rtol=1e-8)
+    assert closed.sizes.size == 4
