@@ -203,6 +203,10 @@ Today (the log-normal noise prior's fit, kept at 4,000 draws; the batch's expect
 Since a run at a new size is scored as its refit sees it (``posterior.new_sizes``: its own level, the extrapolated
 law error's cut in closed form), the first call takes 9.7-10.9 s, 5-8x predicting (the design before, measured
 beside it: 8.1-8.7 s, 6-7x); 4 s of it is the greedy batches' cuts, each pick one run's rank-one update.
+With Cov(f, f) conditioned by one rank-one factor per pick (``Ensemble.observe``, not a pass over every pair of
+candidates) and the cut's extrapolation kept as J^T W E B and B^T B over three powers of log N (a run joining costs
+the same however many sizes have joined; the per-FLOP batch adds about 120 of them): 4.15 and 4.26 s in two runs,
+2x predicting (1.77 and 1.81 s). The same picks and reductions (to 1e-13) as before on this task at two budgets.
 (Before shard_map replaced pmap, about 100 fits of differing sizes in one process exhausted the kernel's memory
 mappings; a loop of fits of new designs now stays at 6,500 mappings once the program cache is full.)
 """
