@@ -70,6 +70,10 @@ LAW_ERROR_SCALE = 0.02
 """Half-normal scale of the law error's spread on log loss (a 2% error of the law at a size is plausible a priori:
 the paper's fits miss held-out sizes by 1-3%)."""
 
+LAW_ERROR_POWERS = 3
+"""The most directions of the sizes' offsets the law's coefficients absorb: a constant, a trend and a curvature in
+log N."""
+
 
 def size_labels(kind: np.ndarray, N: np.ndarray) -> np.ndarray:
     """The law error's level of each run: its kind and exact student size (parameters), as a label."""
@@ -105,8 +109,8 @@ def law_error_basis(fitted_N: np.ndarray, N: np.ndarray) -> np.ndarray:
 
 def law_error_basis_size(sizes: int) -> int:
     """How many directions ``law_error_basis`` has for a kind with ``sizes`` fitted sizes: 1 for up to two, 2 for
-    three, 3 beyond."""
-    return max(1, min(sizes - 1, 3))
+    three, ``LAW_ERROR_POWERS`` beyond (each leaves at least one direction to the law error)."""
+    return max(1, min(sizes - 1, LAW_ERROR_POWERS))
 
 
 def law_error_directions(kind: np.ndarray, N: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from bayes_distill.inference.model import law_error_basis, law_error_basis_size, size_labels
+from bayes_distill.inference.model import LAW_ERROR_POWERS, law_error_basis, law_error_basis_size, size_labels
 from bayes_distill.jax_settings import configure_jax
 from bayes_distill.laws import COEFFICIENTS, LawParams
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
@@ -202,7 +202,7 @@ class AbsorbedExtrapolation:
 
 def _powers(N: np.ndarray, centre: float) -> np.ndarray:
     """The powers 0, 1, 2 of log N (parameters) about ``centre``; (size, power)."""
-    return (np.log(N) - centre)[:, None] ** np.arange(3)
+    return (np.log(N) - centre)[:, None] ** np.arange(LAW_ERROR_POWERS)
 
 
 def _spread(towards: np.ndarray, pull: np.ndarray, gram: np.ndarray, sizes: int) -> np.ndarray:
