@@ -33,6 +33,9 @@ def main() -> None:
     ap.add_argument("--table", type=int, default=0)
     ap.add_argument("--outcomes", type=int, default=3)
     ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--same-offset", action="store_true",
+                    help="give the student at the new size the fitted size's offset in the truth and the same noise "
+                         "draws, so that only the basis differs between the two")
     args = ap.parse_args()
     runs, offsets = verdict_check.runs_table(args.table, 0.01)
     post = quiet_fit(runs, args.draws)
@@ -41,13 +44,16 @@ def main() -> None:
     fitted_size = float(np.geomspace(3e7, 3e8, 3)[1])
     rng = np.random.default_rng([args.table, 3])
     teacher = float(bd.supervised_loss(3e9, 6e10, PAPER))
+    if args.same_offset:
+        offsets = {**offsets, ("distilled", 1e8): offsets["distilled", fitted_size]}
     print(f"table {args.table}: {question}, p = {p:.3f}")
     for N in (fitted_size, 1e8):
         candidate = pd.DataFrame({"run": ["c"], "kind": ["distilled"], "N": [N], "D": [20 * N],
                                   "teacher_loss": [teacher]})
         moved = []
-        for _ in range(args.outcomes):
-            refit = quiet_fit(pd.concat([runs, verdict_check.with_outcomes(candidate, rng, offsets)]), args.draws)
+        for i in range(args.outcomes):
+            noise = np.random.default_rng([args.table, 3, i]) if args.same_offset else rng
+            refit = quiet_fit(pd.concat([runs, verdict_check.with_outcomes(candidate, noise, offsets)]), args.draws)
             moved.append(float(verdict_check.target_quantities(refit, question).mean()) - p)
         print(f"  student at {N:.4g}: p moved by {np.round(moved, 3).tolist()}", flush=True)
 
