@@ -11,8 +11,9 @@ see:
 - the offsets absorbed at the fitted sizes, one size more now, extrapolate to the target differently whatever the
   outcome (``ExtrapolationCut``): a run beyond the fitted sizes anchors the law error of larger sizes.
 Still not seen: a kind's second, third or fourth fitted size adds a direction to the basis (the trend, the
-curvature), which the law's coefficients must then take over from the fitted offsets; a refit can move the answer
-there by more than either part expects (``experiments/basis_change_check.py``).
+curvature), which the law's coefficients must then take over from the fitted offsets and the new size's own. A
+refit can move the answer there by more than either part expects, whatever the outcome: it is a change of model,
+not of what is known, so it is not counted (``experiments/basis_change_check.py``).
 """
 
 from __future__ import annotations
