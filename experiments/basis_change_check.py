@@ -22,7 +22,9 @@ that only the basis differs):
   to a quarter whatever the outcome.
 So where a kind gains its second to fourth size, a refit moves the answer by what the law makes of the present
 offsets along the new direction (table 1), and answers the new size's own offset more strongly (table 0); neither
-is a reduction of uncertainty the present posterior can expect, and the design counts neither.
+is a reduction of uncertainty the present posterior can expect, and the design counts neither. A first-order
+forecast of the first from the present posterior (``basis_shift_check.py``) is right on table 0 and has the wrong
+sign on table 1.
 """
 
 from __future__ import annotations
