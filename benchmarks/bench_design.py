@@ -98,13 +98,13 @@ noise. The simulated supervised design with a 1% law error (5 simulations, ``--l
 v-optimal``): ours 2.59 / 2.53 / 2.29 / 2.43%, V-optimal 3.01 / 2.40 / 2.36 / 2.41%; ours less V-optimal -0.42 +-
 0.45 (4 of 5 better), +0.13 +- 0.04 (0 of 5), -0.07 +- 0.06 (3 of 5), +0.02 +- 0.08 (3 of 5); before: 2.78 / 2.29 /
 2.29 / 2.41%.
-Random picks again beside that design (``--tasks gadre --methods random --random-seeds 5``, 70 minutes beside
-other work; the same fit): mean relative error 6.24 / 6.19 / 4.42 / 3.87%, 90% coverage 97-99%, R^2 at 10% within
-0.02 of the whole pool's on 8.6 of 24 tasks (mean of the seeds). Ours less random -0.71 +- 0.54 (13 of 24 better),
--1.31 +- 0.78 (15), -0.51 +- 0.37 (19), -0.49 +- 0.36 (14); V-optimal less random +0.26 +- 0.37 (11), -1.60 +- 0.71
-(16), -0.48 +- 0.30 (12), -0.44 +- 0.18 (15). The 90% interval's width, ours against V-optimal (mean log ratio):
--0.069 +- 0.017, -0.060 +- 0.019, +0.023 +- 0.029, +0.042 +- 0.018 (on the simulated design below with a 1% law
-error +0.02 to +0.09): narrower at 1% and 2%, not beyond.
+Random picks rerun with the same fit, paired with that run's ours and V-optimal (``--tasks gadre --methods random
+--random-seeds 5``, 70 minutes beside other work): mean relative error 6.24 / 6.19 / 4.42 / 3.87%, 90% coverage
+97-99%, R^2 at 10% within 0.02 of the whole pool's on 8.6 of 24 tasks (mean of the seeds). Ours less random -0.71 +-
+0.54 (13 of 24 better), -1.31 +- 0.78 (15), -0.51 +- 0.37 (19), -0.49 +- 0.36 (14); V-optimal less random +0.26 +-
+0.37 (11), -1.60 +- 0.71 (16), -0.48 +- 0.30 (12), -0.44 +- 0.18 (15). The 90% interval's width, ours against
+V-optimal (mean log ratio): -0.069 +- 0.017, -0.060 +- 0.019, +0.023 +- 0.029, +0.042 +- 0.018 (on the simulated
+design with a 1% law error just above, +0.02 to +0.09): narrower at 1% and 2% on the Gadre tasks, not beyond.
 The simulated supervised design, 5 simulations (``--tasks sim-supervised --sim-seeds 5 --levels 0.01 0.02 0.05``,
 random 4 seeds), mean relative error (the whole pool: 1.30%) and 90% coverage:
 | method | 1% | 2% | 5% |
