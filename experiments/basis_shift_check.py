@@ -27,7 +27,12 @@ from design_check import quiet_fit
 
 import bayes_distill as bd
 from bayes_distill.inference.model import size_labels
-from bayes_distill.posterior.law_error import absorbed_projector, absorbing_move, noise_precision
+from bayes_distill.posterior.law_error import (
+    absorbed_projector,
+    absorbing_move,
+    moved_coefficients,
+    noise_precision,
+)
 from bayes_distill.posterior.new_sizes import fitted_sizes
 
 
@@ -41,12 +46,9 @@ def moved(post: bd.Posterior, kind: str, N: float) -> bd.Posterior:
     names = post.free_coefficients
     move = absorbing_move(fitted, post.params(), names, noise_precision(post.posterior, kind, post.nu),
                           absorbed[..., :-1])
-    coefficients = post.posterior.copy()
-    for k, name in enumerate(names):
-        values = coefficients[name]
-        coefficients[name] = values * np.exp(move[..., k]) if bool((values > 0).all()) else values + move[..., k]
+    coefficients = moved_coefficients(post.params(), names, move)
     tree = post.tree.copy()
-    tree["posterior"] = coefficients
+    tree["posterior"] = post.posterior.assign({name: (("chain", "draw"), v) for name, v in coefficients.items()})
     return bd.Posterior(tree, post.runs, post.fix, post.nu)
 
 

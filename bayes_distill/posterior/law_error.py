@@ -57,14 +57,20 @@ class FittedSizes:
         return (*inputs, np.full(N.size, np.median(self.run_inputs[2]))) if self.kind == "distilled" else inputs
 
 
-def _shifted(params: xr.Dataset, names: list[str], direction: np.ndarray, step: float) -> LawParams:
-    """The coefficients of every draw moved by ``step`` times ``direction`` (chain, draw, coefficient; or one
-    coefficient vector for all draws), each in its coordinate: its log when positive in every draw, else itself."""
-    values = {c: params[c].values for c in COEFFICIENTS}
+def moved_coefficients(params: xr.Dataset, names: list[str], move: np.ndarray) -> dict[str, np.ndarray]:
+    """The coefficients ``names`` of every draw moved by ``move`` (chain, draw, coefficient; or one coefficient
+    vector for all draws), each in its coordinate: its log when positive in every draw, else itself."""
+    moved = {}
     for k, name in enumerate(names):
-        shift = step * np.asarray(direction)[..., k]
-        values[name] = values[name] * np.exp(shift) if np.all(values[name] > 0) else values[name] + shift
-    return LawParams(**values)
+        values, shift = params[name].values, np.asarray(move)[..., k]
+        moved[name] = values * np.exp(shift) if np.all(values > 0) else values + shift
+    return moved
+
+
+def _shifted(params: xr.Dataset, names: list[str], direction: np.ndarray, step: float) -> LawParams:
+    """The coefficients of every draw moved by ``step`` times ``direction`` (``moved_coefficients``)."""
+    values = {c: params[c].values for c in COEFFICIENTS}
+    return LawParams(**{**values, **moved_coefficients(params, names, step * np.asarray(direction))})
 
 
 def directional_derivative(kind: str, params: xr.Dataset, names: list[str], direction: np.ndarray,
@@ -167,8 +173,7 @@ class AbsorbedExtrapolation:
     def with_run(self, N: float, jacobian: np.ndarray) -> AbsorbedExtrapolation:
         """With a run at size ``N`` (parameters) whose d log L / d coefficient is ``jacobian`` (sample, coefficient)
         among the fitted ones: M^-1 by Sherman-Morrison, J^T W E B and B^T B by the run's rank-one terms."""
-        inverse_row = (self.inverse @ jacobian[..., None])[..., 0]  # M^-1 j: (sample, coefficient); M symmetric
-        gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
+        inverse_row, gain = self._rank_one(jacobian)
         inverse = self.inverse - gain[:, None, None] * inverse_row[:, :, None] * inverse_row[:, None, :]
         sizes, gram = self._joined(N)
         return replace(self, sizes=sizes, inverse=inverse, pull=self._pulled(N, jacobian), gram=gram)
@@ -181,12 +186,17 @@ class AbsorbedExtrapolation:
         """``with_run(N, jacobian).variance(at)`` without the whole of M^-1: only M^-1 j_at, updated by the run's
         rank-one term (what a design asks of each of many candidates)."""
         towards = self.inverse @ at.swapaxes(-1, -2)  # M^-1 j_at: (sample, coefficient, point); M symmetric
-        inverse_row = np.einsum("skl,sl->sk", self.inverse, jacobian)
-        gain = self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
+        inverse_row, gain = self._rank_one(jacobian)
         along = np.einsum("sk,skp->sp", jacobian, towards)  # j^T M^-1 j_at
         towards = towards - (gain[:, None] * inverse_row)[..., None] * along[:, None]
         sizes, gram = self._joined(N)
         return _spread(towards, self._pulled(N, jacobian), gram, sizes.size)
+
+    def _rank_one(self, jacobian: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Sherman-Morrison's terms for a run whose d log L / d coefficient is ``jacobian`` (sample, coefficient):
+        M^-1 j (M is symmetric) and its gain w / (1 + w j^T M^-1 j), w the run's precision."""
+        inverse_row = np.einsum("skl,sl->sk", self.inverse, jacobian)
+        return inverse_row, self.precision / (1 + self.precision * np.sum(jacobian * inverse_row, axis=-1))
 
     def _joined(self, N: float) -> tuple[np.ndarray, np.ndarray]:
         """The sizes and B^T B once a run at ``N`` has joined: a new size adds its row of B."""
