@@ -268,14 +268,13 @@ class Ensemble:
     target_covariance: np.ndarray  # (quantity, candidate): Cov(g, f), conditioned
     candidate_covariance: np.ndarray  # (candidate, candidate): Cov(f, f) before any pick
     noise_variance: np.ndarray  # (candidate,): the variance of an outcome's noise about f
-    factors: np.ndarray | None = None  # (pick, candidate): U, one row per pick
-    variance: np.ndarray | None = None  # (candidate,): Var f, conditioned
+    factors: np.ndarray | None = None  # (pick, candidate): U, one row per pick; None for none
+    variance: np.ndarray = field(init=False)  # (candidate,): Var f, conditioned; kept beside U, derived from it
 
     def __post_init__(self) -> None:
         if self.factors is None:
             self.factors = np.zeros((0, self.candidate_covariance.shape[0]))
-        if self.variance is None:
-            self.variance = np.diag(self.candidate_covariance) - np.sum(self.factors ** 2, axis=0)
+        self.variance = np.diag(self.candidate_covariance) - np.sum(self.factors ** 2, axis=0)
 
     @classmethod
     def of(cls, target: np.ndarray, predicted: np.ndarray, noise_variance: np.ndarray) -> Ensemble:
