@@ -268,11 +268,18 @@ class FreshLawError:
         """The error at sizes ``N`` (parameters) labelled ``labels``, over (chain, draw, size). Each size's stream is
         keyed by (seed, its label) (``own_offsets``), the fitted sizes' by (seed, kind), so one size gets one error
         in every answer."""
-        own = own_offsets(self.seed, labels, self.scale.shape)
-        if self.move is not None:
-            own = own - directional_derivative(self.kind, self.params, self.names, self.move,
-                                               self.fitted.typical_inputs(np.asarray(N, float)))
-        return self.scale[..., None] * own
+        own = own_law_error(self.scale, self.seed, labels)
+        if self.move is None:
+            return own
+        return own - self.scale[..., None] * directional_derivative(self.kind, self.params, self.names, self.move,
+                                                                    self.fitted.typical_inputs(np.asarray(N, float)))
+
+
+def own_law_error(scale: np.ndarray, seed: int, labels: np.ndarray) -> np.ndarray:
+    """The own part of the law error (log loss) at sizes labelled ``labels``: the draws' spread ``scale`` (chain,
+    draw) times each size's ``own_offsets``; (chain, draw, size). The whole error at a size the fit has not seen
+    less what the law extrapolates there from the fitted sizes."""
+    return scale[..., None] * own_offsets(seed, labels, scale.shape)
 
 
 def own_offsets(seed: int, labels: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

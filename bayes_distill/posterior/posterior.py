@@ -27,7 +27,7 @@ from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
 from bayes_distill.posterior.design import suggest_runs
-from bayes_distill.posterior.law_error import FreshLawError, own_offsets
+from bayes_distill.posterior.law_error import FreshLawError, own_law_error
 from bayes_distill.posterior.scale import PlanningScale, planning_scale
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
 
@@ -151,8 +151,7 @@ class Posterior:
             if extrapolated:
                 values[..., ~seen] = self._fresh_law_error(kind, seed).at(N[~seen], labels[~seen])
             else:
-                values[..., ~seen] = post["law_error"].values[..., None] * own_offsets(seed, labels[~seen],
-                                                                                      values.shape[:2])
+                values[..., ~seen] = own_law_error(post["law_error"].values, seed, labels[~seen])
         return xr.DataArray(values, dims=(*SAMPLE_DIMS, "point"), coords={"N": ("point", N)}, name="law_error",
                             attrs={"units": "log nats/token", "law": kind})
 
