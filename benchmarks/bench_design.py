@@ -314,13 +314,17 @@ def gadre_task(dataset: str, evaluation: str = "c4") -> Task:
 GADRE_SEQUENCE_LENGTH = 2048  # tokens per sequence in the Gadre et al. runs (open_lm's context)
 
 
-def finished_warmup(task: Task) -> Task:
-    """The Gadre et al. task without the pool's runs whose training ended before their learning-rate warm-up did
-    (steps = tokens / (global batch x 2048) below ``warmup``): they never trained at their peak rate, so the law of a
-    full schedule does not describe them."""
+def gadre_warmup_share() -> pd.Series:
+    """Each Gadre et al. run's learning-rate warm-up as a share of its steps (tokens / (global batch x 2048)), by run
+    name: above 1, the run stopped inside its warm-up."""
     rows = pd.read_csv(CSV).set_index("name")
-    steps = rows["tokens"] / (rows["global_bs"] * GADRE_SEQUENCE_LENGTH)
-    keep = (steps >= rows["warmup"])[task.pool["run"]].values
+    return rows["warmup"] / (rows["tokens"] / (rows["global_bs"] * GADRE_SEQUENCE_LENGTH))
+
+
+def finished_warmup(task: Task) -> Task:
+    """The Gadre et al. task without the pool's runs that stopped inside their learning-rate warm-up: they never
+    trained at their peak rate, so the law of a full schedule does not describe them."""
+    keep = (gadre_warmup_share() <= 1)[task.pool["run"]].values
     return replace(task, pool=task.pool[keep].reset_index(drop=True))
 
 
@@ -590,6 +594,9 @@ def main() -> None:
     if args.law_error and unerred:
         # The Gadre et al. runs have the law error they have, and the crossover's truth is the law's own.
         ap.error(f"--law-error {args.law_error} applies to sim-supervised and sim-distilled only; not to {unerred}")
+    not_gadre = sorted(set(args.tasks) - {*GADRE_TASKS, "gadre"})
+    if args.finished_warmup and not_gadre:
+        ap.error(f"--finished-warmup applies to the Gadre et al. tasks only; not to {not_gadre}")
     if args.speed:
         ranking_speed()
         return
@@ -598,7 +605,7 @@ def main() -> None:
         simulations = args.sim_seeds if name.startswith("sim-") else 1
         for sim_seed in range(args.first_sim_seed, args.first_sim_seed + simulations):
             task = TASKS[name](sim_seed, args.law_error)
-            task = finished_warmup(task) if args.finished_warmup and name in GADRE_TASKS else task
+            task = finished_warmup(task) if args.finished_warmup else task
             rows += run_task(task, sim_seed, args, rows)
     table = pd.DataFrame(rows)
     summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]

@@ -47,8 +47,7 @@ def main() -> None:
                        for dataset in args.training_sets for evaluation in bench.GADRE_EVALUATIONS])
     rows = pd.read_csv(CSV).set_index("name")
     table["M"] = 20 * rows.loc[table["run"], "chinchilla_multiplier"].values
-    steps = rows["tokens"] / (rows["global_bs"] * bench.GADRE_SEQUENCE_LENGTH)
-    table["warmup_share"] = (rows["warmup"] / steps).loc[table["run"]].values
+    table["warmup_share"] = bench.gadre_warmup_share()[table["run"]].values
     table["size"] = (table["N"] / 1e6).round(1)
     pd.set_option("display.width", 200)
     print("mean residual (%) over the tasks, by non-embedding size (millions) and tokens per parameter M:")
