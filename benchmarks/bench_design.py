@@ -281,6 +281,11 @@ class Task:
     truth: float | None = None  # the question's true answer (log10 FLOPs for a crossover)
 
     @property
+    def start(self) -> pd.DataFrame:
+        """The runs every method starts from: the pool's ``starting_runs`` cheapest."""
+        return self.pool[self.pool["run"].isin(self.cost.sort_values().index[:self.starting_runs])]
+
+    @property
     def cost(self) -> pd.Series:
         return pd.Series(candidate_cost(load_candidates(self.pool.drop(columns="loss")), PAPER_ARCHITECTURE),
                          index=self.pool["run"].values)
@@ -507,8 +512,7 @@ METHODS: dict[str, Method] = {"ours": pick_ours, "random": pick_random, "cheapes
 def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[dict]:
     """One method on one task: the start, then each level's batch (its run ids in ``picked``), refit and scores."""
     rng = np.random.default_rng(seed)
-    cost = task.cost
-    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:task.starting_runs])]
+    cost, fitted = task.cost, task.start
     start_cost = float(cost[fitted["run"]].sum())
     post, rows = quiet_fit(fitted, task.fix), []
     for level in levels:

@@ -48,8 +48,7 @@ def target_variance(post: object, task: Task) -> float:
 
 def check(task: Task, level: float) -> dict[str, float]:
     """Expected and realised shares of the target's variance that the suggested batch takes off."""
-    cost = task.cost
-    fitted = task.pool[task.pool["run"].isin(cost.sort_values().index[:task.starting_runs])]
+    cost, fitted = task.cost, task.start
     left = task.pool[~task.pool["run"].isin(fitted["run"])]
     post = quiet_fit(fitted)
     answer = post.suggest_runs(left.drop(columns="loss"), task.target.drop(columns="loss"), level * cost.sum(),
