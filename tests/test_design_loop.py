@@ -233,7 +233,7 @@ def test_a_target_on_the_command_line(tmp_path):
                                                                     "C = 1e+21 FLOPs, best-case")
     crossover, allocation = (target_label(parse_target(text)) for text in ("crossover:1e9", "allocation:1e9:1e21"))
     assert crossover == "log10 crossover budget (FLOPs), N_S = 1e+09, teacher-inference"
-    assert allocation == "ln L_S at the optimum (L_S: nats/token), N_S = 1e+09, C = 1e+21 FLOPs"
+    assert allocation == "ln L_S at the optimum (L_S: nats/token), N_S = 1e+09, C = 1e+21 FLOPs, teacher-inference"
     assert target_label("runs/points.csv") == "ln L (L: nats/token), widest point of points.csv"
 
 
@@ -283,7 +283,7 @@ def test_the_progress_of_a_wins_target_is_its_probability():
     [line] = [line for line in ax.get_lines() if line.get_label() == "P(distillation wins)"]
     np.testing.assert_array_equal(line.get_ydata(), [0.4, 0.7, 0.97])
     assert ax.get_ylim() == (0.0, 1.0) and ax.get_ylabel() == "P(distillation wins)"
-    assert ax.get_title().endswith("\nP(distillation wins), N_S = 1e+09")
+    assert ax.get_title() == "whether distillation wins, as the loop trains\nN_S = 1e+09"
     decided = sorted(p.get_label() for p in ax.patches)
     assert decided == ["decided: distillation wins (P > 0.95)", "decided: supervised wins (P < 0.05)"]
 

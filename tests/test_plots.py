@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import bayes_distill as bd
@@ -52,6 +53,21 @@ def _saved(fig, tmp_path, name):
     path = tmp_path / f"{name}.png"
     fig.savefig(path, dpi=60)
     assert path.stat().st_size > 5000
+    _assert_labels_inside(fig)
+
+
+def _assert_labels_inside(fig):
+    """Every axis label, title and legend lies inside the figure: none is cut off at its edge."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    texts = [fig._suptitle, *(t for ax in fig.axes for t in (ax.xaxis.label, ax.yaxis.label, ax.title,
+                                                               ax._left_title, ax._right_title, ax.get_legend())),
+             *fig.legends]
+    for text in (t for t in texts if t is not None and t.get_visible() and getattr(t, "get_text", lambda: "x")()):
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= -1 and box.y0 >= -1 and box.x1 <= fig.bbox.width + 1 and box.y1 <= fig.bbox.height + 1, (
+            text, box, fig.bbox)
 
 
 def _check_bands(ax, curves):
@@ -291,3 +307,22 @@ def test_the_loops_progress_labels_a_few_ticks_on_a_narrow_log_axis(spent, ticks
     labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if low <= x <= high]
     assert ticks - 1 <= len(labels) <= ticks + 1 and all(labels), labels
     assert ax.get_ylabel() == "log loss"
+
+
+@pytest.mark.parametrize("target", ["crossover:1e9", "teacher_size:1e9:1e21", "allocation:1e9:1e21",
+                                    "wins:1e9:1e21", "target.csv"])
+def test_the_loops_progress_keeps_every_label_inside_the_figure(target, tmp_path):
+    # The label of a planner target names the quantity, its units and where it is taken, too long for a y axis: the
+    # quantity labels the axis and the rest goes in the title, and nothing is cut off at the figure's edge.
+    from bayes_distill.cli.design import is_wins, parse_target, target_label
+
+    parsed = parse_target(target) if target != "target.csv" else Path(target)
+    history = pd.DataFrame({"round": [0, 1], "spent": [4.6e11, 9e11], "trained": [13, 2], "low": [8.4, 9.9],
+                            "median": [11.1, 10.6], "high": [12.4, 11.2], "width": [4.0, 1.3],
+                            "mean": [0.6, 0.8]})
+    label = target_label(parsed)
+    fig = bd.plots.design_progress(history, label, probability=is_wins(parsed))
+    _saved(fig, tmp_path, "design")  # and every label inside the figure
+    ax = fig.axes[0]
+    shown = " ".join([ax.get_ylabel(), ax.get_title()])
+    assert all(part in shown for part in label.split(", ")), (label, shown)

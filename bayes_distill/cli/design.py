@@ -119,7 +119,8 @@ def _step(loop: Any) -> Any:
 
 
 def target_label(target: Any) -> str:
-    """The axis label of a parsed ``--target``: what the loop is to be surer of, in its units."""
+    """The label of a parsed ``--target``: what the loop is to be surer of and its units, then, after the first
+    ", ", where it is taken (student size, budget, scenario)."""
     if isinstance(target, tuple) and target[0] == "crossover":
         return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
     if isinstance(target, tuple) and target[0] == "teacher_size":
@@ -127,7 +128,7 @@ def target_label(target: Any) -> str:
     if is_wins(target):
         return f"P(distillation wins), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
     if isinstance(target, tuple):
-        return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs"
+        return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
     return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 

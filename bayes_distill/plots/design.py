@@ -15,8 +15,9 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     """The target's median and 90% interval (``low``, ``median``, ``high`` of ``Design.history()``, in the target's
     units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number. With
     ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
-    wins (``mean``) instead, beside the bands where the outcome counts as decided, with ``target_label`` in the
-    title."""
+    wins (``mean``) instead, beside the bands where the outcome counts as decided. ``target_label`` is the quantity
+    and its units, then, after the first ", ", where it is taken (``cli.design.target_label``): the quantity labels
+    the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
     value = history["mean"] if probability else history["median"]
@@ -26,7 +27,8 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
         below, above = history["median"] - history["low"], history["high"] - history["median"]
         ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
                     ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
-    ax.set_ylabel("P(distillation wins)" if probability else target_label)
+    quantity, _, where = target_label.partition(", ")
+    ax.set_ylabel("P(distillation wins)" if probability else quantity)
     for i, (spent, y, number) in enumerate(zip(history["spent"], value, history["round"], strict=True)):
         last = i == len(history) - 1 and i > 0  # the last round's label to its left, inside the axes
         ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=(-7 if last else 7, 4),
@@ -34,9 +36,9 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent")
     if probability:
-        ax.set_title(f"whether distillation wins, as the loop trains\n{target_label}", fontsize=10)
+        ax.set_title(f"whether distillation wins, as the loop trains\n{where or quantity}", fontsize=10)
     else:
-        ax.set_title("the target's interval as the loop trains")
+        ax.set_title("the target's interval as the loop trains" + (f"\n{where}" if where else ""), fontsize=10)
     ax.legend(loc="best", frameon=False)
     tidy_log_axes(fig)
     fig.tight_layout()
