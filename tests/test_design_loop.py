@@ -4,6 +4,7 @@ so that the loop, not the training, is what is tested; the real runner is exerci
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -93,7 +94,7 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     table = loop.table()
     assert len(rounds) >= 2 and rounds[0].number == 0
     assert table.loc[table["run"].isin(rounds[0].trained), "N"].nunique() >= 3  # the start spans three sizes
-    assert rounds[-1].spent <= loop.budget or len(rounds) == 1
+    assert all(r.spent <= loop.budget for r in rounds)
     left = table.loc[table["status"] == "not run", "cost"]
     assert left.min() > loop.budget - rounds[-1].spent  # nothing left that fits
     assert loop.stop_reason().startswith(f"no run left fits the {loop.budget - rounds[-1].spent:.3g} FLOPs left")
@@ -114,6 +115,25 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     first = bd.posterior.design.target_quantities(loop.posterior(0), loop.target).mean(("chain", "draw"))
     assert history.loc[0, "mean"] == pytest.approx(float(first[0]), rel=1e-12)
     assert (history["low"] < history["mean"]).all() and (history["mean"] < history["high"]).all()
+
+
+def test_a_budget_below_round_0s_cost_is_refused_before_anything_is_trained(tmp_path, capsys):
+    # The budget counts round 0: when its runs (the cheapest that identify the law: six, and one more to span three
+    # sizes; no teachers) cost more, the loop says so and trains nothing, rather than spending past the budget.
+    from bayes_distill.cli import main
+
+    loop = design(tmp_path, LawExecutor(tmp_path), budget_share=0.001)
+    table = loop.table()
+    start = table.loc[table["run"].isin(loop._starting_runs(table)), "cost"].sum()
+    stated = (re.escape(f"budget {loop.budget:.3g} FLOPs is less than round 0 costs: its 7 runs (the cheapest")
+              + ".* take " + re.escape(f"{start:.3g} FLOPs; give a budget of at least that"))
+    with pytest.raises(ValueError, match=stated):
+        loop.step()
+    assert not (tmp_path / "trained.txt").exists() and not list((tmp_path / "loop" / "rounds").iterdir())
+    code = main(["design", str(tmp_path / "design.toml"), "--out", str(tmp_path / "cli"), "--budget",
+                 f"{loop.budget:g}", "--target", "crossover:1e9", "--starting-runs", "6"])
+    assert code == 2 and "bayes-distill design: error: budget" in capsys.readouterr().err
+    assert not (tmp_path / "cli" / "sweep" / "results").exists()
 
 
 @pytest.mark.filterwarnings("ignore")  # short chains on few runs

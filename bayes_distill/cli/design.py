@@ -48,7 +48,8 @@ def parse_target(text: str) -> Any:
 def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a sweep spec (TOML) whose families are the candidate runs")
     p.add_argument("--out", required=True, help="folder for the runs, every round's posterior and the plot")
-    p.add_argument("--budget", type=float, required=True, help="FLOPs to spend in all, round 0 included")
+    p.add_argument("--budget", type=float, required=True, help="FLOPs to spend in all, round 0 included (a budget "
+                   "below round 0's cost is refused before anything is trained)")
     p.add_argument("--target", required=True, help=TARGET_HELP)
     p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units; 1 for a "
                                                "wins target: stop once decided)")

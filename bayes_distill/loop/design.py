@@ -84,7 +84,8 @@ class Design:
     P(distillation wins) leaves 5-95%. ``fit_options`` go to ``fit``; ``run_options`` to ``run_sweep`` (workers,
     scheduler);
     ``starting_runs``: how many runs of each kind round 0 trains (default: RUNS_PER_COEFFICIENT per coefficient
-    of that kind's law)."""
+    of that kind's law). The budget counts round 0: a budget below its cost is refused (``ValueError``) before any
+    run is trained."""
 
     spec: str | os.PathLike[str]
     out: str | os.PathLike[str]
@@ -170,6 +171,13 @@ class Design:
         left["cost"] = left["cost"] + np.where(untrained_teacher, teacher_cost, 0.0)
         return left[["run", "kind", "N", "D", "teacher_loss", "teacher_N", "teacher_D", "cost"]]
 
+    def _cost_with_teachers(self, frame: pd.DataFrame, runs: list[str]) -> float:
+        """What training ``runs`` costs (FLOPs): each of them, and each teacher they need that is not trained yet,
+        once however many students share it."""
+        chosen = frame[frame["run"].isin(runs)]
+        needed = set(runs) | set(chosen.loc[chosen["teacher_run"] != "", "teacher_run"])
+        return float(frame.loc[frame["run"].isin(needed) & (frame["status"] == "not run"), "cost"].sum())
+
     def _starting_runs(self, frame: pd.DataFrame) -> list[str]:
         """Round 0: of each kind the spec trains, the cheapest runs (``starting_runs``), and then the cheapest of the
         next smallest sizes until they span three sizes (a power law in N needs three)."""
@@ -195,6 +203,11 @@ class Design:
             return Plan.read(path)
         if number == 0:
             plan = Plan(self._starting_runs(frame))
+            cost = self._cost_with_teachers(frame, plan.runs)
+            if cost > self.budget:  # refused before training: the budget counts round 0 too
+                raise ValueError(f"budget {self.budget:.3g} FLOPs is less than round 0 costs: its {len(plan.runs)} "
+                                 f"runs (the cheapest that identify the law) and their teachers take {cost:.3g} "
+                                 "FLOPs; give a budget of at least that, or fewer starting_runs")
         else:
             left = self.budget - self._spent(frame)
             candidates = self._candidates(frame)
