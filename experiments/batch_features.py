@@ -21,8 +21,8 @@ points over random seeds, and what sets the good batches apart changes sign betw
 in log M +0.31 and -0.08, runs at the largest size -0.22 and +0.34): no feature here would have told a design
 which batch to buy, and the best of a few random batches is that spread, not a batch a design could aim at.
 
-Usage: python experiments/batch_features.py --main OURS_AND_V.csv --random RANDOM.csv [--finished-warmup]
-       [--level 0.05]
+Usage: python experiments/batch_features.py [--finished-warmup] [--level 0.05] [--main OURS_AND_V.csv]
+       [--random RANDOM.csv] (default: the benchmark's rows in benchmarks/results of the suite asked for)
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_design  # noqa: E402 - the benchmark's tasks
 
+RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results"  # the benchmark's rows, kept
 FEATURES = ("runs", "at_largest_size", "high_M", "low_M", "distance_to_target_M")
 
 
@@ -85,12 +86,14 @@ def within_task_correlation(frame: pd.DataFrame, column: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--main", type=Path, required=True, help="bench_design.py --out CSV with ours and v-optimal")
-    ap.add_argument("--random", type=Path, required=True, help="bench_design.py --out CSV with random's seeds")
+    ap.add_argument("--main", type=Path, help="bench_design.py --out CSV with ours and v-optimal")
+    ap.add_argument("--random", type=Path, help="bench_design.py --out CSV with random's seeds")
     ap.add_argument("--finished-warmup", action="store_true", help="the CSVs are of the --finished-warmup suite")
     ap.add_argument("--level", type=float, default=0.05)
     args = ap.parse_args()
-    first, random = pd.read_csv(args.main), pd.read_csv(args.random)
+    suite = "design_gadre_finished_warmup" if args.finished_warmup else "design_gadre"
+    first = pd.read_csv(args.main or RESULTS / f"{suite}_ours_v.csv")
+    random = pd.read_csv(args.random or RESULTS / f"{suite}_random.csv")
     whole = 100 * first.loc[first["method"] == "whole pool", "rel_error"].mean()
     table = pd.concat([first[first["method"].isin(["ours", "v-optimal"])], random[random["method"] == "random"]])
     frame = batches(table, args.level, args.finished_warmup)
