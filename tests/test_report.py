@@ -221,3 +221,43 @@ def test_planning_draws_must_be_a_count():
     with pytest.raises(SystemExit):
         _args("p.nc", "--out", "o", "--planning-draws", "-1")
     assert _args("p.nc", "--out", "o", "--planning-draws", "0").planning_draws == 0
+
+
+def test_what_to_train_next_is_the_reports_last_section(report, tmp_path, capsys):
+    # Given candidate runs, a target and a budget, the report ends with the batch suggest_runs picks: the same
+    # runs, cost and expected cut as asked of the posterior directly, in both renderings.
+    from bayes_distill.data.candidates import load_candidates
+    from bayes_distill.posterior.design import candidate_cost, expected_cut
+
+    post = report["posterior"]
+    runs = post.runs.to_dataframe().reset_index()
+    candidates = runs[["kind", "N", "D", "teacher_loss", "teacher_N"]].assign(D=runs["D"] * 3,
+                                                                                run=[f"c{i}" for i in runs.index])
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    target = runs[runs["kind"] == "supervised"].nlargest(1, "N")[["kind", "N", "D"]].assign(D=lambda t: t["D"] * 10)
+    target.to_csv(tmp_path / "target.csv", index=False)
+    budget = float(0.2 * candidate_cost(load_candidates(candidates), post.architecture).sum())
+    out = tmp_path / "out"
+    code = report_command(_args(str(report["path"]), "--out", str(out), "--planning-draws", "50", "--candidates",
+                                str(tmp_path / "candidates.csv"), "--target", str(tmp_path / "target.csv"),
+                                "--budget", f"{budget!r}"))
+    assert code == 0, capsys.readouterr().err
+    ranked = post.suggest_runs(candidates, str(tmp_path / "target.csv"), budget)
+    chosen = ranked["candidate"].values[ranked["selected"].values]
+    assert 0 < chosen.size < len(candidates)
+    markdown, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    section = markdown.split("## What to train next")[1]
+    assert "## " not in section  # the last section
+    assert (f"Selected {chosen.size} of {len(candidates)} candidates, {ranked.attrs['batch_cost']:.3g} FLOPs"
+            in section)
+    assert f"mean posterior variance by {expected_cut(ranked):.0%}" in section
+    batch = section.split("The batch, best score first.")[1].split("best-scored of")[0]
+    assert re.findall(r"^\| (c\d+) \|", batch, flags=re.MULTILINE) == chosen.tolist()
+    assert "What to train next" in page and all(f"<td>{run}</td>" in page for run in chosen)
+
+
+def test_what_to_train_next_needs_candidates_target_and_budget(report, tmp_path, capsys):
+    code = report_command(_args(str(report["path"]), "--out", str(tmp_path / "out"), "--candidates", "c.csv"))
+    assert code == 2 and not (tmp_path / "out").exists()
+    assert ("needs --candidates, --target and --budget; --target and --budget missing"
+            in capsys.readouterr().err)

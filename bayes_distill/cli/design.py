@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_distill.laws import SCENARIOS
-from bayes_distill.posterior.design import is_wins
+from bayes_distill.posterior.design import is_wins, target_label
 
 TARGET_HELP = ("what to be surer of: a table of points (CSV/Parquet/netCDF: kind, N, D, and teacher_loss or teacher_N "
                "and teacher_D) whose log losses' variance is to shrink; crossover:N_S[:SCENARIO] (log10 of the "
@@ -117,20 +117,6 @@ def _step(loop: Any) -> Any:
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return step
-
-
-def target_label(target: Any) -> str:
-    """The label of a parsed ``--target``: what the loop is to be surer of and its units, then, after the first
-    ", ", where it is taken (student size, budget, scenario)."""
-    if isinstance(target, tuple) and target[0] == "crossover":
-        return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
-    if isinstance(target, tuple) and target[0] == "teacher_size":
-        return f"ln N_T* (parameters), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
-    if is_wins(target):
-        return f"P(distillation wins), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
-    if isinstance(target, tuple):
-        return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
-    return f"ln L (L: nats/token), widest point of {Path(target).name}"
 
 
 def _line(r: Any, budget: float, before: Any, target: Any) -> str:

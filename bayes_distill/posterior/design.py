@@ -23,8 +23,10 @@ and batch by). ``Design`` keeps each batch's expected cut beside its refit's, so
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -188,6 +190,33 @@ def is_wins(target: Any) -> bool:
     """Whether ``target`` is ``("wins", ...)``: an outcome, 1 or 0, whose mean is the probability that distillation
     wins."""
     return isinstance(target, tuple) and target[:1] == ("wins",)
+
+
+def target_label(target: Any) -> str:
+    """The label of a target (``suggest_runs``'): what is to be surer of and its units, then, after the first ", ",
+    where it is taken (student size, budget, scenario); for a table of points, its widest (the loop's interval)."""
+    if isinstance(target, tuple) and target[0] == "crossover":
+        return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
+    if isinstance(target, tuple) and target[0] == "teacher_size":
+        return f"ln N_T* (parameters), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
+    if is_wins(target):
+        return f"P(distillation wins), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
+    if isinstance(target, tuple):
+        return f"ln L_S at the optimum (L_S: nats/token), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
+    return f"ln L (L: nats/token), widest point of {_table_name(target)}"
+
+
+def question_label(target: Any) -> str:
+    """What ``suggest_runs`` is asked to be surer of, for a reader: a planner target's label, or for a table of
+    points the mean variance of their log losses."""
+    if isinstance(target, tuple):
+        return target_label(target)
+    return f"ln L (L: nats/token) at the points of {_table_name(target)}"
+
+
+def _table_name(target: Any) -> str:
+    """A table target's file name, or a description of a table given in memory."""
+    return Path(os.fspath(target)).name if isinstance(target, str | os.PathLike) else "the target table"
 
 
 def _log10_crossover(post: Any, N_S: float, scenario: str, seed: int) -> np.ndarray:

@@ -3,7 +3,8 @@
 ``write_report(posterior, out_dir)`` (Python) and ``bayes-distill report posterior.nc --out DIR`` (wired through
 ``add_report_arguments`` and ``report_command``) write the coefficients with their diagnostics, the posterior
 predictive check, the compute-optimal plans, the crossover and P(distillation wins) at the runs' scale in the four
-scenarios, and the figures of ``bayes_distill.plots``.
+scenarios, and the figures of ``bayes_distill.plots``; given candidate runs, a target and a budget (``NextRuns``;
+``--candidates``, ``--target``, ``--budget``), also which of the candidates to train next.
 
 The content is built once (``sections``: ``Section`` objects of text and tables) and rendered twice (``render``);
 the figures are drawn apart (``figures``). A figure that fails to draw is shown as "figure X failed: <error>" in
@@ -12,6 +13,7 @@ its place, the rest of the report is written, and the command exits 1.
 
 from bayes_distill.report.cli import add_report_arguments, report_command
 from bayes_distill.report.content import Figure, Report, Section, Table
+from bayes_distill.report.next_runs import NextRuns
 from bayes_distill.report.write import (
     ReportFiles,
     ReportWarning,
@@ -21,5 +23,5 @@ from bayes_distill.report.write import (
     write_report,
 )
 
-__all__ = ["Figure", "Report", "ReportFiles", "ReportWarning", "Section", "Table", "add_report_arguments",
+__all__ = ["Figure", "NextRuns", "Report", "ReportFiles", "ReportWarning", "Section", "Table", "add_report_arguments",
            "load_report_posterior", "report_command", "report_content", "report_from_file", "write_report"]

@@ -1,4 +1,4 @@
-"""The ``report`` command: ``bayes-distill report posterior.nc --out DIR``.
+"""The ``report`` command: ``bayes-distill report posterior.nc --out DIR [--candidates FILE --target T --budget F]``.
 
 Exit codes: 0 when the whole report was written; 1 when it was written but a figure failed to draw (the report
 shows "figure X failed: <error>" in its place and the command names it on stderr); 2 when the posterior cannot
@@ -11,8 +11,10 @@ import argparse
 import sys
 import time
 import warnings
+from pathlib import Path
 
 from bayes_distill.report.answers import PLANNING_DRAWS
+from bayes_distill.report.next_runs import NextRuns
 from bayes_distill.report.write import ReportWarning, report_from_file
 
 
@@ -28,13 +30,35 @@ def _draw_count(text: str) -> int:
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """The report command's arguments: the posterior file and ``--out``."""
+    """The report command's arguments: the posterior file, ``--out``, and the optional question of what to train
+    next."""
     parser.add_argument("posterior", help="a posterior written by 'bayes-distill fit' (netCDF)")
     parser.add_argument("--out", required=True,
                         help="folder for report.html (self-contained), report.md and its PNG figures")
     parser.add_argument("--planning-draws", type=_draw_count, default=PLANNING_DRAWS, metavar="N",
                         help=f"at most N posterior draws answer the planning queries and draw their figures "
                              f"(every k-th draw of each chain; default {PLANNING_DRAWS}; 0: all)")
+    parser.add_argument("--candidates", help="add a section on which of these runs to train next (CSV/Parquet/"
+                                             "netCDF, as for 'bayes-distill suggest'); with --target and --budget")
+    parser.add_argument("--target", help="what the next runs are to make surer of (as for 'bayes-distill suggest')")
+    parser.add_argument("--budget", type=float, help="FLOPs to spend on the next runs")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the law error's draws at new sizes")
+
+
+def next_runs_question(args: argparse.Namespace) -> NextRuns | None:
+    """The report's question of what to train next: all of --candidates, --target and --budget, or none."""
+    given = {name: getattr(args, name, None) for name in ("candidates", "target", "budget")}
+    if all(value is None for value in given.values()):
+        return None
+    missing = [f"--{name}" for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(f"a section on what to train next needs --candidates, --target and --budget; "
+                         f"{' and '.join(missing)} missing")
+    if not Path(args.candidates).is_file():
+        raise ValueError(f"--candidates {args.candidates!r}: no such file")
+    from bayes_distill.cli.design import parse_target  # the command line's one reading of a target
+
+    return NextRuns(args.candidates, parse_target(args.target), args.budget, getattr(args, "seed", 0))
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -43,7 +67,8 @@ def report_command(args: argparse.Namespace) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ReportWarning)  # stated below, once
-            files = report_from_file(args.posterior, args.out, getattr(args, "planning_draws", PLANNING_DRAWS) or None)
+            files = report_from_file(args.posterior, args.out, getattr(args, "planning_draws", PLANNING_DRAWS) or None,
+                                     next_runs_question(args))
     except ValueError as error:
         print(f"bayes-distill report: error: {error}", file=sys.stderr)
         return 2

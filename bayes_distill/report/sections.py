@@ -270,10 +270,12 @@ def place_figures(sections: list[Section], figures: Mapping[str, Figure]) -> lis
 
 
 def build_report(posterior: Any, source: str | None, problems: list[str], check: PredictiveCheck | None,
-                 answers: PlanningAnswers | None, figures: Mapping[str, Figure]) -> Report:
-    """The whole report's content from the posterior, its answers and its drawn figures."""
+                 answers: PlanningAnswers | None, figures: Mapping[str, Figure],
+                 next_runs: Section | None = None) -> Report:
+    """The whole report's content from the posterior, its answers and its drawn figures; ``next_runs``, the section
+    on what to train next, last when given."""
     sections = [coefficients_section(posterior, problems), predictive_section(check), laws_section(),
-                *planning_sections(answers)]
+                *planning_sections(answers), *([next_runs] if next_runs else [])]
     failed = [f.failure_note for f in figures.values() if f.failed]
     placed = place_figures(sections, figures)
     if failed:

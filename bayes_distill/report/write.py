@@ -15,6 +15,7 @@ from bayes_distill.inference import diagnose
 from bayes_distill.report.answers import PLANNING_DRAWS, planning_answers, predictive_check
 from bayes_distill.report.content import Figure, Report
 from bayes_distill.report.figures import draw_figures
+from bayes_distill.report.next_runs import NextRuns
 from bayes_distill.report.render import to_html, to_markdown
 from bayes_distill.report.sections import build_report
 
@@ -53,13 +54,16 @@ def load_report_posterior(path: str | os.PathLike[str]) -> Any:
                          f"{error}") from error
 
 
-def report_content(posterior: Any, source: str | None = None,
-                   planning_draws: int | None = PLANNING_DRAWS) -> Report:
+def report_content(posterior: Any, source: str | None = None, planning_draws: int | None = PLANNING_DRAWS,
+                   next_runs: NextRuns | None = None) -> Report:
     """The report's content: the posterior's diagnostics, predictive check, planning answers and figures (the
-    planning answers and figures from at most ``planning_draws`` draws; None: all)."""
+    planning answers and figures from at most ``planning_draws`` draws; None: all), and what to train next when
+    ``next_runs`` asks."""
+    section = next_runs.section(posterior) if next_runs else None  # first: a bad candidate table fails fast
     answers = planning_answers(posterior, max_draws=planning_draws) if posterior.fits_distillation else None
     figures = draw_figures(posterior, max_draws=planning_draws)
-    return build_report(posterior, source, diagnose(posterior.tree), predictive_check(posterior), answers, figures)
+    return build_report(posterior, source, diagnose(posterior.tree), predictive_check(posterior), answers, figures,
+                        section)
 
 
 def _write_bytes(path: Path, data: bytes) -> Path:
@@ -81,21 +85,23 @@ def write_files(report: Report, out_dir: str | os.PathLike[str]) -> ReportFiles:
 
 
 def write_report(posterior: Any, out_dir: str | os.PathLike[str], *, source: str | None = None,
-                 planning_draws: int | None = PLANNING_DRAWS) -> ReportFiles:
+                 planning_draws: int | None = PLANNING_DRAWS, next_runs: NextRuns | None = None) -> ReportFiles:
     """Write the report of ``posterior`` into ``out_dir``: report.html (self-contained, figures embedded),
     report.md and its figures' PNGs beside it. ``source`` names the posterior file in the report's header;
-    ``planning_draws`` bounds the draws that answer the planning queries and draw their figures (None: all).
+    ``planning_draws`` bounds the draws that answer the planning queries and draw their figures (None: all);
+    ``next_runs`` (candidates, target, budget) adds the section on which of the candidates to train next.
 
     A figure that fails to draw is shown as a note ("figure X failed: <error>") in its place and at the top of
     the report, listed in the result's ``failures``, and warned about (``ReportWarning``); the rest is written.
     """
-    files = write_files(report_content(posterior, source, planning_draws), out_dir)
+    files = write_files(report_content(posterior, source, planning_draws, next_runs), out_dir)
     for note in files.failures:
         warnings.warn(note, ReportWarning, stacklevel=2)
     return files
 
 
 def report_from_file(path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-                     planning_draws: int | None = PLANNING_DRAWS) -> ReportFiles:
+                     planning_draws: int | None = PLANNING_DRAWS, next_runs: NextRuns | None = None) -> ReportFiles:
     """The report of the posterior file ``path`` (a ValueError naming it if it cannot be read)."""
-    return write_report(load_report_posterior(path), out_dir, source=str(path), planning_draws=planning_draws)
+    return write_report(load_report_posterior(path), out_dir, source=str(path), planning_draws=planning_draws,
+                        next_runs=next_runs)

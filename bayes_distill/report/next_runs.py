@@ -1,0 +1,113 @@
+"""Which runs to train next, as text: the batch ``Posterior.suggest_runs`` picks, for the report's section and for
+``bayes-distill suggest``, which print the same words."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from bayes_distill.report.content import Section, Table
+
+RANKED_ROWS = 10  # the report lists the best-scored candidates, this many at most
+
+
+@dataclass(frozen=True)
+class NextRuns:
+    """A question for the report: of the ``candidates`` (a table in the runs schema without the loss, or its path),
+    which batch within ``budget`` (FLOPs) narrows the ``target`` most (both as for ``Posterior.suggest_runs``);
+    ``seed``: of the law error's draws at new sizes."""
+
+    candidates: Any
+    target: Any
+    budget: float
+    seed: int = 0
+
+    def section(self, posterior: Any) -> Section:
+        """The report's section answering the question from ``posterior``."""
+        from bayes_distill.data.candidates import load_candidates
+
+        table = load_candidates(self.candidates)
+        ranked = posterior.suggest_runs(table, self.target, self.budget, seed=self.seed)
+        return next_runs_section(ranking_table(table, ranked), ranked, self.target)
+
+
+def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
+    """The candidates' own columns beside ``suggest_runs``' answer, best score first (one row per candidate)."""
+    own = candidates[[v for v in ("kind", "N", "D", "teacher_loss", "teacher_N", "teacher_D")
+                      if v in candidates]].to_dataframe()
+    answer = ranked.to_dataframe()
+    table = answer.join(own).reset_index().rename(columns={"candidate": "run"})
+    first = ["run", "kind", "N", "D", *[c for c in ("teacher_loss", "teacher_N", "teacher_D") if c in table]]
+    return table[[*first, "cost", "expected_reduction", "score", "selected"]]
+
+
+def batch_summary(ranked: xr.Dataset, target: Any) -> str:
+    """What the selected batch costs and is expected to do to the target's spread, in words, one line each."""
+    from bayes_distill.posterior.design import expected_cut, is_wins, question_label
+
+    selected = ranked["selected"].values
+    budget, spent = ranked.attrs["budget"], ranked.attrs["batch_cost"]
+    if not selected.any():
+        return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
+                f"{float(ranked['cost'].min()):.3g}); nothing selected")
+    now = f"; now {ranked.attrs['target_mean']:.0%}" if is_wins(target) else ""
+    cut, linear = expected_cut(ranked), expected_cut(ranked, reweighted=False)
+    return (f"target: {question_label(target)}{now}\n"
+            f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
+            f"({spent / budget:.0%} of the budget)\n"
+            f"expected to shrink the target's mean posterior variance by {cut:.0%} (its standard deviation by "
+            f"{1 - np.sqrt(1 - cut):.0%})\n"
+            f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
+            f"bound, says {linear:.0%})")
+
+
+def candidate_rows(table: pd.DataFrame, target_variance: float,
+                   selected_column: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Candidates as text, in ``table``'s order: what each is, its cost, and the share of the target's mean variance
+    its outcome alone would take off (a batch takes off less than the sum: its runs overlap); the header and rows."""
+    distilled = bool((table["kind"] == "distilled").any())
+    header = ["run", "kind", "N", "D", *(["teacher"] if distilled else []), "cost [FLOPs]", "variance cut alone",
+              *(["selected"] if selected_column else [])]
+    rows = [[str(r.run), r.kind, f"{r.N:.3g}", f"{r.D:.3g}", *([_teacher(r)] if distilled else []), f"{r.cost:.3g}",
+             f"{100 * r.expected_reduction / target_variance:.2g}%" if target_variance > 0 else "-",
+             *(["yes" if r.selected else ""] if selected_column else [])]
+            for r in table.itertuples()]
+    return header, rows
+
+
+def _teacher(r: Any) -> str:
+    """A candidate's teacher: its loss (nats/token), or the size and tokens of one still to train."""
+    if r.kind == "supervised":
+        return "-"
+    if np.isfinite(getattr(r, "teacher_loss", np.nan)):
+        return f"L_T {r.teacher_loss:.4g}"
+    return f"train N_T {r.teacher_N:.3g}, D_T {r.teacher_D:.3g}"
+
+
+def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> Section:
+    """The report's "What to train next": the method in a sentence, the batch in words, the batch's runs and the
+    best-scored candidates."""
+    intro = ("Of the candidate runs given, the batch within the budget whose outcomes are expected to narrow the "
+             "target most. Each candidate's expected reduction of the target's posterior variance is the posterior's "
+             "own (a linear-Gaussian update over its draws, which counts the law's error at sizes not fitted); the "
+             "batch is picked greedily, each pick conditioning the next, so that two near-identical runs are not "
+             "worth twice one, and its expected cut is computed again by reweighting the draws with simulated "
+             "outcomes.")
+    variance = ranked.attrs["target_variance"]
+    tables = []
+    if ranked["selected"].any():
+        header, rows = candidate_rows(table[table["selected"]], variance)
+        tables.append(Table(tuple(header), tuple(map(tuple, rows)), caption="The batch, best score first."))
+    header, rows = candidate_rows(table.head(RANKED_ROWS), variance, selected_column=True)
+    caption = f"The {min(RANKED_ROWS, len(table))} best-scored of {len(table)} candidates (score: reduction per FLOP)."
+    tables.append(Table(tuple(header), tuple(map(tuple, rows)), caption=caption))
+    return Section("What to train next", (intro, _sentences(batch_summary(ranked, target))), tuple(tables))
+
+
+def _sentences(lines: str) -> str:
+    """``batch_summary``'s lines, as printed, run together as one paragraph of sentences."""
+    return " ".join(f"{line[0].upper()}{line[1:]}." for line in lines.replace(")\n(", "; ").split("\n"))
