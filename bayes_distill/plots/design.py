@@ -16,8 +16,8 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number. With
     ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
     wins (``mean``) instead, beside the bands where the outcome counts as decided. ``target_label`` is the quantity
-    and its units, then, after the first ", ", where it is taken (``cli.design.target_label``): the quantity labels
-    the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge."""
+    and its units, then, after the first ", ", where it is taken (``posterior.design.target_label``): the quantity
+    labels the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
     value = history["mean"] if probability else history["median"]
