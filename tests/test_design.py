@@ -133,24 +133,6 @@ def test_two_near_identical_runs_are_not_worth_twice_one():
     assert cheap_twins.selected.tolist() == [True, True, False] and cheap_twins.cost == 2.0
 
 
-def test_a_run_worth_next_to_nothing_is_not_bought_with_the_budget_left():
-    # The twin of a picked run takes off about 5e-5 of the target's variance after it, and a run of an unrelated
-    # coefficient about 1e-5 alone: with the floor at 1e-3 of the variance only one twin is bought, though
-    # the budget would pay for all three; without a floor, all three.
-    rng = np.random.default_rng(2)
-    theta = rng.standard_normal((4000, 2))
-    target = theta[:, :1]
-    outcomes = np.column_stack([theta[:, 0], theta[:, 0] * 1.001, theta[:, 1]])
-    variance = float(target.var())
-    twin_after, unrelated = (Ensemble.of(target, outcomes, np.full(3, 1e-4)) for _ in range(2))
-    twin_after.observe(0)
-    assert 0 < twin_after.reductions()[1] < 1e-3 * variance and 0 < unrelated.reductions()[2] < 1e-3 * variance
-    floored = greedy_batch(Ensemble.of(target, outcomes, np.full(3, 1e-4)), np.ones(3), 3.0, floor=1e-3 * variance)
-    assert floored.selected[:2].sum() == 1 and not floored.selected[2] and floored.cost == 1.0  # one twin
-    everything = greedy_batch(Ensemble.of(target, outcomes, np.full(3, 1e-4)), np.ones(3), 3.0)
-    assert everything.selected.all()
-
-
 def test_a_teacher_still_to_train_carries_its_uncertainty(joint_posterior):
     # A student distilled from a 1e9 teacher still to train on 2e10 tokens: in each draw, the distillation law at
     # that draw's prediction of the teacher's loss; against the prediction's median as a known teacher loss, wider.

@@ -339,10 +339,6 @@ class Batch:
 
 
 COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
-NEGLIGIBLE_CUT = 1e-3
-"""A run whose outcome would take off less than this share of the target's variance (given the batch's runs picked
-before it) is not suggested, whatever budget is left: a budget is what may be spent, and such a run's FLOPs buy
-nothing the target needs."""
 
 
 @dataclass
@@ -356,34 +352,29 @@ class _Picking:
     left: float
     extrapolation: np.ndarray
     current: np.ndarray
-    negligible: np.ndarray  # runs found worth less than the floor: not picked, whatever budget is left
     order: list[int] = field(default_factory=list)  # the runs picked, in the order picked
     total: float = 0.0
     extrapolated: float = 0.0
 
 
 def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers, cost_power: float,
-            cut: ExtrapolationCut | None = None, floor: float = 0.0) -> Batch:
+            cut: ExtrapolationCut | None = None) -> Batch:
     """The runs picked one at a time by the reduction their outcome brings given those picked before, plus what their
     size takes off the extrapolated law error (``cut``), divided by their cost (FLOPs) to ``cost_power``, among those
-    that still fit ``budget`` (FLOPs) and would take off at least ``floor`` (target units^2), conditioning
-    ``ensemble`` on each pick. The cuts are kept as bounds and brought up to date only for the run about to be picked
-    (lazy greedy: a cut only shrinks as runs join)."""
+    that still fit ``budget`` (FLOPs), conditioning ``ensemble`` on each pick. The cuts are kept as bounds and
+    brought up to date only for the run about to be picked (lazy greedy: a cut only shrinks as runs join)."""
     n = cost.size
     state = _Picking(np.zeros(n, bool), np.zeros(teachers.training.size, bool), float(budget),
-                     cut.alone.copy() if cut else np.zeros(n), np.ones(n, bool), np.zeros(n, bool))
+                     cut.alone.copy() if cut else np.zeros(n), np.ones(n, bool))
     while True:
         price = cost - np.where(state.paid, teachers.training, 0.0)[teachers.index]
-        affordable = ~state.selected & ~state.negligible & (price <= state.left)
+        affordable = ~state.selected & (price <= state.left)
         if not affordable.any():
             break
         gain = ensemble.reductions()
         best, score = _best(gain, price, affordable, cost_power, state, cut)
         if score <= 0:
             break
-        if gain[best] + state.extrapolation[best] < floor:  # too little to be worth training, whatever it costs
-            state.negligible[best] = True
-            continue
         state.selected[best], state.left, state.paid[teachers.index[best]] = True, state.left - price[best], True
         state.order.append(best)
         state.total += float(gain[best] + state.extrapolation[best])
@@ -409,8 +400,7 @@ def _best(gain: np.ndarray, price: np.ndarray, affordable: np.ndarray, cost_powe
 
 
 def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTeachers | None = None,
-                 cost_powers: tuple[float, ...] = COST_POWERS, cut: ExtrapolationCut | None = None,
-                 floor: float = 0.0) -> Batch:
+                 cost_powers: tuple[float, ...] = COST_POWERS, cut: ExtrapolationCut | None = None) -> Batch:
     """The batch, within ``budget`` (FLOPs), whose outcomes shrink the target's variance most of a few greedy ones:
     runs picked one at a time by the reduction their outcome brings given those picked before, divided by their
     cost to each of ``cost_powers`` (1: per FLOP, 0: per run; ties go to the first). Per FLOP alone can spend the
@@ -418,10 +408,9 @@ def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: 
     within a constant factor of the best batch where the reduction is submodular (Krause and Guestrin 2005), and
     powers between them trade the two off. A new teacher (``teachers``) is paid for by the first of its students
     picked: the others' cost no longer counts its training. ``cut``: what runs at new sizes take off the target's
-    extrapolated law error, counted beside what their outcomes tell. ``floor``: a run that would take off less
-    (target units^2), given those picked before it, is not picked whatever budget is left."""
+    extrapolated law error, counted beside what their outcomes tell."""
     teachers = teachers or NewTeachers.none(cost.size)
-    batches = [_greedy(replace(ensemble), cost, budget, teachers, power, cut, floor) for power in cost_powers]
+    batches = [_greedy(replace(ensemble), cost, budget, teachers, power, cut) for power in cost_powers]
     return max(batches, key=lambda batch: batch.reduction)
 
 
@@ -476,8 +465,7 @@ def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
-    sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly, none of its runs worth less than
-    ``NEGLIGIBLE_CUT`` of the target's variance given those picked before; the batch's cost, the target's
+    sorted best first, with the batch that fits ``budget`` (FLOPs) picked jointly; the batch's cost, the target's
     mean (for a wins target, the probability that distillation wins) and mean variance now, and the batch's expected
     reduction of it (by the linear update the batch was picked by, and by reweighting the draws) in the attributes."""
     if not np.isfinite(budget) or budget <= 0:
@@ -493,8 +481,7 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     cut = ExtrapolationCut.of(post, table, *law_error_points(post, target))
     reduction = ensemble.reductions() + (cut.alone if cut else 0.0)
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
-    variance = float(np.mean(np.var(whole, 0)))
-    batch = greedy_batch(ensemble, flops, budget, teachers, cut=cut, floor=NEGLIGIBLE_CUT * variance)
+    batch = greedy_batch(ensemble, flops, budget, teachers, cut=cut)
     out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
@@ -505,5 +492,5 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
                                       np.random.default_rng(seed)) + batch.extrapolation if picked.any() else 0.0
     order = np.argsort(-out["score"].values, kind="stable")
     return out.isel(candidate=order).assign_attrs(
-        budget=float(budget), target_mean=float(np.mean(whole)), target_variance=variance,
+        budget=float(budget), target_mean=float(np.mean(whole)), target_variance=float(np.mean(np.var(whole, 0))),
         batch_reduction=batch.reduction, batch_reduction_reweighted=reweighted, batch_cost=batch.cost)

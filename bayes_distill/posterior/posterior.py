@@ -294,8 +294,7 @@ class Posterior:
         """Which candidate runs to train next: each scored by the expected reduction of the target's posterior
         variance per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly: the best
         of greedy picks per FLOP, per square root of FLOPs and per run (``bayes_distill.posterior.design``, which
-        says what it assumes), leaving out runs that would take off less than 0.1% of the target's variance given
-        the batch's others (``NEGLIGIBLE_CUT``): the budget is what may be spent, not what must be.
+        says what it assumes).
 
         ``candidates``: a table in the runs' schema without the loss (``load_candidates``): kind, N, D, and for
         distilled runs teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional ``run`` ids and

@@ -47,17 +47,13 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
 
 def batch_summary(ranked: xr.Dataset, target: Any) -> str:
     """What the selected batch costs and is expected to do to the target's spread, in words, one line each."""
-    from bayes_distill.posterior.design import NEGLIGIBLE_CUT, expected_cut, is_wins, question_label
+    from bayes_distill.posterior.design import expected_cut, is_wins, question_label
 
     selected = ranked["selected"].values
     budget, spent = ranked.attrs["budget"], ranked.attrs["batch_cost"]
-    cheapest = float(ranked["cost"].min())
-    if not selected.any() and cheapest > budget:
-        return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs {cheapest:.3g}); "
-                "nothing selected")
     if not selected.any():
-        return (f"no candidate within the budget of {budget:.3g} FLOPs would take off {NEGLIGIBLE_CUT:.1%} or more "
-                "of the target's variance; nothing selected")
+        return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
+                f"{float(ranked['cost'].min()):.3g}); nothing selected")
     now = f"; now {ranked.attrs['target_mean']:.0%}" if is_wins(target) else ""
     cut, linear = expected_cut(ranked), expected_cut(ranked, reweighted=False)
     return (f"target: {question_label(target)}{now}\n"
