@@ -73,6 +73,15 @@ changed the picks on 1, 1, 5 and 7 of the 24 tasks at 1% / 2% / 5% / 10%; its er
 +- 0.01, +0.01 +- 0.01, +0.15 +- 0.14, -0.08 +- 0.09 points (less V-optimal at 5%: -0.21 +- 0.36, 12 of 24
 better). On the five simulated supervised designs below it changed one simulation's picks, at 5% (-0.02 points).
 No gain beyond the noise, for four reweightings per suggestion instead of one.
+Tried and not kept: leaving out of the batch any run whose outcome the linear update values at less than 0.1% of
+the target's variance given the runs picked before it, whatever budget is left. On the 24 Gadre et al. tasks it
+changed no pick (the suite rerun with it, 11 minutes: every error equal to the stored rows' to 1e-14). On the
+simulated distilled pool (3 simulations, ``--levels 0.02 0.05 0.1``, paired with a run without it, 7 and 10
+minutes) ours bought 41 / 78 / 118 runs instead of 134 / 194 / 235 (0.8% of the pool at 2%) and its mean relative
+error was 0.95 / 0.99 / 0.88% instead of 0.96 / 0.88 / 0.87% (R^2 0.981 / 0.977 / 0.985 against 0.980 / 0.984 /
+0.986; the whole pool 0.89%, R^2 0.985): worse at 5% in all three simulations (1.06 / 0.86 / 1.06% against 0.99 /
+0.78 / 0.85%). The many cheap runs the update values at next to nothing help the refits, through what they tell of
+the noise and the law error's scale, which the update leaves out.
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against

@@ -96,7 +96,8 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> S
              "own (a linear-Gaussian update over its draws, which counts the law's error at sizes not fitted); the "
              "batch is picked greedily, each pick conditioning the next, so that two near-identical runs are not "
              "worth twice one, and its expected cut is computed again by reweighting the draws with simulated "
-             "outcomes.")
+             "outcomes. The batch spends the budget even on runs the update values at next to nothing: the update is "
+             "a lower bound that leaves out what runs tell of the noise and of the law error's scale.")
     variance = ranked.attrs["target_variance"]
     tables = []
     if ranked["selected"].any():
