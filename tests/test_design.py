@@ -337,6 +337,12 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert 0 < chosen.size < 4
     assert f"selected {chosen.size} of 4 candidates" in printed and "expected to shrink" in printed
     assert all(run in printed for run in chosen)
+    # What each pick adds given those before it sums to the batch's reduction; the runs left out add nothing.
+    added = expected["reduction_in_batch"].values
+    assert added.sum() == pytest.approx(expected.attrs["batch_reduction"], rel=1e-12)
+    assert np.all(added[expected["selected"].values] > 0) and np.all(added[~expected["selected"].values] == 0)
+    assert np.allclose(ranking["reduction_in_batch"], added, rtol=1e-12, atol=0)
+    assert "cut in the batch" in printed
     assert main([*argv[:-3], "1e10", "--out", str(tmp_path / "none.csv")]) == 0
     assert "no candidate fits the budget of 1e+10 FLOPs" in capsys.readouterr().out
     assert not pd.read_csv(tmp_path / "none.csv")["selected"].any()

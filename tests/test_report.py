@@ -253,6 +253,7 @@ def test_what_to_train_next_is_the_reports_last_section(report, tmp_path, capsys
     assert f"mean posterior variance by {expected_cut(ranked):.0%}" in section
     batch = section.split("The batch, best score first.")[1].split("best-scored of")[0]
     assert re.findall(r"^\| (c\d+) \|", batch, flags=re.MULTILINE) == chosen.tolist()
+    assert "| variance cut alone | cut in the batch |" in batch  # each pick's share given the picks before it
     assert "What to train next" in page and all(f"<td>{run}</td>" in page for run in chosen)
 
 

@@ -46,7 +46,7 @@ def suggest_command(args: argparse.Namespace) -> int:
     table = ranking_table(candidates, ranked)
     print(batch_summary(ranked, target))
     if ranked["selected"].any():
-        print(format_table(*candidate_rows(table[table["selected"]], ranked.attrs["target_variance"])))
+        print(format_table(*candidate_rows(table[table["selected"]], ranked.attrs["target_variance"], in_batch=True)))
     if args.out:
         with atomic_path(args.out) as temporary:
             table.to_csv(temporary, index=False)

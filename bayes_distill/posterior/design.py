@@ -328,14 +328,20 @@ class Ensemble:
 
 @dataclass(frozen=True)
 class Batch:
-    """A batch of runs: which candidates it holds (a boolean mask), the expected reduction of the target's mean
-    variance their outcomes bring together (target units^2), of it the part their sizes take off the extrapolated
-    law error whatever the outcomes (``ExtrapolationCut``), and what it costs (FLOPs; a new teacher paid once)."""
+    """A batch of runs: which candidates it holds (a boolean mask), what each pick adds to the expected reduction of
+    the target's mean variance given the picks before it (target units^2, by candidate; 0 for the others), of their
+    sum the part their sizes take off the extrapolated law error whatever the outcomes (``ExtrapolationCut``), and
+    what it costs (FLOPs; a new teacher paid once)."""
 
     selected: np.ndarray
-    reduction: float
+    added: np.ndarray
     cost: float
     extrapolation: float = 0.0
+
+    @property
+    def reduction(self) -> float:
+        """The expected reduction of the target's mean variance the batch's outcomes bring together."""
+        return float(self.added.sum())
 
 
 COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, per sqrt(FLOP), per run
@@ -343,17 +349,17 @@ COST_POWERS = (1.0, 0.5, 0.0)  # the greedy batches tried: reduction per FLOP, p
 
 @dataclass
 class _Picking:
-    """The greedy's state: the runs picked (and in what order), the teachers paid for, the FLOPs left, the reduction
-    so far (of it the extrapolation's part), and each candidate's extrapolation cut with whether it is up to date
-    with the picks."""
+    """The greedy's state: the runs picked (and in what order), the teachers paid for, the FLOPs left, each
+    candidate's extrapolation cut with whether it is up to date with the picks, what each pick added to the
+    reduction, and of their sum the extrapolation's part."""
 
     selected: np.ndarray
     paid: np.ndarray
     left: float
     extrapolation: np.ndarray
     current: np.ndarray
+    added: np.ndarray  # (candidate,): what each pick added to the reduction given the picks before it; 0 unpicked
     order: list[int] = field(default_factory=list)  # the runs picked, in the order picked
-    total: float = 0.0
     extrapolated: float = 0.0
 
 
@@ -365,7 +371,7 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
     brought up to date only for the run about to be picked (lazy greedy: a cut only shrinks as runs join)."""
     n = cost.size
     state = _Picking(np.zeros(n, bool), np.zeros(teachers.training.size, bool), float(budget),
-                     cut.alone.copy() if cut else np.zeros(n), np.ones(n, bool))
+                     cut.alone.copy() if cut else np.zeros(n), np.ones(n, bool), np.zeros(n))
     while True:
         price = cost - np.where(state.paid, teachers.training, 0.0)[teachers.index]
         affordable = ~state.selected & (price <= state.left)
@@ -377,12 +383,12 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
             break
         state.selected[best], state.left, state.paid[teachers.index[best]] = True, state.left - price[best], True
         state.order.append(best)
-        state.total += float(gain[best] + state.extrapolation[best])
+        state.added[best] = gain[best] + state.extrapolation[best]
         state.extrapolated += float(state.extrapolation[best])
         ensemble.observe(best)
         if cut is not None:
             state.current &= ~cut.changed_by(best)
-    return Batch(state.selected, state.total, float(budget) - state.left, state.extrapolated)
+    return Batch(state.selected, state.added, float(budget) - state.left, state.extrapolated)
 
 
 def _best(gain: np.ndarray, price: np.ndarray, affordable: np.ndarray, cost_power: float, state: _Picking,
@@ -485,7 +491,8 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
-                      "selected": ("candidate", batch.selected)},
+                      "selected": ("candidate", batch.selected),
+                      "reduction_in_batch": ("candidate", batch.added, {"units": "target units^2"})},
                      coords={"candidate": table["candidate"].values})
     picked = batch.selected
     reweighted = reweighted_reduction(g, f[:, picked], noise_scales(post, table["kind"].values[picked]), post.nu,

@@ -303,7 +303,9 @@ class Posterior:
         student loss), ``("teacher_size", N_S, compute, scenario)`` (log N_T*) or ``("wins", N_S, compute, scenario)``
         (whether distillation beats supervised training there, 1 or 0: its variance p (1 - p)). ``cost``: FLOPs per
         candidate, overriding the table's and the compute accounting's (the runs' architecture). Returns a Dataset over
-        ``candidate`` with ``cost``, ``expected_reduction``, ``score`` (reduction per FLOP) and ``selected``. Each
+        ``candidate`` with ``cost``, ``expected_reduction``, ``score`` (reduction per FLOP), ``selected`` and
+        ``reduction_in_batch`` (what each selected run adds given those picked before it; they sum to
+        ``batch_reduction``, and a run can add far more or less than it would alone). Each
         candidate's ``cost`` counts a new teacher's training; in ``selected`` the students of one new teacher pay for it
         once (where the accounting, not ``cost``, gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs
         the batch spends), ``target_variance`` (the target's mean posterior variance now), ``batch_reduction`` (how much

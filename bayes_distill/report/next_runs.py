@@ -42,7 +42,7 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
     answer = ranked.to_dataframe()
     table = answer.join(own).reset_index().rename(columns={"candidate": "run"})
     first = ["run", "kind", "N", "D", *[c for c in ("teacher_loss", "teacher_N", "teacher_D") if c in table]]
-    return table[[*first, "cost", "expected_reduction", "score", "selected"]]
+    return table[[*first, "cost", "expected_reduction", "score", "selected", "reduction_in_batch"]]
 
 
 def batch_summary(ranked: xr.Dataset, target: Any) -> str:
@@ -66,17 +66,24 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
 
 
 def candidate_rows(table: pd.DataFrame, target_variance: float,
-                   selected_column: bool = False) -> tuple[list[str], list[list[str]]]:
+                   in_batch: bool = False) -> tuple[list[str], list[list[str]]]:
     """Candidates as text, in ``table``'s order: what each is, its cost, and the share of the target's mean variance
-    its outcome alone would take off (a batch takes off less than the sum: its runs overlap); the header and rows."""
+    its outcome alone would take off; with ``in_batch``, beside it the share it adds to its batch given the runs
+    picked before it (these sum to the batch's cut: runs that overlap add less than alone, runs that free another's
+    coefficients more), else whether the batch holds it; the header and rows."""
     distilled = bool((table["kind"] == "distilled").any())
     header = ["run", "kind", "N", "D", *(["teacher"] if distilled else []), "cost [FLOPs]", "variance cut alone",
-              *(["selected"] if selected_column else [])]
+              "cut in the batch" if in_batch else "selected"]
     rows = [[str(r.run), r.kind, f"{r.N:.3g}", f"{r.D:.3g}", *([_teacher(r)] if distilled else []), f"{r.cost:.3g}",
-             f"{100 * r.expected_reduction / target_variance:.2g}%" if target_variance > 0 else "-",
-             *(["yes" if r.selected else ""] if selected_column else [])]
+             _share(r.expected_reduction, target_variance),
+             _share(r.reduction_in_batch, target_variance) if in_batch else "yes" if r.selected else ""]
             for r in table.itertuples()]
     return header, rows
+
+
+def _share(reduction: float, target_variance: float) -> str:
+    """A reduction of the target's mean variance as a percentage of it."""
+    return f"{100 * reduction / target_variance:.2g}%" if target_variance > 0 else "-"
 
 
 def _teacher(r: Any) -> str:
@@ -101,9 +108,9 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> S
     variance = ranked.attrs["target_variance"]
     tables = []
     if ranked["selected"].any():
-        header, rows = candidate_rows(table[table["selected"]], variance)
+        header, rows = candidate_rows(table[table["selected"]], variance, in_batch=True)
         tables.append(Table(tuple(header), tuple(map(tuple, rows)), caption="The batch, best score first."))
-    header, rows = candidate_rows(table.head(RANKED_ROWS), variance, selected_column=True)
+    header, rows = candidate_rows(table.head(RANKED_ROWS), variance)
     caption = f"The {min(RANKED_ROWS, len(table))} best-scored of {len(table)} candidates (score: reduction per FLOP)."
     tables.append(Table(tuple(header), tuple(map(tuple, rows)), caption=caption))
     return Section("What to train next", (intro, _sentences(batch_summary(ranked, target))), tuple(tables))
