@@ -262,3 +262,10 @@ def test_what_to_train_next_needs_candidates_target_and_budget(report, tmp_path,
     assert code == 2 and not (tmp_path / "out").exists()
     assert ("needs --candidates, --target and --budget; --target and --budget missing"
             in capsys.readouterr().err)
+
+
+def test_a_share_of_the_targets_variance_reads_as_a_percentage():
+    from bayes_distill.report.next_runs import share_text
+
+    assert [share_text(r, 2.0) for r in (1.0, 0.0123, 2e-7, 0.0)] == ["50%", "0.61%", "<0.01%", "0%"]
+    assert share_text(0.5, 0.0) == "-"  # a target without spread

@@ -75,15 +75,19 @@ def candidate_rows(table: pd.DataFrame, target_variance: float,
     header = ["run", "kind", "N", "D", *(["teacher"] if distilled else []), "cost [FLOPs]", "variance cut alone",
               "cut in the batch" if in_batch else "selected"]
     rows = [[str(r.run), r.kind, f"{r.N:.3g}", f"{r.D:.3g}", *([_teacher(r)] if distilled else []), f"{r.cost:.3g}",
-             _share(r.expected_reduction, target_variance),
-             _share(r.reduction_in_batch, target_variance) if in_batch else "yes" if r.selected else ""]
+             share_text(r.expected_reduction, target_variance),
+             share_text(r.reduction_in_batch, target_variance) if in_batch else "yes" if r.selected else ""]
             for r in table.itertuples()]
     return header, rows
 
 
-def _share(reduction: float, target_variance: float) -> str:
-    """A reduction of the target's mean variance as a percentage of it."""
-    return f"{100 * reduction / target_variance:.2g}%" if target_variance > 0 else "-"
+def share_text(reduction: float, target_variance: float) -> str:
+    """A reduction of the target's mean variance as a percentage of it, two digits; under 0.01%, said so (a run
+    worth 1e-5 of the variance reads as next to nothing, not as 1e-05%)."""
+    if not target_variance > 0:
+        return "-"
+    percent = 100 * reduction / target_variance
+    return "<0.01%" if 0 < percent < 0.01 else f"{percent:.2g}%"
 
 
 def _teacher(r: Any) -> str:
