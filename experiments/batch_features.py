@@ -43,8 +43,7 @@ FEATURES = ("runs", "at_largest_size", "high_M", "low_M", "distance_to_target_M"
 
 def task_of(name: str, finished_warmup: bool) -> bench_design.Task:
     """The benchmark's task ``<training set>[/<validation set>]``, without the warm-up runs if asked."""
-    dataset, evaluation = (name.split("/") + ["c4"])[:2]
-    task = bench_design.gadre_task(dataset, evaluation)
+    task = bench_design.GADRE_TASKS[name](0, 0.0)  # a Gadre et al. task has one seed and no added law error
     return bench_design.finished_warmup(task) if finished_warmup else task
 
 
