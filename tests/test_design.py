@@ -184,14 +184,14 @@ TARGET = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11
 def test_a_verdict_target_ranks_runs_as_the_reweighted_draws_do(joint_posterior):
     # ("wins", N_S, C, scenario) is 1 in the draws where distillation wins and 0 where it loses: its mean is
     # prob_distillation_wins and its variance p (1 - p). At a 1e9 student and 1e22 FLOPs this posterior is unsure
-    # (p = 0.435); the linear update's ranking of 24 candidates agrees with the model's own expectation (the draws
-    # reweighted by each candidate's simulated outcomes), of which it is a lower bound.
+    # (p between 0.2 and 0.8); the linear update's ranking of 24 candidates agrees with the model's own expectation
+    # (the draws reweighted by each candidate's simulated outcomes), of which it is a lower bound.
     post = joint_posterior
     question = ("wins", 1e9, 1e22, "teacher-inference")
     p = float(post.prob_distillation_wins(1e9, 1e22).squeeze())
     outcome = target_quantities(post, question)
     assert outcome.dims == ("chain", "draw", "quantity") and set(np.unique(outcome.values)) == {0.0, 1.0}
-    assert float(outcome.mean()) == pytest.approx(p, abs=1e-12) and p == pytest.approx(0.435, abs=0.005)
+    assert float(outcome.mean()) == pytest.approx(p, abs=1e-12) and 0.2 < p < 0.8
     rng = np.random.default_rng(0)
     n = 24
     kind = np.where(np.arange(n) < n // 2, "supervised", "distilled")
@@ -347,7 +347,9 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert "no candidate fits the budget of 1e+10 FLOPs" in capsys.readouterr().out
     assert not pd.read_csv(tmp_path / "none.csv")["selected"].any()
     assert main([*argv[:5], "wins:1e9:1e22", "--budget", "1e21"]) == 0  # the verdict, with its probability now
-    assert "target: P(distillation wins), N_S = 1e+09, C = 1e+22 FLOPs, teacher-inference; now 44%" in (
+    now = float(joint_posterior.prob_distillation_wins(1e9, 1e22).squeeze())
+    assert 0.2 < now < 0.8
+    assert f"target: P(distillation wins), N_S = 1e+09, C = 1e+22 FLOPs, teacher-inference; now {now:.0%}" in (
         capsys.readouterr().out)
     candidates.drop(columns="D").to_csv(tmp_path / "bad.csv", index=False)
     assert main(["suggest", str(posterior), "--candidates", str(tmp_path / "bad.csv"), "--target", "crossover:1e9",

@@ -108,7 +108,9 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     # Each suggested batch's expected cut of the target's variance is kept beside its refit's.
     assert np.isnan(history.loc[0, ["expected_cut", "realised_cut"]].astype(float)).all()
     later = history.iloc[1:]
-    assert ((later["expected_cut"] > 0) & (later["expected_cut"] < 1)).all()
+    # The first suggested batch is expected to cut a clear share; a later one may be expected to cut next to nothing
+    # (the reweighted estimate is clipped at 0 when its Monte Carlo error takes it below).
+    assert 0 < later["expected_cut"].iloc[0] < 1 and later["expected_cut"].between(0, 1).all()
     assert later["realised_cut"].iloc[0] == pytest.approx(1 - rounds[1].variance / rounds[0].variance, rel=1e-12)
     assert later["realised_cut"].iloc[0] > 0
     # The target's posterior mean is kept too (for a wins target, the probability that distillation wins).

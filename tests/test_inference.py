@@ -583,17 +583,17 @@ def test_the_pymc_twin_follows_the_same_target_rule(monkeypatch):
     # recorded in the same attributes.
     from bayes_distill.inference import fit as fit_module
 
-    monkeypatch.setattr(fit_module, "TARGET_ACCEPT", 0.1)  # PyMC diverges here at 0.1, not at 0.3
+    monkeypatch.setattr(fit_module, "TARGET_ACCEPT", 0.05)  # PyMC diverges at 0.05 for seeds 0-2 and jax 0.12.0-0.12.1
     frame = simulated_runs(n_supervised=40, seed=4)
     kw = {"backend": "pymc", "chains": 2, "draws": 200, "warmup": 200, "seed": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        given = bd.fit(frame, target_accept=0.1, **kw)
+        given = bd.fit(frame, target_accept=0.05, **kw)
         auto = bd.fit(frame, **kw)
     diverged = int(given.tree["sample_stats"]["diverging"].sum())
-    assert diverged > 0 and given.tree.attrs["target_accept"] == 0.1 and "target_accept_raised" not in given.tree.attrs
+    assert diverged > 0 and given.tree.attrs["target_accept"] == 0.05 and "target_accept_raised" not in given.tree.attrs
     assert auto.tree.attrs["target_accept"] == 0.99 and auto.tree.attrs["backend"] == "pymc"
-    assert auto.tree.attrs["target_accept_raised"] == f"from 0.1 after {diverged} divergent transitions"
+    assert auto.tree.attrs["target_accept_raised"] == f"from 0.05 after {diverged} divergent transitions"
     assert int(auto.tree["sample_stats"]["diverging"].sum()) < diverged
 
 
