@@ -14,16 +14,10 @@ import numpy as np
 import pytest
 
 from bayes_distill.atomic import TEMPORARY_GLOB
+from bayes_distill.cli.report import add_report_arguments, report_command
 from bayes_distill.inference import sampler_record
 from bayes_distill.laws import SCENARIOS
-from bayes_distill.report import (
-    Figure,
-    Section,
-    Table,
-    add_report_arguments,
-    load_report_posterior,
-    report_command,
-)
+from bayes_distill.report import Figure, Section, Table, load_report_posterior
 from bayes_distill.report import figures as report_figures
 from bayes_distill.report.answers import PlanningAnswers
 from bayes_distill.report.render import md_escape, to_html, to_markdown

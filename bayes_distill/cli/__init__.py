@@ -1,4 +1,4 @@
-"""Layer 6: the ``bayes-distill`` command line."""
+"""Layer 7: the ``bayes-distill`` command line."""
 
 from bayes_distill.cli.main import main
 

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run (or finish) a sweep of teacher, supervised and distilled trainings")
     add_run_arguments(run)
 
-    from bayes_distill.report import add_report_arguments
+    from bayes_distill.cli.report import add_report_arguments
 
     report = sub.add_parser("report", help="write an HTML and a Markdown report of a posterior, with its figures")
     add_report_arguments(report)
@@ -171,7 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return run_command(args)
         elif args.command == "report":
-            from bayes_distill.report import report_command
+            from bayes_distill.cli.report import report_command
 
             return report_command(args)
         elif args.command == "suggest":

@@ -1,4 +1,4 @@
-"""Figures of a fitted ``Posterior``: the laws against the runs, the planning answers and the fit's checks.
+"""Layer 6: figures of a fitted ``Posterior``: the laws against the runs, the planning answers and the fit's checks.
 
 Every function takes a ``Posterior`` first and returns a ``matplotlib.figure.Figure`` made without pyplot; the
 bands are the 50% and 90% equal-tailed intervals of ``bayes_distill.posterior.summarize_draws`` around the

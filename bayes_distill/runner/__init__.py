@@ -1,4 +1,4 @@
-"""The experiment runner: trains teachers, supervised and distilled students over declarative sweeps.
+"""Beside the layers: the experiment runner, which trains teachers, supervised and distilled students over sweeps.
 
 ``run_sweep(spec_path, out_dir)`` runs a sweep described in TOML (see experiments/README.md) and returns its
 results table (xarray.Dataset, dimension ``run``), also written as ``runs.nc`` and ``runs.csv``.

@@ -13,6 +13,7 @@ import time
 import warnings
 from pathlib import Path
 
+from bayes_distill.cli.design import parse_target  # the command line's one reading of a target
 from bayes_distill.report.answers import PLANNING_DRAWS
 from bayes_distill.report.next_runs import NextRuns
 from bayes_distill.report.write import ReportWarning, report_from_file
@@ -56,8 +57,6 @@ def next_runs_question(args: argparse.Namespace) -> NextRuns | None:
                          f"{' and '.join(missing)} missing")
     if not Path(args.candidates).is_file():
         raise ValueError(f"--candidates {args.candidates!r}: no such file")
-    from bayes_distill.cli.design import parse_target  # the command line's one reading of a target
-
     return NextRuns(args.candidates, parse_target(args.target), args.budget, getattr(args, "seed", 0))
 
 
