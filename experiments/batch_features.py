@@ -24,9 +24,10 @@ which batch to buy, and the best of a few random batches is that spread, not a b
 Ours and V-optimal buy different batches, yet tie: the Jaccard index of the runs each bought (beyond the start) is
 0.53 / 0.70 / 0.51 / 0.57 on average at 1% / 2% / 5% / 10% (the same runs on 10 / 9 / 1 / 1 of the 24 tasks; at 5%
 ours bought 5.2 runs, V-optimal 7.3); without the warm-up runs 0.67 / 0.70 / 0.68 / 0.59 (16 / 14 / 12 / 7 tasks).
-Both rank by the target's expected posterior variance, which no run's outcome can lower in the target's own law
-error (its expectation given the outcome is 0), so the two criteria differ only by the linearisation, and which
-of two such batches extrapolates better is the spread above, not a difference either criterion sees.
+Both rank runs by how much they are expected to shrink the target's posterior variance (ours over the draws and
+with the law error's part, V-optimal on the linearisation at the median). Which of two such batches extrapolates
+better is then mostly how far its runs' losses happen to sit off the law: the spread over random batches above,
+which neither criterion can see before the losses are in.
 
 Usage: python experiments/batch_features.py [--finished-warmup] [--level 0.05] [--main OURS_AND_V.csv]
        [--random RANDOM.csv] (default: the benchmark's rows in benchmarks/results of the suite asked for)
