@@ -10,6 +10,7 @@ executed notebook must show at least one figure (image/png output).
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -57,6 +58,9 @@ def test_notebook_runs_in_quick_mode(path: Path, shared_runs: Path, shared_poste
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_is_committed_without_outputs(path: Path):
+    # nbformat 4.5 gives every cell an id; one without it is a warning now and an error in later nbformat releases.
+    cells = json.loads(path.read_text())["cells"]
+    assert [index for index, cell in enumerate(cells) if "id" not in cell] == [], f"{path.name}: cells without an id"
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     for index, cell in enumerate(notebook.cells):
