@@ -59,7 +59,9 @@ def test_failed_runs_are_counted_not_silently_dropped():
 
 @pytest.fixture(scope="module")
 def supervised_posterior():
-    return bd.fit(simulated_runs(60), chains=2, draws=400, warmup=400, seed=1, starts=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains; the answers are what is tested
+        return bd.fit(simulated_runs(60), chains=2, draws=400, warmup=400, seed=1, starts=4)
 
 
 def test_summary_lists_scales_on_their_log(supervised_posterior):
@@ -95,7 +97,9 @@ def test_supervised_fit_covers_the_truth_and_predicts(supervised_posterior, tmp_
 
 
 def test_fix_and_compare(supervised_posterior):
-    chinchilla = bd.fit(simulated_runs(60), fix={"gamma": 1.0}, chains=2, draws=300, warmup=300, seed=2, starts=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bd.inference.FitWarning)  # short chains
+        chinchilla = bd.fit(simulated_runs(60), fix={"gamma": 1.0}, chains=2, draws=300, warmup=300, seed=2, starts=4)
     assert "gamma" not in chinchilla.free_coefficients
     assert np.all(chinchilla.params()["gamma"] == 1.0)
     table = supervised_posterior.compare(chinchilla, names=("gamma free", "gamma = 1"))
