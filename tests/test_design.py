@@ -44,6 +44,16 @@ def test_candidates_name_their_teacher_and_bad_columns():
         load_candidates(pd.DataFrame({"run": ["a", "a"], "kind": "supervised", "N": 1e8, "D": 1e9}))
     with pytest.raises(ValueError, match="column 'kind' must be one of"):
         load_candidates(pd.DataFrame({"kind": ["teacher"], "N": [1e8], "D": [1e9]}))
+    # A cost that is no number is an error, not a missing cost the accounting would fill in; a gap is missing.
+    with pytest.raises(ValueError, match=r"column 'cost' must hold numbers; unreadable entries \['1e20 FLOPs'\]"):
+        load_candidates(pd.DataFrame({"kind": "supervised", "N": [1e8, 1e8], "D": [1e9, 2e9],
+                                      "cost": ["1e20 FLOPs", "3e20"]}))
+    gap = load_candidates(pd.DataFrame({"kind": "supervised", "N": [1e8, 1e8], "D": [1e9, 2e9],
+                                        "cost": ["NA", "3e20"]}))
+    assert np.isnan(gap["cost"].values[0]) and gap["cost"].values[1] == 3e20
+    with pytest.raises(ValueError, match=r"column 'teacher_N' has values \[1000000000.0\] for supervised candidates b"):
+        load_candidates(pd.DataFrame({"run": ["a", "b"], "kind": ["distilled", "supervised"], "N": 1e8, "D": 1e9,
+                                      "teacher_loss": [2.3, np.nan], "teacher_N": [np.nan, 1e9]}))
 
 
 def test_a_candidates_cost_is_its_training_its_teachers_logits_and_a_new_teachers_training():

@@ -43,6 +43,11 @@ def test_load_runs_reads_every_format(tmp_path):
         (lambda f: f.assign(kind=f.kind.where(f.index != 2, "teacher")), r"unknown values \['teacher'\] in rows r2"),
         (lambda f: f.assign(run=["r0"] * len(f)), "duplicate run ids"),
         (lambda f: f.assign(kind="distilled"), "teacher_loss' must be finite and > 0 for distilled runs"),
+        # an entry that is no number is named, not read as missing; a supervised run with a teacher is mislabelled
+        (lambda f: f.assign(D=f.D.astype(object).where(f.index != 1, "2e9 tokens")),
+         r"column 'D' must hold numbers; unreadable entries \['2e9 tokens'\] in rows r1"),
+        (lambda f: f.assign(teacher_loss=f.teacher_loss.where(f.index != 4, 2.2)),
+         r"column 'teacher_loss' has values \[2.2\] for supervised rows r4 .*is its kind 'distilled'"),
     ],
 )
 def test_load_runs_names_column_and_rows(change, message):

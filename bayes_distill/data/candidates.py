@@ -15,14 +15,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayes_distill.data.runs import KINDS, _positive_column, _read, _rows
+from bayes_distill.data.runs import KINDS, _check_no_teacher, _numeric_column, _positive_column, _read, _rows
 
 
-def _optional_column(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """``column`` as floats, NaN where missing or absent."""
+def _optional_column(frame: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
+    """``column`` as floats, NaN where missing or absent (an entry that is no number is an error)."""
     if column not in frame.columns:
         return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    return _numeric_column(frame, column, ids)
 
 
 def _check_teachers(distilled: np.ndarray, columns: dict[str, np.ndarray], ids: np.ndarray) -> None:
@@ -67,15 +67,15 @@ def load_candidates(source: Any) -> xr.Dataset:
     if unknown.any():
         raise ValueError(f"column 'kind' must be one of {KINDS}; unknown values {sorted(set(kind[unknown]))} in "
                          f"candidates {_rows(unknown, ids)}")
-    teacher = {c: np.where(kind == "distilled", _optional_column(frame, c), np.nan)
-               for c in ("teacher_loss", "teacher_N", "teacher_D")}
+    teacher = {c: _optional_column(frame, c, ids) for c in ("teacher_loss", "teacher_N", "teacher_D")}
+    _check_no_teacher(kind == "supervised", teacher, ids, "candidates")
     _check_teachers(kind == "distilled", teacher, ids)
     data = {"kind": ("candidate", kind.astype(str)),
             "N": ("candidate", _positive_column(frame, "N", ids), {"units": "parameters (non-embedding)"}),
             "D": ("candidate", _positive_column(frame, "D", ids), {"units": "tokens"})}
     data |= {c: ("candidate", v) for c, v in teacher.items()}
     if "cost" in frame.columns:  # where missing, the compute accounting's
-        cost = _optional_column(frame, "cost")
+        cost = _optional_column(frame, "cost", ids)
         bad = (cost <= 0) | np.isinf(cost)
         if bad.any():
             raise ValueError(f"column 'cost' must be FLOPs > 0 (or missing); bad values {cost[bad][:5].tolist()} in "

@@ -83,7 +83,7 @@ def load_runs(source: Any, *, include_failed: bool = False) -> xr.Dataset:
     }
     for optional, units in (("teacher_N", "parameters (non-embedding)"), ("teacher_D", "tokens")):
         if optional in frame.columns:
-            data[optional] = ("run", pd.to_numeric(frame[optional], errors="coerce").to_numpy(float), {"units": units})
+            data[optional] = ("run", _numeric_column(frame, optional, ids), {"units": units})
     data |= _architecture_data(frame, ids)
     group = frame["group"].astype(str).to_numpy() if "group" in frame.columns else ids
     data["group"] = ("run", np.asarray(group, dtype=str))
@@ -116,13 +116,24 @@ def _kinds_and_teacher_losses(frame: pd.DataFrame, ids: np.ndarray) -> tuple[np.
     for column in POSITIVE:
         _positive_column(frame, column, ids)
     distilled = kind == "distilled"
-    teacher_loss = (pd.to_numeric(frame["teacher_loss"], errors="coerce").to_numpy(float)
-                    if "teacher_loss" in frame.columns else np.full(len(frame), np.nan))
+    teacher_loss = (_numeric_column(frame, "teacher_loss", ids) if "teacher_loss" in frame.columns
+                    else np.full(len(frame), np.nan))
     bad = distilled & (~np.isfinite(teacher_loss) | (teacher_loss <= 0))
     if bad.any():
         raise ValueError(f"column 'teacher_loss' must be finite and > 0 for distilled runs; "
                          f"missing or bad in rows {_rows(bad, ids)}")
-    return kind, np.where(distilled, teacher_loss, np.nan)
+    _check_no_teacher(~distilled, {"teacher_loss": teacher_loss}, ids, "rows")
+    return kind, teacher_loss
+
+
+def _check_no_teacher(supervised: np.ndarray, columns: dict[str, np.ndarray], ids: np.ndarray, what: str) -> None:
+    """A supervised run has no teacher: a value in a teacher column says its kind is wrong, so it is an error
+    rather than dropped."""
+    for column, values in columns.items():
+        given = supervised & ~np.isnan(values)
+        if given.any():
+            raise ValueError(f"column {column!r} has values {values[given][:5].tolist()} for supervised {what} "
+                             f"{_rows(given, ids)}: a supervised run has no teacher (is its kind 'distilled'?)")
 
 
 def _architecture_data(frame: pd.DataFrame, ids: np.ndarray) -> dict:
@@ -137,10 +148,27 @@ def _architecture_data(frame: pd.DataFrame, ids: np.ndarray) -> dict:
     return {column: ("run", _positive_column(frame, column, ids)) for column in ARCHITECTURE_COLUMNS}
 
 
+_MISSING_TEXT = frozenset({"", "nan", "-nan", "na", "n/a", "#n/a", "none", "null"})  # pandas' markers of a gap
+
+
+def _numeric_column(frame: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
+    """``column`` as floats, NaN where an entry is missing (NaN, empty, or a marker such as "NA"); an entry that is
+    there but no number (say "1e9 tokens") is a ValueError naming the column, the entries and their rows, not read
+    as missing."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(float)
+    missing = raw.isna().to_numpy() | raw.astype(str).str.strip().str.lower().isin(_MISSING_TEXT).to_numpy()
+    unreadable = np.isnan(values) & ~missing
+    if unreadable.any():
+        raise ValueError(f"column {column!r} must hold numbers; unreadable entries "
+                         f"{raw.to_numpy()[unreadable][:5].tolist()} in rows {_rows(unreadable, ids)}")
+    return values
+
+
 def _positive_column(frame: pd.DataFrame, column: str, ids: np.ndarray) -> np.ndarray:
     """``column`` as floats; ValueError naming the column, the bad values and their rows unless all are finite
     and > 0."""
-    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(float)
+    values = _numeric_column(frame, column, ids)
     bad = ~np.isfinite(values) | (values <= 0)
     if bad.any():
         raise ValueError(f"column {column!r} must be finite and > 0; bad values {values[bad][:5].tolist()} "
