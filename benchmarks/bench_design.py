@@ -561,7 +561,8 @@ def ranking_speed(candidates: int = 1000) -> None:
     kind = np.where(np.arange(candidates) % 2 == 0, "supervised", "distilled")
     table = pd.DataFrame({"kind": kind, "N": N, "D": N * np.exp(rng.uniform(np.log(10), np.log(300), candidates)),
                           "teacher_loss": np.where(np.arange(candidates) % 4 == 1, 2.2, np.nan),
-                          "teacher_N": 7e9, "teacher_D": 1.4e11})
+                          "teacher_N": np.where(kind == "distilled", 7e9, np.nan),
+                          "teacher_D": np.where(kind == "distilled", 1.4e11, np.nan)})
     target = pd.DataFrame({"kind": "supervised", "N": [1e10, 3e10], "D": [2e11, 6e11]})
     start = time.perf_counter()
     post.predict(table["N"].values, table["D"].values)
