@@ -2,7 +2,9 @@
 
 Variables over dimension ``candidate``: ``kind``, ``N`` (parameters; the student's), ``D`` (tokens), and for a
 distilled candidate either ``teacher_loss`` (an existing teacher, nats/token) or a teacher still to train,
-``teacher_N`` (parameters) and ``teacher_D`` (tokens), whose loss the supervised law predicts. Optional: ``run``
+``teacher_N`` (parameters) and ``teacher_D`` (tokens), whose loss the supervised law predicts; a supervised
+candidate has none of these (a value there is an error: its kind is wrong, or a column was filled for every row).
+Optional: ``run``
 (ids, the coordinate; row positions otherwise) and ``cost`` (FLOPs, taken as given where present). A distilled
 candidate's cost needs ``teacher_N`` (its teacher's logits) unless ``cost`` is given.
 """

@@ -2,7 +2,8 @@
 
 Variables: ``kind`` ("supervised" | "distilled"; a teacher's own run is supervised), ``N`` (non-embedding
 parameters; the student's for distilled runs), ``D`` (tokens; D_S for distilled runs), ``loss`` (validation
-cross-entropy, nats/token), ``teacher_loss`` (distilled runs; NaN otherwise), optional ``teacher_N``,
+cross-entropy, nats/token), ``teacher_loss`` (distilled runs; missing for supervised ones, where a value says
+the kind is wrong and is an error), optional ``teacher_N``,
 ``teacher_D``, ``group`` (checkpoints of one training run share a group) and ``status`` ("ok" | "failed"); and,
 optionally, the architecture of the runs' models (``ARCHITECTURE_COLUMNS``: the fields of the laws'
 ``Architecture``), which the runner records so that plans from a fit are made at the runs' own scale.
@@ -106,8 +107,8 @@ def _run_ids(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _kinds_and_teacher_losses(frame: pd.DataFrame, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each run's kind (checked, lower case) and teacher loss (nats/token; checked for distilled runs, NaN for
-    supervised ones), with ``N``, ``D`` and ``loss`` checked to be finite and > 0 on the way."""
+    """Each run's kind (checked, lower case) and teacher loss (nats/token; checked to be > 0 for distilled runs and
+    missing for supervised ones), with ``N``, ``D`` and ``loss`` checked to be finite and > 0 on the way."""
     kind = frame["kind"].astype(str).str.strip().str.lower().to_numpy()
     unknown = ~np.isin(kind, KINDS)
     if unknown.any():
