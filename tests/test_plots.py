@@ -269,6 +269,31 @@ def test_posterior_predictive_draws_every_runs_observed_log_loss(posterior, tmp_
     assert "nats/token" in ax.get_ylabel()
 
 
+def test_residuals_are_each_runs_miss_against_tokens_per_parameter(posterior, tmp_path):
+    # One panel per kind; each run at its D/N and at observed / predictive median - 1 (%), computed here from the
+    # fit's own groups; its bar spans the predictive's 90% interval about the median, so it holds 0; one key per size.
+    fig = plots.residuals(posterior)
+    _saved(fig, tmp_path, "residuals")
+    runs = posterior.runs
+    predictive = posterior.tree["posterior_predictive"]["log_loss"]
+    miss = 100 * np.expm1(posterior.tree["observed_data"]["log_loss"].values
+                          - predictive.median(("chain", "draw")).values)
+    kinds = runs["kind"].values.astype(str)
+    assert [ax.get_title() for ax in fig.axes] == ["supervised runs", "distilled runs"]
+    for ax, kind in zip(fig.axes, ("supervised", "distilled"), strict=True):
+        mine = kinds == kind
+        points = np.concatenate([c.get_offsets() for c in _tagged(ax, "observed")])
+        expected = np.column_stack([runs["D"].values[mine] / runs["N"].values[mine], miss[mine]])
+        np.testing.assert_allclose(points[np.lexsort(points.T)], expected[np.lexsort(expected.T)], rtol=1e-9)
+        (bars,) = _tagged(ax, "interval")
+        spans = np.array([segment[:, 1] for segment in bars.get_segments()])
+        assert spans.shape == (mine.sum(), 2) and np.all((spans[:, 0] < 0) & (spans[:, 1] > 0))
+        assert ax.get_xscale() == "log" and "D/N" in ax.get_xlabel()
+    assert "(%)" in fig.axes[0].get_ylabel()
+    keys = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert keys == [f"N = {n:.3g}" for n in np.unique(runs["N"].values)]
+
+
 @pytest.mark.parametrize("kind", ["rank", "trace"])
 def test_diagnostics_draw_every_free_coefficient(posterior, kind, tmp_path):
     fig = plots.diagnostics(posterior, kind=kind)

@@ -47,6 +47,12 @@ def report(smoke_posterior, tmp_path_factory):
             "html": (out / "report.html").read_text(), "markdown": (out / "report.md").read_text()}
 
 
+def test_every_figure_has_its_section():
+    # A figure without a section of its own would land under "Other figures", after the section on what to train
+    # next, which must stay last.
+    assert set(report_figures.FIGURE_SECTION) == {spec.name for spec in report_figures.FIGURES}
+
+
 def test_report_command_returns_0_and_writes_both_files(report):
     out = report["out"]
     print(f"report of the smoke posterior: {report['seconds']:.1f} s")

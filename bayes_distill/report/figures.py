@@ -42,6 +42,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("posterior_predictive", "Posterior predictive check",
                "Observed losses of the runs against the posterior predictive distribution (with observation noise).",
                all_draws=True),
+    FigureSpec("residuals", "Misses by tokens per parameter",
+               "Each run's loss over the posterior predictive median, against its tokens per parameter; a trend "
+               "along one size's line is a miss along D that the law and its per-size error do not take up.",
+               all_draws=True),
     FigureSpec("loss_vs_tokens", "Loss against tokens",
                "The runs' losses against their training tokens, with the fitted laws' posterior medians and bands."),
     FigureSpec("isoflop_profiles", "IsoFLOP profiles",
@@ -64,6 +68,7 @@ FIGURES: tuple[FigureSpec, ...] = (
 FIGURE_SECTION = {
     "diagnostics": "Coefficients and diagnostics",
     "posterior_predictive": "Posterior predictive check",
+    "residuals": "Posterior predictive check",
     "loss_vs_tokens": "Fitted laws",
     "isoflop_profiles": "Fitted laws",
     "capacity_gap": "Fitted laws",
