@@ -15,7 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from bayes_distill.plots._common import BANDS, OBSERVED_GID, colors, matches, new_figure, sci
+from bayes_distill.plots._common import BANDS, OBSERVED_GID, colors, matches, new_figure, sci, tidy_log_axes
 
 DIAGNOSTIC_KINDS = ("rank", "trace")
 TICK_LABEL_LIMIT = 60
@@ -85,6 +85,7 @@ def residuals(posterior: Any) -> Figure:
     fig.legend(handles=handles, loc="outside right center", frameon=False, fontsize="small", title="student size")
     fig.suptitle("each run's miss against the predictive median; bars: the predictive's 90% interval",
                  fontsize="medium")
+    tidy_log_axes(fig)
     return fig
 
 
