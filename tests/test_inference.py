@@ -630,6 +630,30 @@ def test_the_pymc_twin_leaves_a_funnel_for_the_coefficients_coordinates():
     assert int(post.tree["sample_stats"]["diverging"].sum()) < in_terms  # the fallback's own sample diverges less
 
 
+def test_the_pymc_twins_tree_is_labelled_and_checked_as_numpyros():
+    # Every query reads one layout: run ids, the law error's levels by name over "size", and the replicated log
+    # losses the fit's checks need (the twin's tree had positions for labels, an unnamed dimension for the offsets
+    # and no posterior predictive, so the report's check and its figures failed on it).
+    pytest.importorskip("pymc")
+    N = np.repeat([3e7, 1e8, 3e8, 1e9], 5)
+    D = N * np.tile([5, 20, 50, 100, 300], 4)
+    loss = bd.supervised_loss(N, D, TRUTH) * np.exp(np.random.default_rng(0).normal(0, 0.005, 20))
+    frame = pd.DataFrame({"run": [f"r{i}" for i in range(20)], "kind": "supervised", "N": N, "D": D, "loss": loss})
+    trees = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for backend in ("numpyro", "pymc"):
+            trees[backend] = bd.fit(frame, backend=backend, law_error=True, chains=2, draws=100, warmup=100).tree
+    numpyro, pymc = trees["numpyro"], trees["pymc"]
+    for group in ("posterior_predictive", "observed_data", "log_likelihood"):
+        assert pymc[group]["log_loss"].dims[-1] == "run"
+        assert pymc[group]["log_loss"]["run"].values.tolist() == frame["run"].tolist()
+    offsets = pymc["posterior"]["law_error_offset"]
+    assert offsets.dims == ("chain", "draw", "size") == numpyro["posterior"]["law_error_offset"].dims
+    assert offsets["size"].values.tolist() == numpyro["posterior"]["size"].values.tolist()
+    assert pymc["posterior_predictive"]["log_loss"].shape == (2, 100, 20)
+
+
 def test_chains_vectorised_on_one_device_sample_the_posterior_of_chains_split_over_devices(monkeypatch):
     # On a GPU (one device) the chains run vectorised; here JAX sees four host devices and the chains are split.
     # Both run the same per-chain program (rounding differs, so the draws do): the posteriors must agree.

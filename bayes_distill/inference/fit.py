@@ -458,8 +458,10 @@ def _go_on_while_short(draws: Draws, runs: xr.Dataset, fs: FitSettings, attrs: d
     return _continued(draws, _draws_tree(draws, runs, fs, attrs), runs, fs, attrs, key)
 
 
-def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tuple[Any, ModelArgs]:
-    """PyMC's NUTS on the model's twin, by the same rules as NumPyro's, started at the mode; its DataTree."""
+def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict,
+               labels: dict[str, np.ndarray]) -> tuple[Any, ModelArgs]:
+    """PyMC's NUTS on the model's twin, by the same rules as NumPyro's, started at the mode; its DataTree, labelled
+    as NumPyro's (``tree_labels``)."""
     from bayes_distill.inference.pymc_model import sample_pymc
 
     start = compiled_site_values(args, mode)  # PyMC's twin has the same latent sites (and deterministics)
@@ -471,7 +473,7 @@ def _pymc_nuts(args: ModelArgs, mode: dict, fs: FitSettings, attrs: dict) -> tup
                            chains=fs.chains, draws=fs.draws, warmup=fs.warmup, seed=fs.seed, target_accept=target,
                            initvals={k: float(v) for k, v in start.items() if k in latent and np.ndim(v) == 0},
                            term_coordinates=term_coordinates, law_error=chosen.law_error,
-                           slope_coordinates=chosen.slope_coordinates)
+                           slope_coordinates=chosen.slope_coordinates, labels=labels)
         return (tree, chosen), tree["sample_stats"]["diverging"].values
 
     (tree, chosen), _ = _nuts_by_the_rules(sample_once, fs.target_accept, attrs)
@@ -536,6 +538,12 @@ def _posterior_predictive(mu: jax.Array, sigma: jax.Array, nu: float, rng: np.ra
     return np.asarray(mu) + np.asarray(sigma) * rng.standard_t(nu, size=np.shape(mu))
 
 
+def tree_labels(runs: xr.Dataset) -> dict[str, np.ndarray]:
+    """The coordinates of a fit's DataTree, either engine's: run ids, group names and the law error's levels."""
+    return {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
+            "size": law_error_levels(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
+
+
 def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
     """An ArviZ DataTree of ``groups`` (each a mapping of (chain, draw, ...) arrays) and the observed log losses,
     with dimensions ``run``, ``group`` and ``size`` (the law error's levels: ``law_error_levels``)."""
@@ -543,8 +551,7 @@ def _to_tree(groups: dict[str, dict], runs: xr.Dataset, attrs: dict) -> Any:
 
     data = {name: {k: np.asarray(v) for k, v in group.items()} for name, group in groups.items()}
     data["observed_data"] = {"log_loss": np.log(runs["loss"].values)}
-    coords = {"run": runs["run"].values, "group": np.unique(runs["group"].values.astype(str)),
-              "size": law_error_levels(runs["kind"].values.astype(str), runs["N"].values, runs["group"].values)[0]}
+    coords = tree_labels(runs)
     dims = {"log_loss": ["run"], "group_offset_raw": ["group"], "law_error_raw": ["law_error_direction"],
             "law_error_offset": ["size"]}
     tree = arviz_base.from_dict(data, coords=coords, dims=dims)
@@ -703,7 +710,7 @@ def sample(
     attrs = {"backend": backend, "method": method, **_model_attrs(args),
              "multistart_best_potential": float(np.min(energies)), "multistart_starts": fs.starts}
 
-    tree, args = (_pymc_nuts(args, mode, fs, attrs) if backend == "pymc"
+    tree, args = (_pymc_nuts(args, mode, fs, attrs, tree_labels(runs)) if backend == "pymc"
                   else _numpyro_tree(args, mode, fs, attrs, runs, method, extend))
     tree.attrs = {**tree.attrs, **attrs}  # the rules' record, completed after the tree was built
     for message in diagnose(tree):

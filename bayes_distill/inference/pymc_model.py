@@ -19,13 +19,17 @@ import xarray as xr
 from bayes_distill.inference.model import RunArrays, Sites, log_loss_location_scale
 from bayes_distill.inference.priors import Prior
 
+DETERMINISTIC_DIMS = {"law_error_offset": "size"}
+"""The dimension of each vector the model records, as NumPyro's trace names it (PyMC would number it)."""
+
 
 def _pymc_sites() -> Sites:
     """PyMC's way of making the model's sites (inside a ``pm.Model`` context with the dimensions they name)."""
     import pymc as pm
     import pytensor.tensor as pt
 
-    return Sites(sample=lambda name, p: p.pymc(name), deterministic=pm.Deterministic,
+    return Sites(sample=lambda name, p: p.pymc(name),
+                 deterministic=lambda name, value: pm.Deterministic(name, value, dims=DETERMINISTIC_DIMS.get(name)),
                  constant=lambda value: pt.as_tensor_variable(np.float64(value)),
                  zeros=lambda n: pt.zeros(n, dtype="float64"),
                  set_rows=lambda vector, rows, values: pt.set_subtensor(vector[rows], values),
@@ -35,16 +39,19 @@ def _pymc_sites() -> Sites:
 
 def build_pymc_model(runs: RunArrays, prior: Mapping[str, Prior], fix: Mapping[str, float], *, nu: float = 4.0,
                      group_effects: bool = False, term_coordinates: bool = True,
-                     law_error: bool = False, slope_coordinates: bool = True):  # noqa: ANN201 (pm.Model, lazy)
+                     law_error: bool = False, slope_coordinates: bool = True,
+                     labels: Mapping[str, np.ndarray] | None = None):  # noqa: ANN201 (pm.Model, lazy)
     """The PyMC model of ``law_model`` for ``runs``: the same location and scale of each run's log loss, made by
-    ``log_loss_location_scale`` with PyMC's sites, and the same Student-t likelihood."""
+    ``log_loss_location_scale`` with PyMC's sites, and the same Student-t likelihood. ``labels``: the coordinates
+    of ``run``, ``group`` and ``size`` (NumPyro's tree's); positions where not given."""
     import pymc as pm
 
-    coords = {"run": np.arange(runs.log_loss.shape[0])}
+    labels = labels or {}
+    coords = {"run": labels.get("run", np.arange(runs.log_loss.shape[0]))}
     if group_effects:
-        coords["group"] = np.arange(runs.n_groups)
+        coords["group"] = labels.get("group", np.arange(runs.n_groups))
     if law_error:
-        coords["size"] = np.arange(runs.n_sizes)
+        coords["size"] = labels.get("size", np.arange(runs.n_sizes))
         coords["law_error_direction"] = np.arange(runs.size_directions.shape[1])
     with pm.Model(coords=coords) as model:
         mu, sigma = log_loss_location_scale(runs, prior, fix, group_effects, term_coordinates, _pymc_sites(),
@@ -91,19 +98,21 @@ def sample_pymc(
     term_coordinates: bool = True,
     law_error: bool = False,
     slope_coordinates: bool = True,
+    labels: Mapping[str, np.ndarray] | None = None,
 ) -> xr.DataTree:
     """Sample the PyMC twin of ``law_model`` with PyMC's own NUTS (``target_accept``, dense mass matrix
     ``adapt_full``, as NumPyro's ``dense_mass=True``).
 
     ``initvals`` (sample-site or coefficient names, coefficient units) start every chain, e.g. at a multi-start
-    MAP; otherwise a jittered start. ``cores``: processes for the chains. Returns the ArviZ DataTree of
-    ``pm.sample`` (groups posterior, sample_stats, log_likelihood, observed_data), whose posterior holds the
-    coefficient names, the ``log_*`` sites and ``sigma_*``, as NumPyro's does.
+    MAP; otherwise a jittered start. ``cores``: processes for the chains. ``labels``: as for ``build_pymc_model``,
+    so that the tree is labelled as NumPyro's. Returns the ArviZ DataTree of
+    ``pm.sample`` (groups posterior, sample_stats, log_likelihood, posterior_predictive, observed_data), whose
+    posterior holds the coefficient names, the ``log_*`` sites and ``sigma_*``, as NumPyro's does.
     """
     import pymc as pm
 
     model = build_pymc_model(runs, prior, fix, nu=nu, group_effects=group_effects, term_coordinates=term_coordinates,
-                             law_error=law_error, slope_coordinates=slope_coordinates)
+                             law_error=law_error, slope_coordinates=slope_coordinates, labels=labels)
     start = _initvals(model, prior, initvals) if initvals else None
     with model:
         tree = pm.sample(
@@ -112,6 +121,9 @@ def sample_pymc(
             progressbar=progressbar, compute_convergence_checks=False,
         )
         tree = pm.compute_log_likelihood(tree, progressbar=False)
+        # Replicated log losses from PyMC's own Student-t, as NumPyro's tree has them: the fit's checks need them.
+        tree = pm.sample_posterior_predictive(tree, extend_inferencedata=True, random_seed=seed + 3,
+                                              progressbar=False)
     if not isinstance(tree, xr.DataTree):  # PyMC 5 returned InferenceData
         from arviz_base import convert_to_datatree
 
