@@ -219,14 +219,19 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
         code = main(command)
     printed = capsys.readouterr()
     assert "round 0: trained 3 runs" in printed.out and "round 1:" in printed.out
+    assert "target 90% interval widest" in printed.out and "(ln L (L: nats/token))" in printed.out  # its units
     assert "the batch was expected to cut the target's variance by" in printed.out.split("round 1:")[1]
     assert "stopped: no run left fits the" in printed.err and "left, the cheapest costs" in printed.err
     # 2 x 200 draws cannot reach ESS 400: the command says so, round by round and of the last, and exits 3.
     assert code == 3 and "warning: round 1's fit: bulk/tail ESS below 400" in printed.err
     assert "the last round's diagnostics failed" in printed.err
+    # The last round's warnings were printed as round 1's: said once, not twice; a resumed run prints them anew.
+    assert "the last round's fit is round 1's: see its warnings above" in printed.err
+    assert "warning: the last round's fit" not in printed.err
     assert main([*command, "--accept-warnings"]) == 0  # resumed: nothing to train or fit, the same verdict
     again = capsys.readouterr()
     assert again.out.count("(done before)") == 2 and "round 2" not in again.out
+    assert "warning: the last round's fit: bulk/tail ESS below 400" in again.err
     history = pd.read_csv(out / "design.csv")
     assert history["round"].tolist()[:2] == [0, 1] and history["spent"].is_monotonic_increasing
     assert (out / "design.png").stat().st_size > 10_000

@@ -77,13 +77,14 @@ def design_command(args: argparse.Namespace) -> int:
                                "fix": parse_fix(args.fix)},
                   run_options={"workers": args.workers, "scheduler": args.scheduler},
                   starting_runs=args.starting_runs, seed=args.seed)
-    before = None
+    before, warned = None, set()
     for past in loop.rounds():
         print(_line(past, args.budget, before, loop.target) + " (done before)")
         before = past
     while (step := _step(loop)) is not None:
         print(_line(step, args.budget, before, loop.target), flush=True)
         before = step
+        warned.add(step.number)
     history = loop.history()
     with atomic_path(loop.out / "design.csv") as temporary:
         history.to_csv(temporary, index=False)
@@ -95,8 +96,11 @@ def design_command(args: argparse.Namespace) -> int:
     print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
           file=sys.stderr)
     problems = diagnose(loop.posterior().tree) if len(history) else []
-    for message in problems:
-        print(f"warning: the last round's fit: {message}", file=sys.stderr)
+    if problems and before.number in warned:  # this run printed them as that round's
+        print(f"the last round's fit is round {before.number}'s: see its warnings above", file=sys.stderr)
+    else:
+        for message in problems:
+            print(f"warning: the last round's fit: {message}", file=sys.stderr)
     if problems and not args.accept_warnings:
         print("bayes-distill design: the last round's diagnostics failed (see above), so its interval is not to be "
               "trusted; rerun with more --draws, fix coefficients, or pass --accept-warnings", file=sys.stderr)
@@ -123,7 +127,7 @@ def _line(r: Any, budget: float, before: Any, target: Any) -> str:
     """Round ``r`` in words; for a suggested batch, the share of the target's variance it was expected to take off
     against the share its refit took off (from round ``before``'s)."""
     line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
-            f"the budget); target 90% interval widest {r.width:.4g}")
+            f"the budget); target 90% interval widest {r.width:.4g} ({target_label(target).split(', ')[0]})")
     if is_wins(target) and r.mean is not None:
         line += f"; P(distillation wins) {r.mean[0]:.0%}"
     realised = r.realised_cut(before)
