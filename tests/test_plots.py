@@ -351,3 +351,18 @@ def test_the_loops_progress_keeps_every_label_inside_the_figure(target, tmp_path
     ax = fig.axes[0]
     shown = " ".join([ax.get_ylabel(), ax.get_title()])
     assert all(part in shown for part in label.split(", ")), (label, shown)
+
+
+def test_the_loops_progress_marks_its_budget(tmp_path):
+    # The budget is how far the loop may go: a dashed line there, inside the axis, named in the legend.
+    history = pd.DataFrame({"round": [0, 1], "spent": [1.0e12, 1.7e12], "trained": [15, 1], "low": [0.39, 0.41],
+                            "median": [0.53, 0.51], "high": [0.67, 0.62], "width": [0.28, 0.21]})
+    fig = bd.plots.design_progress(history, "log loss", budget=2e12)
+    _saved(fig, tmp_path, "design")
+    ax = fig.axes[0]
+    budget_lines = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert [tuple(line.get_xdata()) for line in budget_lines] == [(2e12, 2e12)]
+    assert ax.get_xlim()[1] > 2e12
+    assert "budget (2e+12 FLOPs)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    without = bd.plots.design_progress(history, "log loss")
+    assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]

@@ -90,8 +90,9 @@ def design_command(args: argparse.Namespace) -> int:
         history.to_csv(temporary, index=False)
     if len(history):
         with atomic_path(loop.out / "design.png") as temporary:
-            design_progress(history, target_label=target_label(loop.target),
-                            probability=is_wins(loop.target)).savefig(temporary, format="png", dpi=120)
+            figure = design_progress(history, target_label=target_label(loop.target),
+                                     probability=is_wins(loop.target), budget=loop.budget)
+            figure.savefig(temporary, format="png", dpi=120)
     reason = loop.stop_reason() or "no run left is expected to narrow the target"
     print(f"stopped: {reason}; history in {loop.out / 'design.csv'}, plot in {loop.out / 'design.png'}",
           file=sys.stderr)

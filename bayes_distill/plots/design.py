@@ -11,13 +11,15 @@ from bayes_distill.plots._common import HEIGHT, WIDTH_PER_PANEL, tidy_log_axes
 DECIDED = (0.05, 0.95)  # a wins target is decided once its probability leaves this range (its 90% interval is 0 wide)
 
 
-def design_progress(history: pd.DataFrame, target_label: str = "target", probability: bool = False) -> Figure:
+def design_progress(history: pd.DataFrame, target_label: str = "target", probability: bool = False,
+                    budget: float | None = None) -> Figure:
     """The target's median and 90% interval (``low``, ``median``, ``high`` of ``Design.history()``, in the target's
     units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number. With
     ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
     wins (``mean``) instead, beside the bands where the outcome counts as decided. ``target_label`` is the quantity
     and its units, then, after the first ", ", where it is taken (``posterior.design.target_label``): the quantity
-    labels the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge."""
+    labels the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge.
+    ``budget`` (FLOPs), if given, is drawn as a dashed line: how far the loop may still go."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
     value = history["mean"] if probability else history["median"]
@@ -27,6 +29,8 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
         below, above = history["median"] - history["low"], history["high"] - history["median"]
         ax.errorbar(history["spent"], history["median"], yerr=[below, above], fmt="o-", color="C0", capsize=5,
                     ecolor=(0.0, 0.0, 0.0, 0.5), label="median and 90% interval")
+    if budget is not None:
+        ax.axvline(budget, color="0.4", lw=1, ls="--", label=f"budget ({budget:.3g} FLOPs)")
     quantity, _, where = target_label.partition(", ")
     ax.set_ylabel("P(distillation wins)" if probability else quantity)
     for i, (spent, y, number) in enumerate(zip(history["spent"], value, history["round"], strict=True)):
