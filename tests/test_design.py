@@ -370,6 +370,35 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert "--candidates" in capsys.readouterr().err
 
 
+
+def test_a_candidate_the_posterior_was_fitted_on_is_refused_or_skipped_with_a_word(joint_posterior, tmp_path,
+                                                                                     capsys):
+    # A table of every run one could have trained, passed whole, holds the runs already fitted: scored as new, the
+    # cheapest of them led the batch. Python refuses them, naming them; the command line leaves them out when asked
+    # and says how many; a table of nothing else is an error either way.
+    from bayes_distill.cli import main
+
+    fitted = joint_posterior.runs.isel(run=[0, 1]).to_dataframe().reset_index()[["run", "kind", "N", "D",
+                                                                                  "teacher_loss"]]
+    new = pd.DataFrame({"run": ["new-supervised"], "kind": ["supervised"], "N": [2e9], "D": [4e10]})
+    candidates = pd.concat([fitted, new], ignore_index=True)
+    with pytest.raises(ValueError, match=rf"column 'run': 2 candidate\(s\) are runs the posterior was fitted on "
+                                         rf"\({fitted['run'][0]}, {fitted['run'][1]}\)"):
+        joint_posterior.suggest_runs(candidates, TARGET, budget=1e22)
+    unnamed = candidates.drop(columns="run")  # row positions are no run ids: nothing to match
+    assert joint_posterior.suggest_runs(unnamed, TARGET, budget=1e22).sizes["candidate"] == 3
+    posterior = joint_posterior.save(tmp_path / "post.nc")
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    argv = ["suggest", str(posterior), "--candidates", str(tmp_path / "candidates.csv"), "--target",
+            "crossover:1e9", "--budget", "1e22", "--out", str(tmp_path / "ranking.csv")]
+    assert main(argv) == 2 and "--skip-fitted" in capsys.readouterr().err
+    assert main([*argv, "--skip-fitted"]) == 0
+    assert "left out 2 of 3 candidates: the posterior was fitted on them" in capsys.readouterr().err
+    assert pd.read_csv(tmp_path / "ranking.csv")["run"].tolist() == ["new-supervised"]
+    fitted.to_csv(tmp_path / "fitted.csv", index=False)
+    assert main([*argv[:3], str(tmp_path / "fitted.csv"), *argv[4:], "--skip-fitted"]) == 2
+    assert "all 2 candidates are runs the posterior was fitted on" in capsys.readouterr().err
+
 def test_picks_condition_the_covariance_as_the_dense_kalman_update_does():
     # The factored update (Cov(f, f) before any pick less one rank-one factor per pick) against the textbook one,
     # which conditions the whole matrix at each pick.

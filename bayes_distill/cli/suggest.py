@@ -25,6 +25,9 @@ def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=float, required=True, help="FLOPs to spend on the batch")
     p.add_argument("--out", help="write every candidate's cost, expected reduction, score and selection (CSV)")
     p.add_argument("--seed", type=int, default=0, help="seed of the law error's draws at new sizes")
+    p.add_argument("--skip-fitted", action="store_true",
+                   help="leave out the candidates whose run ids are runs the posterior was fitted on (by default they "
+                        "are an error), and say how many")
 
 
 def suggest_command(args: argparse.Namespace) -> int:
@@ -41,6 +44,8 @@ def suggest_command(args: argparse.Namespace) -> int:
     if not Path(args.candidates).is_file():
         raise ValueError(f"--candidates {args.candidates!r}: no such file")
     candidates = load_candidates(args.candidates)
+    if args.skip_fitted:
+        candidates = _without_fitted(post, candidates)
     target = parse_target(args.target)
     ranked = post.suggest_runs(candidates, target, args.budget, seed=args.seed)
     table = ranking_table(candidates, ranked)
@@ -52,3 +57,16 @@ def suggest_command(args: argparse.Namespace) -> int:
             table.to_csv(temporary, index=False)
         print(f"the ranking of all {len(table)} candidates is in {args.out}")
     return 0
+
+
+def _without_fitted(post: object, candidates: object) -> object:
+    """The candidates less those the posterior was fitted on, their number said; none left is an error."""
+    from bayes_distill.posterior.design import fitted_candidates
+
+    fitted = fitted_candidates(post, candidates)
+    if fitted.all():
+        raise ValueError(f"--skip-fitted: all {fitted.size} candidates are runs the posterior was fitted on")
+    if fitted.any():
+        print(f"left out {fitted.sum()} of {fitted.size} candidates: the posterior was fitted on them",
+              file=sys.stderr)
+    return candidates.isel(candidate=~fitted)

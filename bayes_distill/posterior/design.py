@@ -468,6 +468,28 @@ def noise_variance(post: Any, kind: np.ndarray) -> np.ndarray:
     return np.mean(noise_scales(post, kind) ** 2, axis=0) * inflation
 
 
+def fitted_candidates(post: Any, candidates: xr.Dataset) -> np.ndarray:
+    """Which candidates (``load_candidates``' table) carry the run id of a run the posterior was fitted on; (candidate,)
+    bool. Row positions (a table without run ids) never match."""
+    ids = candidates["candidate"].values
+    if ids.dtype.kind not in "OUS":
+        return np.zeros(ids.size, bool)
+    return np.isin(ids.astype(str), post.runs["run"].values.astype(str))
+
+
+def _check_not_fitted(post: Any, candidates: xr.Dataset) -> None:
+    """A candidate with a fitted run's id is that run again, most often a table of every run one could have trained
+    passed whole: refused, since scoring it as new would suggest training what is done. A repeat (another seed) is a
+    run of its own, under an id of its own."""
+    fitted = fitted_candidates(post, candidates)
+    if fitted.any():
+        ids = candidates["candidate"].values[fitted]
+        shown = ", ".join(map(str, ids[:5])) + (", ..." if ids.size > 5 else "")
+        raise ValueError(f"column 'run': {ids.size} candidate(s) are runs the posterior was fitted on ({shown}); "
+                         "leave them out ('bayes-distill suggest --skip-fitted' does), or give a repeat of a run an id "
+                         "of its own")
+
+
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
@@ -477,6 +499,7 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
     table = load_candidates(candidates)
+    _check_not_fitted(post, table)
     flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
         raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
