@@ -329,3 +329,21 @@ def test_a_wins_target_is_decided_once_its_probability_leaves_5_to_95_percent(tm
     assert loop.stop_reason() == "the target is decided: P(distillation wins) is 97.0%, outside 5-95%"
     record.write_text(json.dumps(asdict(Round(0, ["a"], 1e18, [0.0], [1.0], [1.0], 0.2, None, [0.7]))))
     assert loop.stop_reason() is None
+
+
+def test_a_rounds_line_says_what_a_reader_can_use():
+    # A points target: its widest interval in its units. A wins target: its probability, not the 0-1 interval of a
+    # 1/0 outcome. A refit whose outcomes surprised the posterior raised the variance: said so, not "cut -400%".
+    from bayes_distill.cli.design import _line
+    from bayes_distill.loop.design import Round
+
+    wins = ("wins", 1e9, 1e21, "teacher-inference")
+    before = Round(0, ["a"], 1e18, [1.0], [1.0], [1.0], 0.03, None, [0.97])
+    after = Round(1, ["b", "c"], 3e18, [0.0], [1.0], [1.0], 0.1275, 0.86, [0.85])
+    line = _line(after, 4e18, before, wins)
+    assert line == ("round 1: trained 2 runs, spent 3e+18 FLOPs (75% of the budget); P(distillation wins) 85%; the "
+                    "batch was expected to cut the target's variance by 86%, its refit raised it by 325%")
+    points = pd.DataFrame({"kind": ["supervised"], "N": [1e9], "D": [2e10]})
+    narrower = Round(1, ["b"], 3e18, [0.50], [0.55], [0.58], 0.015, 0.4, [0.55])
+    line = _line(narrower, 4e18, Round(0, ["a"], 1e18, [0.4], [0.5], [0.6], 0.03, None, [0.5]), points)
+    assert "target 90% interval widest 0.08 (ln L (L: nats/token)); " in line and "its refit cut 50%" in line

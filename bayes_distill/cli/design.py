@@ -125,14 +125,18 @@ def _step(loop: Any) -> Any:
 
 
 def _line(r: Any, budget: float, before: Any, target: Any) -> str:
-    """Round ``r`` in words; for a suggested batch, the share of the target's variance it was expected to take off
-    against the share its refit took off (from round ``before``'s)."""
+    """Round ``r`` in words: the target's widest 90% interval in its units, or for a wins target (a 1/0 outcome,
+    whose interval says nothing) the probability that distillation wins; for a suggested batch, the share of the
+    target's variance it was expected to take off against the share its refit took off (from round ``before``'s),
+    or added, where the outcomes surprised the posterior."""
     line = (f"round {r.number}: trained {len(r.trained)} runs, spent {r.spent:.3g} FLOPs ({r.spent / budget:.0%} of "
-            f"the budget); target 90% interval widest {r.width:.4g} ({target_label(target).split(', ')[0]})")
-    if is_wins(target) and r.mean is not None:
-        line += f"; P(distillation wins) {r.mean[0]:.0%}"
+            "the budget)")
+    if is_wins(target):
+        line += f"; P(distillation wins) {r.mean[0]:.0%}" if r.mean is not None else ""
+    else:
+        line += f"; target 90% interval widest {r.width:.4g} ({target_label(target).split(', ')[0]})"
     realised = r.realised_cut(before)
     if r.expected_cut is not None and not math.isnan(realised):
-        line += (f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, its refit cut "
-                 f"{realised:.0%}")
+        refit = f"its refit cut {realised:.0%}" if realised >= 0 else f"its refit raised it by {-realised:.0%}"
+        line += f"; the batch was expected to cut the target's variance by {r.expected_cut:.0%}, {refit}"
     return line
