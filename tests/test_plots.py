@@ -319,10 +319,11 @@ def test_default_curves_are_the_pairs_with_the_most_runs():
     assert most_run(keys, limit=10) == (sorted(set(keys)), 4)
 
 
-@pytest.mark.parametrize(("spent", "ticks"), [((4.7e10, 6.4e10), 3), ((3e10, 1e12), 4)])
+@pytest.mark.parametrize(("spent", "ticks"), [((4.7e10, 6.4e10), 3), ((3e10, 1e12), 4), ((3.08e12, 3.28e12), 4)])
 def test_the_loops_progress_labels_a_few_ticks_on_a_narrow_log_axis(spent, ticks, tmp_path):
     # Rounds whose spending differs by a factor under 2 leave no two of 1, 2, 5 x 10^k on the axis: a few evenly
-    # spaced ticks are labelled there, not Matplotlib's fallback of ten long labels that run into each other.
+    # spaced ticks are labelled there, not Matplotlib's fallback of ten long labels that run into each other; each
+    # label with the decimals it takes to differ from the others (3.18 and 3.24 x 10^12 both read 3.2 at one).
     history = pd.DataFrame({"round": [0, 1], "spent": spent, "trained": [3, 2], "low": [0.82, 0.80],
                             "median": [0.90, 0.87], "high": [0.96, 0.94], "width": [0.14, 0.14]})
     fig = bd.plots.design_progress(history, "log loss")
@@ -331,6 +332,7 @@ def test_the_loops_progress_labels_a_few_ticks_on_a_narrow_log_axis(spent, ticks
     low, high = ax.get_xlim()
     labels = [t.get_text() for t, x in zip(ax.get_xticklabels(), ax.get_xticks(), strict=True) if low <= x <= high]
     assert ticks - 1 <= len(labels) <= ticks + 1 and all(labels), labels
+    assert len(set(labels)) == len(labels), labels
     assert ax.get_ylabel() == "log loss"
 
 
@@ -366,3 +368,16 @@ def test_the_loops_progress_marks_its_budget(tmp_path):
     assert "budget (2e+12 FLOPs)" in [t.get_text() for t in ax.get_legend().get_texts()]
     without = bd.plots.design_progress(history, "log loss")
     assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]
+
+
+
+def test_tick_labels_take_the_decimals_that_tell_them_apart():
+    from bayes_distill.plots._common import PowerOfTen, power_of_ten
+
+    assert power_of_ten(3.15e12, 2) == r"$3.15\times 10^{12}$" and power_of_ten(1e5) == "$10^{5}$"
+    assert power_of_ten(0.0) == ""
+    formatter = PowerOfTen()
+    formatter.set_locs([3.12e12, 3.18e12, 3.24e12, 3.3e12])
+    assert [formatter(v) for v in (3.18e12, 3.24e12)] == [r"$3.18\times 10^{12}$", r"$3.24\times 10^{12}$"]
+    formatter.set_locs([2e10, 5e10, 1e11])
+    assert [formatter(v) for v in (2e10, 5e10, 1e11)] == [r"$2\times 10^{10}$", r"$5\times 10^{10}$", "$10^{11}$"]

@@ -16,7 +16,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
+from matplotlib.ticker import Formatter, LogLocator, MaxNLocator, NullFormatter
 
 from bayes_distill.posterior import INTERVAL_QUANTILES, summarize_draws
 
@@ -62,7 +62,7 @@ def tidy_log_axes(fig: Figure) -> None:
                 continue
             wide_enough = _one_two_five_within(*sorted(limits)) >= 2
             axis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)) if wide_enough else MaxNLocator(nbins=4))
-            axis.set_major_formatter(FuncFormatter(_power_of_ten))
+            axis.set_major_formatter(PowerOfTen())
             axis.set_minor_formatter(NullFormatter())
 
 
@@ -73,12 +73,28 @@ def _one_two_five_within(low: float, high: float) -> int:
     return int(np.sum((values >= low) & (values <= high)))
 
 
-def _power_of_ten(value: float, _position: Any = None) -> str:
-    """A tick label m x 10^k in mathtext (10^k when m = 1): every major tick labelled, whatever the span."""
+class PowerOfTen(Formatter):
+    """Tick labels m x 10^k in mathtext (10^k when m = 1), every major tick labelled whatever the span, with as many
+    decimals in m as it takes to tell the axis' ticks apart (3.18 and 3.24 x 10^12 both read 3.2 at one)."""
+
+    def __call__(self, value: float, pos: Any = None) -> str:
+        return power_of_ten(value, self._decimals())
+
+    def _decimals(self) -> int:
+        """The fewest decimals (1 to 4) at which the ticks' labels differ."""
+        ticks = [v for v in self.locs if v > 0]
+        for decimals in range(1, 4):
+            if len({power_of_ten(v, decimals) for v in ticks}) == len(ticks):
+                return decimals
+        return 4
+
+
+def power_of_ten(value: float, decimals: int = 1) -> str:
+    """``value`` as m x 10^k in mathtext, m rounded to ``decimals`` (10^k when m = 1); empty for a value <= 0."""
     if not value > 0:
         return ""
     exponent = int(np.floor(np.log10(value) + 1e-9))
-    mantissa = round(value / 10.0**exponent, 1)
+    mantissa = round(value / 10.0**exponent, decimals)
     power = f"10^{{{exponent}}}"
     return f"${power}$" if mantissa == 1 else f"${mantissa:g}\\times {power}$"
 

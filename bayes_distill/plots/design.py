@@ -35,8 +35,10 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     ax.set_ylabel("P(distillation wins)" if probability else quantity)
     for i, (spent, y, number) in enumerate(zip(history["spent"], value, history["round"], strict=True)):
         last = i == len(history) - 1 and i > 0  # the last round's label to its left, inside the axes
-        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=(-7 if last else 7, 4),
-                    ha="right" if last else "left", fontsize=8)
+        below = probability and y > 0.9  # under a point at the axes' top, not over its edge and the title
+        offset = (-7 if last else 7, -4 if below else 4)
+        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=offset,
+                    ha="right" if last else "left", va="top" if below else "baseline", fontsize=8)
     ax.set_xscale("log")
     ax.set_xlabel("FLOPs spent")
     if probability:
