@@ -350,3 +350,32 @@ def test_a_rounds_line_says_what_a_reader_can_use():
     narrower = Round(1, ["b"], 3e18, [0.50], [0.55], [0.58], 0.015, 0.4, [0.55])
     line = _line(narrower, 4e18, Round(0, ["a"], 1e18, [0.4], [0.5], [0.6], 0.03, None, [0.5]), points)
     assert "target 90% interval widest 0.08 (ln L (L: nats/token)); " in line and "its refit cut 50%" in line
+
+
+@pytest.mark.filterwarnings("ignore")  # short chains on few runs
+def test_a_preview_shows_the_next_rounds_runs_and_trains_and_writes_nothing(tmp_path, capsys):
+    # What a round would train and cost, before the compute is spent: the same runs the round then trains, with
+    # no plan written (a preview must not bind the round) and no run trained.
+    from bayes_distill.cli import main
+
+    loop = design(tmp_path, LawExecutor(tmp_path))
+    first = loop.preview()
+    assert first.attrs["round"] == 0 and first.attrs["spent"] == 0 and first.attrs["expected_cut"] is None
+    assert (first["role"] == "planned").all()  # supervised runs need no teachers
+    assert first.attrs["cost"] == pytest.approx(first["cost"].sum(), rel=1e-12) and first.attrs["cost"] < loop.budget
+    assert not list((tmp_path / "loop" / "rounds").iterdir()) and not (tmp_path / "trained.txt").exists()
+    round0 = loop.step()
+    assert sorted(round0.trained) == sorted(first["run"])
+    second = loop.preview()
+    assert second.attrs["round"] == 1 and second.attrs["spent"] == round0.spent
+    assert 0 < second.attrs["expected_cut"] < 1 and second.attrs["cost"] <= loop.budget - round0.spent
+    assert not (tmp_path / "loop" / "rounds" / "round-001.plan.json").exists()
+    assert sorted(loop.step().trained) == sorted(second["run"])
+    # The command line's --dry-run prints it and trains nothing, on the real runner's tiny sweep.
+    (tmp_path / "tiny.toml").write_text(TINY_SPEC)
+    out = tmp_path / "dry"
+    assert main(["design", str(tmp_path / "tiny.toml"), "--out", str(out), "--budget", "1e15", "--target",
+                 "crossover:1e9", "--starting-runs", "1", "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "round 0 would train 3 runs: " in printed and "(a dry run: nothing trained, no plan written)" in printed
+    assert not (out / "sweep").exists() and not list((out / "rounds").iterdir())

@@ -62,6 +62,9 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed of the fits and the suggestions (default 0)")
     p.add_argument("--accept-warnings", action="store_true",
                    help="exit 0 even when the last round's fit fails its diagnostics")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print what the next round would train and its cost, and stop: nothing trained, no plan "
+                        "written")
 
 
 def design_command(args: argparse.Namespace) -> int:
@@ -77,6 +80,8 @@ def design_command(args: argparse.Namespace) -> int:
                                "fix": parse_fix(args.fix)},
                   run_options={"workers": args.workers, "scheduler": args.scheduler},
                   starting_runs=args.starting_runs, seed=args.seed)
+    if args.dry_run:
+        return _dry_run(loop)
     before, warned = None, set()
     for past in loop.rounds():
         print(_line(past, args.budget, before, loop.target) + " (done before)")
@@ -106,6 +111,34 @@ def design_command(args: argparse.Namespace) -> int:
         print("bayes-distill design: the last round's diagnostics failed (see above), so its interval is not to be "
               "trusted; rerun with more --draws, fix coefficients, or pass --accept-warnings", file=sys.stderr)
         return 3
+    return 0
+
+
+def _dry_run(loop: Any) -> int:
+    """Print the rounds done and what the next would train (``Design.preview``), or why nothing."""
+    from bayes_distill.cli.tables import format_table
+
+    for past in loop.rounds():
+        print(f"round {past.number}: done, {len(past.trained)} runs; {past.spent:.3g} FLOPs spent by its end")
+    preview = loop.preview()
+    attrs = preview.attrs
+    if preview.empty:
+        reason = loop.stop_reason() or "no run left is expected to narrow the target"
+        print(f"round {attrs['round']} would train nothing: {reason}")
+        return 0
+    planned = int((preview["role"] == "planned").sum())
+    teachers = len(preview) - planned
+    line = (f"round {attrs['round']} would train {planned} run{'s' * (planned != 1)}"
+            + (f" and {teachers} teacher{'s' * (teachers != 1)} they need" if teachers else "")
+            + f": {attrs['cost']:.3g} FLOPs, {attrs['cost'] / loop.budget:.0%} of the budget "
+            + f"({attrs['spent']:.3g} spent before it)")
+    if attrs["expected_cut"] is not None:
+        line += f"; expected to cut the target's variance by {attrs['expected_cut']:.0%}"
+    print(line)
+    rows = [[r.run, r.role, r.kind, f"{r.N:.3g}", f"{r.D:.3g}", r.teacher_run or "-", f"{r.cost:.3g}"]
+            for r in preview.itertuples()]
+    print(format_table(["run", "role", "kind", "N", "D", "teacher", "cost [FLOPs]"], rows))
+    print("(a dry run: nothing trained, no plan written)")
     return 0
 
 

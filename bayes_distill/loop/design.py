@@ -201,6 +201,13 @@ class Design:
         path = self._path(number, ".plan.json")
         if path.exists():
             return Plan.read(path)
+        plan = self._choose(number, frame)
+        self._write(path, asdict(plan))
+        return plan
+
+    def _choose(self, number: int, frame: pd.DataFrame) -> Plan:
+        """Round ``number``'s runs: round 0's starting runs, within the budget; later, the batch the last round's
+        posterior suggests within the budget left (none when nothing left fits)."""
         if number == 0:
             plan = Plan(self._starting_runs(frame))
             cost = self._cost_with_teachers(frame, plan.runs)
@@ -208,19 +215,35 @@ class Design:
                 raise ValueError(f"budget {self.budget:.3g} FLOPs is less than round 0 costs: its {len(plan.runs)} "
                                  f"runs (the cheapest that identify the law) and their teachers take {cost:.3g} "
                                  "FLOPs; give a budget of at least that, or fewer starting_runs")
-        else:
-            left = self.budget - self._spent(frame)
-            candidates = self._candidates(frame)
-            affordable = candidates[candidates["cost"] <= left]
-            if affordable.empty:
-                return Plan([])
-            # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
-            # students of one new teacher share its training in the batch.
-            post = self.posterior(number - 1).with_architecture(self.architecture())
-            out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
-            plan = Plan([str(c) for c in out["candidate"].values[out["selected"].values]], expected_cut(out))
-        self._write(path, asdict(plan))
-        return plan
+            return plan
+        left = self.budget - self._spent(frame)
+        candidates = self._candidates(frame)
+        affordable = candidates[candidates["cost"] <= left]
+        if affordable.empty:
+            return Plan([])
+        # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
+        # students of one new teacher share its training in the batch.
+        post = self.posterior(number - 1).with_architecture(self.architecture())
+        out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
+        return Plan([str(c) for c in out["candidate"].values[out["selected"].values]], expected_cut(out))
+
+    def preview(self) -> pd.DataFrame:
+        """What the next round would train, with nothing trained or written: its runs (``role`` "planned") and the
+        teachers they need that are not trained yet ("teacher"), with kind, N, D and cost (FLOPs); its plan as
+        written before a stop if there is one; no rows once the loop is done. Attributes: ``round``, ``cost``
+        (FLOPs, each teacher once), ``spent`` (FLOPs so far) and ``expected_cut`` (the share of the target's
+        variance the batch is expected to take off; None for round 0)."""
+        frame, number = self.table(), len(self.rounds())
+        path = self._path(number, ".plan.json")
+        plan = Plan.read(path) if path.exists() else Plan([]) if self.finished() else self._choose(number, frame)
+        chosen = frame[frame["run"].isin(plan.runs)]
+        teachers = set(chosen.loc[chosen["teacher_run"] != "", "teacher_run"]) - set(plan.runs)
+        rows = frame[frame["run"].isin(set(plan.runs) | teachers) & (frame["status"] == "not run")]
+        rows = rows.assign(role=np.where(rows["run"].isin(plan.runs), "planned", "teacher"))
+        rows = rows[["run", "role", "kind", "N", "D", "teacher_run", "cost"]].reset_index(drop=True)
+        rows.attrs = {"round": number, "cost": self._cost_with_teachers(frame, plan.runs),
+                      "spent": self._spent(frame), "expected_cut": plan.expected_cut}
+        return rows
 
     def stop_reason(self) -> str | None:
         """Why the loop is done, in words, or None while it is not: the target decided, every run of the spec
