@@ -392,9 +392,10 @@ def test_a_candidate_the_posterior_was_fitted_on_is_refused_or_skipped_with_a_wo
     argv = ["suggest", str(posterior), "--candidates", str(tmp_path / "candidates.csv"), "--target",
             "crossover:1e9", "--budget", "1e22", "--out", str(tmp_path / "ranking.csv")]
     assert main(argv) == 2 and "--skip-fitted" in capsys.readouterr().err
-    assert main([*argv, "--skip-fitted"]) == 0
+    assert main([*argv, "--skip-fitted", "--plot", str(tmp_path / "worth.png")]) == 0
     assert "left out 2 of 3 candidates: the posterior was fitted on them" in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "ranking.csv")["run"].tolist() == ["new-supervised"]
+    assert (tmp_path / "worth.png").stat().st_size > 10_000  # --plot: the candidates' worth against their cost
     fitted.to_csv(tmp_path / "fitted.csv", index=False)
     assert main([*argv[:3], str(tmp_path / "fitted.csv"), *argv[4:], "--skip-fitted"]) == 2
     assert "all 2 candidates are runs the posterior was fitted on" in capsys.readouterr().err

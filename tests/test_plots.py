@@ -381,3 +381,29 @@ def test_tick_labels_take_the_decimals_that_tell_them_apart():
     assert [formatter(v) for v in (3.18e12, 3.24e12)] == [r"$3.18\times 10^{12}$", r"$3.24\times 10^{12}$"]
     formatter.set_locs([2e10, 5e10, 1e11])
     assert [formatter(v) for v in (2e10, 5e10, 1e11)] == [r"$2\times 10^{10}$", r"$5\times 10^{10}$", "$10^{11}$"]
+
+
+
+def test_the_candidates_worth_against_their_cost(tmp_path):
+    # Each candidate at (cost, share of the target's variance its outcome alone cuts, in percent); the batch filled,
+    # the rest hollow, coloured by kind (matched by run id, not by position); a share next to nothing sits on the
+    # floor (0.01%); the budget dashed.
+    ranked = xr.Dataset({"cost": ("candidate", [1e18, 1e19, 1e20, 1e21]),
+                         "expected_reduction": ("candidate", [1e-3, 4e-3, 1e-9, 6e-3]),
+                         "selected": ("candidate", [True, True, False, False])},
+                        coords={"candidate": ["a", "b", "c", "d"]}, attrs={"budget": 5e20, "target_variance": 1e-2})
+    kind = xr.DataArray(["supervised", "distilled", "distilled", "supervised"], dims="candidate",
+                        coords={"candidate": ["d", "c", "b", "a"]})
+    fig = bd.plots.next_runs(ranked, kind)
+    _saved(fig, tmp_path, "next_runs")
+    ax = fig.axes[0]
+    drawn = {c.get_label(): c.get_offsets().tolist() for c in ax.collections}
+    expected = {"distilled: in the batch": [[1e19, 40.0]], "distilled: not selected": [[1e20, 0.01]],
+                "supervised: in the batch": [[1e18, 10.0]], "supervised: not selected": [[1e21, 60.0]]}
+    assert drawn.keys() == expected.keys()
+    assert all(np.allclose(drawn[k], expected[k], rtol=1e-12) for k in expected), drawn
+    fills = {c.get_label(): len(c.get_facecolors()) for c in ax.collections}
+    assert fills["distilled: in the batch"] == 1 and fills["distilled: not selected"] == 0  # hollow: no face
+    [budget] = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert tuple(budget.get_xdata()) == (5e20, 5e20)
+    assert ax.get_xscale() == ax.get_yscale() == "log"

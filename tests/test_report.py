@@ -255,6 +255,9 @@ def test_what_to_train_next_is_the_reports_last_section(report, tmp_path, capsys
     assert re.findall(r"^\| (c\d+) \|", batch, flags=re.MULTILINE) == chosen.tolist()
     assert "| variance cut alone | cut in the batch |" in batch  # each pick's share given the picks before it
     assert "What to train next" in page and all(f"<td>{run}</td>" in page for run in chosen)
+    # The candidates drawn, worth against cost: a figure of the section, written beside the report and embedded.
+    assert "![The candidates' worth and cost](next_runs.png)" in section
+    assert (out / "next_runs.png").stat().st_size > 10_000 and "figure next_runs failed" not in markdown
 
 
 def test_what_to_train_next_needs_candidates_target_and_budget(report, tmp_path, capsys):

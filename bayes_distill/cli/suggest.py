@@ -24,6 +24,8 @@ def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help=TARGET_HELP)
     p.add_argument("--budget", type=float, required=True, help="FLOPs to spend on the batch")
     p.add_argument("--out", help="write every candidate's cost, expected reduction, score and selection (CSV)")
+    p.add_argument("--plot", help="draw each candidate's cost against the cut its outcome alone is expected to "
+                                  "make, the batch filled (PNG)")
     p.add_argument("--seed", type=int, default=0, help="seed of the law error's draws at new sizes")
     p.add_argument("--skip-fitted", action="store_true",
                    help="leave out the candidates whose run ids are runs the posterior was fitted on (by default they "
@@ -56,6 +58,12 @@ def suggest_command(args: argparse.Namespace) -> int:
         with atomic_path(args.out) as temporary:
             table.to_csv(temporary, index=False)
         print(f"the ranking of all {len(table)} candidates is in {args.out}")
+    if args.plot:
+        from bayes_distill.plots import next_runs
+
+        with atomic_path(args.plot) as temporary:
+            next_runs(ranked, candidates["kind"]).savefig(temporary, format="png", dpi=120, bbox_inches="tight")
+        print(f"the candidates' worth against their cost is drawn in {args.plot}")
     return 0
 
 

@@ -7,10 +7,11 @@ changes no rcParams. To show a figure in a notebook, return it from a cell (with
 it with ``fig.savefig(path)``.
 """
 
-from bayes_distill.plots.design import design_progress
+from bayes_distill.plots.design import design_progress, next_runs
 from bayes_distill.plots.fit import diagnostics, posterior_predictive, residuals
 from bayes_distill.plots.laws import capacity_gap, isoflop_profiles, loss_vs_tokens
 from bayes_distill.plots.planning import allocation_vs_budget, crossover_vs_student_size, win_probability_map
 
 __all__ = ["allocation_vs_budget", "capacity_gap", "crossover_vs_student_size", "design_progress", "diagnostics",
-           "isoflop_profiles", "loss_vs_tokens", "posterior_predictive", "residuals", "win_probability_map"]
+           "isoflop_profiles", "loss_vs_tokens", "next_runs", "posterior_predictive", "residuals",
+           "win_probability_map"]

@@ -1,10 +1,14 @@
-"""The closed loop's progress: the target's 90% interval against the FLOPs spent, round by round."""
+"""What to train next, drawn: the candidates' worth against their cost (``suggest_runs``), and the closed loop's
+progress (the target's 90% interval against the FLOPs spent, round by round)."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from bayes_distill.plots._common import HEIGHT, WIDTH_PER_PANEL, tidy_log_axes
 
@@ -59,3 +63,41 @@ def _probability(ax: Axes, history: pd.DataFrame) -> None:
     ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax.plot(history["spent"], history["mean"], "o-", color="C0", label="P(distillation wins)")
     ax.set_ylim(0.0, 1.0)
+
+
+def next_runs(ranked: xr.Dataset, kind: xr.DataArray | None = None) -> Figure:
+    """The candidates of a ``suggest_runs`` answer ``ranked``: each one's cost (FLOPs) against the share of the
+    target's mean posterior variance its outcome alone is expected to take off (percent), on log axes, the selected
+    batch filled and the others hollow, and the budget as a dashed line, past which no run is bought. ``kind`` (over
+    ``candidate``: the candidates' kinds) tells supervised and distilled runs apart by colour. A share under
+    ``NEXT_TO_NOTHING`` is drawn on that floor: next to nothing on this scale."""
+    fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
+    ax = fig.add_subplot()
+    cost = ranked["cost"].values
+    share = 100 * np.maximum(ranked["expected_reduction"].values / ranked.attrs["target_variance"], NEXT_TO_NOTHING)
+    selected = ranked["selected"].values.astype(bool)
+    kinds = (kind.sel(candidate=ranked["candidate"]).values.astype(str) if kind is not None
+             else np.full(cost.size, "candidate"))
+    for k, color in zip(np.unique(kinds), ("C0", "C1", "C2"), strict=False):
+        left, bought = (kinds == k) & ~selected, (kinds == k) & selected
+        if left.any():
+            ax.scatter(cost[left], share[left], s=30, facecolors="none", edgecolors=color, label=f"{k}: not selected")
+        if bought.any():
+            ax.scatter(cost[bought], share[bought], s=42, color=color, edgecolors="black", linewidths=0.8, zorder=3,
+                       label=f"{k}: in the batch")
+    budget = ranked.attrs["budget"]
+    ax.axvline(budget, color="0.4", lw=1, ls="--", label=f"budget ({budget:.3g} FLOPs)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cost (FLOPs)")
+    ax.set_ylabel("the target's variance cut, alone")
+    ax.set_title("what each candidate's outcome would cut, and its cost", fontsize=10)
+    ax.legend(loc="best", frameon=False, fontsize=8)
+    tidy_log_axes(fig)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}%"))
+    fig.tight_layout()
+    return fig
+
+
+NEXT_TO_NOTHING = 1e-4
+"""The least share of the target's variance ``next_runs`` draws (1e-4: 0.01%): one worth less sits on this floor."""

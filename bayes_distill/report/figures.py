@@ -104,12 +104,18 @@ def _plotter(name: str) -> Callable[..., Any]:
 
 
 def draw_figure(spec: FigureSpec, posterior: Any) -> Figure:
-    """Draw one figure; any exception it raises becomes the returned Figure's ``error``."""
+    """Draw one figure of ``FIGURES`` from ``posterior`` (``drawn``)."""
+    return drawn(spec.name, spec.title, spec.caption, lambda: _plotter(spec.name)(posterior, **dict(spec.kwargs)))
+
+
+def drawn(name: str, title: str, caption: str, draw: Callable[[], Any]) -> Figure:
+    """The report's Figure of what ``draw()`` returns (a matplotlib Figure of ``bayes_distill.plots.<name>``); any
+    exception it raises becomes the Figure's ``error``."""
     try:
-        png = figure_png(_plotter(spec.name)(posterior, **dict(spec.kwargs)))
+        png = figure_png(draw())
     except Exception as error:  # noqa: BLE001 - a failed figure is reported in its place, never dropped
-        return Figure(spec.name, spec.title, spec.caption, error=f"{type(error).__name__}: {error}")
-    return Figure(spec.name, spec.title, spec.caption, png=png)
+        return Figure(name, title, caption, error=f"{type(error).__name__}: {error}")
+    return Figure(name, title, caption, png=png)
 
 
 def draw_figures(posterior: Any, specs: Sequence[FigureSpec] | None = None,

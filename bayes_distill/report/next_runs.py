@@ -11,6 +11,7 @@ import pandas as pd
 import xarray as xr
 
 from bayes_distill.report.content import Section, Table
+from bayes_distill.report.figures import drawn
 
 RANKED_ROWS = 10  # the report lists the best-scored candidates, this many at most
 
@@ -117,7 +118,20 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> S
     header, rows = candidate_rows(table.head(RANKED_ROWS), variance)
     caption = f"The {min(RANKED_ROWS, len(table))} best-scored of {len(table)} candidates (score: reduction per FLOP)."
     tables.append(Table(tuple(header), tuple(map(tuple, rows)), caption=caption))
-    return Section("What to train next", (intro, _sentences(batch_summary(ranked, target))), tuple(tables))
+    figure = drawn("next_runs", "The candidates' worth and cost",
+                   "What each candidate's outcome alone is expected to cut of the target's variance, against its cost; "
+                   "the batch filled, the budget dashed.", lambda: _candidates_figure(table, ranked))
+    return Section("What to train next", (intro, _sentences(batch_summary(ranked, target))), tuple(tables),
+                   (figure,))
+
+
+def _candidates_figure(table: pd.DataFrame, ranked: xr.Dataset) -> Any:
+    """``plots.next_runs`` of ``ranked``, its candidates coloured by their kinds in ``table``."""
+    from bayes_distill.plots import next_runs
+
+    kind = xr.DataArray(table["kind"].to_numpy(dtype=str), dims="candidate",
+                        coords={"candidate": table["run"].to_numpy()})
+    return next_runs(ranked, kind)
 
 
 def _sentences(lines: str) -> str:
