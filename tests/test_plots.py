@@ -407,3 +407,5 @@ def test_the_candidates_worth_against_their_cost(tmp_path):
     [budget] = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
     assert tuple(budget.get_xdata()) == (5e20, 5e20)
     assert ax.get_xscale() == ax.get_yscale() == "log"
+    decided = bd.plots.next_runs(ranked.assign_attrs(target_variance=0.0))  # a target without spread
+    assert all(np.allclose(c.get_offsets()[:, 1], 0.01) for c in decided.axes[0].collections)

@@ -70,11 +70,13 @@ def next_runs(ranked: xr.Dataset, kind: xr.DataArray | None = None) -> Figure:
     target's mean posterior variance its outcome alone is expected to take off (percent), on log axes, the selected
     batch filled and the others hollow, and the budget as a dashed line, past which no run is bought. ``kind`` (over
     ``candidate``: the candidates' kinds) tells supervised and distilled runs apart by colour. A share under
-    ``NEXT_TO_NOTHING`` is drawn on that floor: next to nothing on this scale."""
+    ``NEXT_TO_NOTHING`` is drawn on that floor: next to nothing on this scale (every share, for a target without
+    spread)."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
-    cost = ranked["cost"].values
-    share = 100 * np.maximum(ranked["expected_reduction"].values / ranked.attrs["target_variance"], NEXT_TO_NOTHING)
+    cost, variance = ranked["cost"].values, ranked.attrs["target_variance"]
+    reduction = ranked["expected_reduction"].values
+    share = 100 * np.maximum(reduction / variance if variance > 0 else np.zeros_like(reduction), NEXT_TO_NOTHING)
     selected = ranked["selected"].values.astype(bool)
     kinds = (kind.sel(candidate=ranked["candidate"]).values.astype(str) if kind is not None
              else np.full(cost.size, "candidate"))
