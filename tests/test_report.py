@@ -11,6 +11,7 @@ import re
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bayes_distill.atomic import TEMPORARY_GLOB
@@ -258,6 +259,26 @@ def test_what_to_train_next_is_the_reports_last_section(report, tmp_path, capsys
     # The candidates drawn, worth against cost: a figure of the section, written beside the report and embedded.
     assert "![The candidates' worth and cost](next_runs.png)" in section
     assert (out / "next_runs.png").stat().st_size > 10_000 and "figure next_runs failed" not in markdown
+
+
+def test_the_reports_next_runs_refuse_or_skip_the_runs_already_fitted(report, tmp_path, capsys):
+    # Candidates that hold the posterior's own runs: refused (exit 2, naming them and the way out), or with
+    # --skip-fitted left out, the section saying how many.
+    post = report["posterior"]
+    runs = post.runs.to_dataframe().reset_index()
+    new = runs[runs["kind"] == "supervised"].head(2)[["kind", "N", "D"]].assign(D=lambda t: t["D"] * 3,
+                                                                                run=["new-0", "new-1"])
+    candidates = pd.concat([runs[["run", "kind", "N", "D"]][runs["kind"] == "supervised"].head(3), new])
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    runs.nlargest(1, "N")[["kind", "N", "D"]].assign(kind="supervised").to_csv(tmp_path / "target.csv", index=False)
+    argv = [str(report["path"]), "--out", str(tmp_path / "out"), "--planning-draws", "50", "--candidates",
+            str(tmp_path / "candidates.csv"), "--target", str(tmp_path / "target.csv"), "--budget", "1e30"]
+    assert report_command(_args(*argv)) == 2
+    assert "3 candidate(s) are runs the posterior was fitted on" in capsys.readouterr().err
+    assert report_command(_args(*argv, "--skip-fitted")) == 0, capsys.readouterr().err
+    section = (tmp_path / "out" / "report.md").read_text().split("## What to train next")[1]
+    assert "3 of the candidates given were left out: the posterior was fitted on them." in section
+    assert "new-0" in section and not any(run in section for run in candidates["run"].head(3))
 
 
 def test_what_to_train_next_needs_candidates_target_and_budget(report, tmp_path, capsys):

@@ -44,6 +44,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="what the next runs are to make surer of (as for 'bayes-distill suggest')")
     parser.add_argument("--budget", type=float, help="FLOPs to spend on the next runs")
     parser.add_argument("--seed", type=int, default=0, help="seed of the law error's draws at new sizes")
+    parser.add_argument("--skip-fitted", action="store_true",
+                        help="leave out the candidates whose run ids are runs the posterior was fitted on (by default "
+                             "they are an error); the section says how many")
 
 
 def next_runs_question(args: argparse.Namespace) -> NextRuns | None:
@@ -57,7 +60,8 @@ def next_runs_question(args: argparse.Namespace) -> NextRuns | None:
                          f"{' and '.join(missing)} missing")
     if not Path(args.candidates).is_file():
         raise ValueError(f"--candidates {args.candidates!r}: no such file")
-    return NextRuns(args.candidates, parse_target(args.target), args.budget, getattr(args, "seed", 0))
+    return NextRuns(args.candidates, parse_target(args.target), args.budget, getattr(args, "seed", 0),
+                    getattr(args, "skip_fitted", False))
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -68,13 +68,11 @@ def suggest_command(args: argparse.Namespace) -> int:
 
 
 def _without_fitted(post: object, candidates: object) -> object:
-    """The candidates less those the posterior was fitted on, their number said; none left is an error."""
-    from bayes_distill.posterior.design import fitted_candidates
+    """The candidates less those the posterior was fitted on, their number said."""
+    from bayes_distill.posterior.design import without_fitted
 
-    fitted = fitted_candidates(post, candidates)
-    if fitted.all():
-        raise ValueError(f"--skip-fitted: all {fitted.size} candidates are runs the posterior was fitted on")
-    if fitted.any():
-        print(f"left out {fitted.sum()} of {fitted.size} candidates: the posterior was fitted on them",
-              file=sys.stderr)
-    return candidates.isel(candidate=~fitted)
+    kept, left_out = without_fitted(post, candidates)
+    if left_out:
+        total = left_out + kept.sizes["candidate"]
+        print(f"left out {left_out} of {total} candidates: the posterior was fitted on them", file=sys.stderr)
+    return kept

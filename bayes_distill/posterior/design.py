@@ -477,6 +477,15 @@ def fitted_candidates(post: Any, candidates: xr.Dataset) -> np.ndarray:
     return np.isin(ids.astype(str), post.runs["run"].values.astype(str))
 
 
+def without_fitted(post: Any, candidates: xr.Dataset) -> tuple[xr.Dataset, int]:
+    """The candidates less those the posterior was fitted on (``fitted_candidates``), and how many were left out;
+    none left is an error (there is nothing to rank)."""
+    fitted = fitted_candidates(post, candidates)
+    if fitted.all():
+        raise ValueError(f"all {fitted.size} candidates are runs the posterior was fitted on")
+    return candidates.isel(candidate=~fitted), int(fitted.sum())
+
+
 def _check_not_fitted(post: Any, candidates: xr.Dataset) -> None:
     """A candidate with a fitted run's id is that run again, most often a table of every run one could have trained
     passed whole: refused, since scoring it as new would suggest training what is done. A repeat (another seed) is a
@@ -486,8 +495,8 @@ def _check_not_fitted(post: Any, candidates: xr.Dataset) -> None:
         ids = candidates["candidate"].values[fitted]
         shown = ", ".join(map(str, ids[:5])) + (", ..." if ids.size > 5 else "")
         raise ValueError(f"column 'run': {ids.size} candidate(s) are runs the posterior was fitted on ({shown}); "
-                         "leave them out ('bayes-distill suggest --skip-fitted' does), or give a repeat of a run an id "
-                         "of its own")
+                         "leave them out (the commands' --skip-fitted does), or give a repeat of a run an id of its "
+                         "own")
 
 
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,

@@ -20,20 +20,26 @@ RANKED_ROWS = 10  # the report lists the best-scored candidates, this many at mo
 class NextRuns:
     """A question for the report: of the ``candidates`` (a table in the runs schema without the loss, or its path),
     which batch within ``budget`` (FLOPs) narrows the ``target`` most (both as for ``Posterior.suggest_runs``);
-    ``seed``: of the law error's draws at new sizes."""
+    ``seed``: of the law error's draws at new sizes; ``skip_fitted``: leave out the candidates the posterior was
+    fitted on."""
 
     candidates: Any
     target: Any
     budget: float
     seed: int = 0
+    skip_fitted: bool = False
 
     def section(self, posterior: Any) -> Section:
-        """The report's section answering the question from ``posterior``."""
+        """The report's section answering the question from ``posterior``; with ``skip_fitted``, the candidates
+        the posterior was fitted on left out (and counted in the section), else refused as ``suggest_runs`` does."""
         from bayes_distill.data.candidates import load_candidates
+        from bayes_distill.posterior.design import without_fitted
 
-        table = load_candidates(self.candidates)
+        table, left_out = load_candidates(self.candidates), 0
+        if self.skip_fitted:
+            table, left_out = without_fitted(posterior, table)
         ranked = posterior.suggest_runs(table, self.target, self.budget, seed=self.seed)
-        return next_runs_section(ranking_table(table, ranked), ranked, self.target)
+        return next_runs_section(ranking_table(table, ranked), ranked, self.target, left_out)
 
 
 def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
@@ -100,9 +106,9 @@ def _teacher(r: Any) -> str:
     return f"train N_T {r.teacher_N:.3g}, D_T {r.teacher_D:.3g}"
 
 
-def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> Section:
-    """The report's "What to train next": the method in a sentence, the batch in words, the batch's runs and the
-    best-scored candidates."""
+def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any, left_out: int = 0) -> Section:
+    """The report's "What to train next": the method in a sentence, the batch in words (and how many candidates were
+    ``left_out`` as runs the posterior was fitted on), the batch's runs and the best-scored candidates."""
     intro = ("Of the candidate runs given, the batch within the budget whose outcomes are expected to narrow the "
              "target most. Each candidate's expected reduction of the target's posterior variance is the posterior's "
              "own (a linear-Gaussian update over its draws, which counts the law's error at sizes not fitted); the "
@@ -121,8 +127,10 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any) -> S
     figure = drawn("next_runs", "The candidates' worth and cost",
                    "What each candidate's outcome alone is expected to cut of the target's variance, against its cost; "
                    "the batch filled, the budget dashed.", lambda: _candidates_figure(table, ranked))
-    return Section("What to train next", (intro, _sentences(batch_summary(ranked, target))), tuple(tables),
-                   (figure,))
+    summary = _sentences(batch_summary(ranked, target))
+    if left_out:
+        summary += f" {left_out} of the candidates given were left out: the posterior was fitted on them."
+    return Section("What to train next", (intro, summary), tuple(tables), (figure,))
 
 
 def _candidates_figure(table: pd.DataFrame, ranked: xr.Dataset) -> Any:
