@@ -398,7 +398,7 @@ def test_a_candidate_the_posterior_was_fitted_on_is_refused_or_skipped_with_a_wo
     assert (tmp_path / "worth.png").stat().st_size > 10_000  # --plot: the candidates' worth against their cost
     fitted.to_csv(tmp_path / "fitted.csv", index=False)
     assert main([*argv[:3], str(tmp_path / "fitted.csv"), *argv[4:], "--skip-fitted"]) == 2
-    assert "all 2 candidates are runs the posterior was fitted on" in capsys.readouterr().err
+    assert "column 'run': all 2 candidates are runs the posterior was fitted on" in capsys.readouterr().err
 
 def test_picks_condition_the_covariance_as_the_dense_kalman_update_does():
     # The factored update (Cov(f, f) before any pick less one rank-one factor per pick) against the textbook one,

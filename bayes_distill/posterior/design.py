@@ -482,7 +482,8 @@ def without_fitted(post: Any, candidates: xr.Dataset) -> tuple[xr.Dataset, int]:
     none left is an error (there is nothing to rank)."""
     fitted = fitted_candidates(post, candidates)
     if fitted.all():
-        raise ValueError(f"all {fitted.size} candidates are runs the posterior was fitted on")
+        raise ValueError(f"column 'run': all {fitted.size} candidates are runs the posterior was fitted on: "
+                         "nothing is left to rank")
     return candidates.isel(candidate=~fitted), int(fitted.sum())
 
 
