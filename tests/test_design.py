@@ -417,3 +417,77 @@ def test_picks_condition_the_covariance_as_the_dense_kalman_update_does():
     np.testing.assert_allclose(ensemble.target_covariance, target, atol=1e-12)
     np.testing.assert_allclose(ensemble.variance, np.diag(candidate), atol=1e-12)
     np.testing.assert_allclose(ensemble.reductions(), np.mean(target ** 2, 0) / (np.diag(candidate) + noise))
+
+
+def test_a_plan_of_ones_own_is_counted_as_the_suggested_batch_is(joint_posterior):
+    # assess_batch counts a plan as suggest_runs counts its batch: the suggested batch, assessed as a plan, gets the
+    # same reduction and cost; the total does not depend on the plan's order, each run's share does; a run twice
+    # (another seed) adds less the second time than alone; a new teacher is paid once; fitted runs are refused.
+    post = joint_posterior
+    candidates = pd.DataFrame({"run": ["s1", "s2", "s3", "d-known", "d-new-1", "d-new-2"],
+                               "kind": ["supervised"] * 3 + ["distilled"] * 3,
+                               "N": [1e8, 5e8, 2e9, 5e8, 5e8, 1e9], "D": [2e9, 1e10, 4e10, 1e10, 1e10, 2e10],
+                               "teacher_loss": [np.nan] * 3 + [2.4, np.nan, np.nan],
+                               "teacher_N": [np.nan] * 3 + [3e9, 3e9, 3e9], "teacher_D": [np.nan] * 4 + [6e10, 6e10]})
+    ranked = post.suggest_runs(candidates, TARGET, budget=3e21)
+    chosen = ranked["candidate"].values[ranked["selected"].values]
+    assert chosen.size >= 2
+    plan = candidates.set_index("run").loc[list(chosen)].reset_index()
+    assessed = post.assess_batch(plan, TARGET)
+    assert assessed.attrs["batch_reduction"] == pytest.approx(ranked.attrs["batch_reduction"], rel=1e-9)
+    assert assessed.attrs["batch_cost"] == pytest.approx(ranked.attrs["batch_cost"], rel=1e-12)
+    assert assessed["selected"].values.all() and assessed["candidate"].values.tolist() == list(chosen)
+    backwards = post.assess_batch(plan.iloc[::-1], TARGET)
+    assert backwards.attrs["batch_reduction"] == pytest.approx(assessed.attrs["batch_reduction"], rel=1e-9)
+    for plan_in_some_order in (assessed, backwards):  # one set of runs, one reweighted estimate
+        assert plan_in_some_order.attrs["batch_reduction_reweighted"] == ranked.attrs["batch_reduction_reweighted"]
+    last = chosen[-1]
+    assert float(backwards["reduction_in_batch"].sel(candidate=last)) == pytest.approx(
+        float(assessed["expected_reduction"].sel(candidate=last)), rel=1e-9)  # first in its order: as alone
+    best = plan.iloc[[int(np.argmax(assessed["expected_reduction"].values))]]
+    twice = post.assess_batch(pd.concat([best, best.assign(run="again")]), TARGET)
+    alone, second = twice["expected_reduction"].values[1], twice["reduction_in_batch"].values[1]
+    assert 0 < second < 0.9 * alone
+    students = post.assess_batch(candidates[candidates["run"].str.startswith("d-new")], TARGET)
+    one_teacher = float(students["cost"].sum()) - students.attrs["batch_cost"]
+    teacher_training = 3 * 2 * 3e9 * 6e10  # roughly 6 N_T D_T: paid by one student, not by both
+    assert 0.5 * teacher_training < one_teacher < 2 * teacher_training
+    fitted = post.runs.isel(run=[0]).to_dataframe().reset_index()[["run", "kind", "N", "D", "teacher_loss"]]
+    with pytest.raises(ValueError, match="column 'run': 1 candidate"):
+        post.assess_batch(fitted, TARGET)
+
+
+def test_suggest_compares_a_plan_with_its_batch(joint_posterior, tmp_path, capsys):
+    # --compare prints the plan's cost and cut beside the suggested batch's, at the plan's cost when no budget is
+    # given, and what each of the plan's runs adds; a plan that does not exist exits 2 naming the argument.
+    from bayes_distill.cli import main
+
+    posterior = joint_posterior.save(tmp_path / "post.nc")
+    candidates = pd.DataFrame({"run": ["a", "b", "c", "d"], "kind": "supervised", "N": [1e8, 3e8, 1e9, 2e9],
+                               "D": [2e9, 6e9, 2e10, 4e10]})
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    plan = candidates.iloc[[0, 1]]
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    assessed = joint_posterior.assess_batch(plan, TARGET)
+    cost = assessed.attrs["batch_cost"]
+    ranked = joint_posterior.suggest_runs(candidates, TARGET, budget=cost)
+    TARGET.to_csv(tmp_path / "target.csv", index=False)
+    argv = ["suggest", str(posterior), "--candidates", str(tmp_path / "candidates.csv"), "--target",
+            str(tmp_path / "target.csv"), "--compare", str(tmp_path / "plan.csv")]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert (f"your plan (plan.csv): 2 runs, {cost:.3g} FLOPs, expected to shrink the target's mean posterior "
+            f"variance by {100 * expected_cut(assessed):.2g}%") in printed
+    assert f"the suggested batch: {int(ranked['selected'].sum())} runs, {ranked.attrs['batch_cost']:.3g} FLOPs" in (
+        printed)
+    assert sorted(ranked["candidate"].values[ranked["selected"].values]) == ["a", "b"]  # at the plan's cost
+    assert "the suggested batch is the plan's runs" in printed and printed.count("cut in the batch") == 2
+    assert main([*argv, "--budget", "1e21"]) == 0  # a larger budget buys other runs, worth less per FLOP here
+    printed = capsys.readouterr().out
+    larger = joint_posterior.suggest_runs(candidates, TARGET, budget=1e21)
+    ratio = (expected_cut(assessed) / cost) / (expected_cut(larger) / larger.attrs["batch_cost"])
+    assert ratio > 1 and f"per FLOP the plan is worth {ratio:.2g}x the suggested batch" in printed
+    assert main([*argv[:-1], str(tmp_path / "absent.csv")]) == 2
+    assert "--compare" in capsys.readouterr().err
+    assert main(argv[:-2]) == 2
+    assert "--budget is required" in capsys.readouterr().err

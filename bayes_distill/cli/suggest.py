@@ -14,6 +14,8 @@ from pathlib import Path
 from bayes_distill.cli.design import TARGET_HELP, parse_target
 from bayes_distill.cli.tables import format_table
 
+PLAN_COST_ROUNDING = 1e-9  # the plan's cost as a budget, widened by this share: its runs' costs summed in any order fit
+
 
 def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("posterior", help="a posterior written by 'bayes-distill fit'")
@@ -22,7 +24,11 @@ def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
                         "teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional run ids "
                         "and a cost column (FLOPs; by default the compute accounting at the posterior's architecture)")
     p.add_argument("--target", required=True, help=TARGET_HELP)
-    p.add_argument("--budget", type=float, required=True, help="FLOPs to spend on the batch")
+    p.add_argument("--budget", type=float,
+                   help="FLOPs to spend on the batch (required without --compare; with it, by default the plan's cost)")
+    p.add_argument("--compare", metavar="PLAN",
+                   help="a plan of your own (a table in the candidates' schema, every run to be trained): say what "
+                        "it is expected to cut and cost beside the suggested batch, and what each of its runs adds")
     p.add_argument("--out", help="write every candidate's cost, expected reduction, score and selection (CSV)")
     p.add_argument("--plot", help="draw each candidate's cost against the cut its outcome alone is expected to "
                                   "make, the batch filled (PNG)")
@@ -49,11 +55,17 @@ def suggest_command(args: argparse.Namespace) -> int:
     if args.skip_fitted:
         candidates = _without_fitted(post, candidates)
     target = parse_target(args.target)
-    ranked = post.suggest_runs(candidates, target, args.budget, seed=args.seed)
+    plan = _assessed_plan(post, args.compare, target, args.seed) if args.compare else None
+    if args.budget is None and plan is None:
+        raise ValueError("--budget is required (or --compare, whose plan's cost is then the budget)")
+    budget = args.budget if args.budget is not None else plan[1].attrs["batch_cost"] * (1 + PLAN_COST_ROUNDING)
+    ranked = post.suggest_runs(candidates, target, budget, seed=args.seed)
     table = ranking_table(candidates, ranked)
     print(batch_summary(ranked, target))
     if ranked["selected"].any():
         print(format_table(*candidate_rows(table[table["selected"]], ranked.attrs["target_variance"], in_batch=True)))
+    if plan is not None:
+        _print_plan(*plan, ranked, args.compare)
     if args.out:
         with atomic_path(args.out) as temporary:
             table.to_csv(temporary, index=False)
@@ -65,6 +77,26 @@ def suggest_command(args: argparse.Namespace) -> int:
             next_runs(ranked, candidates["kind"]).savefig(temporary, format="png", dpi=120, bbox_inches="tight")
         print(f"the candidates' worth against their cost is drawn in {args.plot}")
     return 0
+
+
+def _assessed_plan(post: object, path: str, target: object, seed: int) -> tuple[object, object]:
+    """The plan's table and ``assess_batch``' answer for it."""
+    from bayes_distill.data.candidates import load_candidates
+
+    if not Path(path).is_file():
+        raise ValueError(f"--compare {path!r}: no such file")
+    plan = load_candidates(path)
+    return plan, post.assess_batch(plan, target, seed=seed)
+
+
+def _print_plan(plan: object, assessed: object, ranked: object, path: str) -> None:
+    """The plan beside the suggested batch, and what each of the plan's runs adds given those before it."""
+    from bayes_distill.report.next_runs import candidate_rows, plan_summary, ranking_table
+
+    print()
+    print(plan_summary(assessed, ranked, Path(path).name))
+    print(format_table(*candidate_rows(ranking_table(plan, assessed), assessed.attrs["target_variance"],
+                                       in_batch=True)))
 
 
 def _without_fitted(post: object, candidates: object) -> object:

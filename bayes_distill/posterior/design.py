@@ -420,6 +420,24 @@ def greedy_batch(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: 
     return max(batches, key=lambda batch: batch.reduction)
 
 
+def planned_batch(ensemble: Ensemble, cost: np.ndarray, teachers: NewTeachers,
+                  cut: ExtrapolationCut | None = None) -> Batch:
+    """Every candidate, joined in their order, counted as ``_greedy`` counts its picks: what each adds to the
+    expected reduction of the target's mean variance given those before it (target units^2), of their sum the
+    extrapolated law error's part, and the FLOPs the batch costs (a new teacher paid once, by its first run)."""
+    ensemble, n = replace(ensemble), cost.size
+    added, paid, spent, extrapolated = np.zeros(n), np.zeros(teachers.training.size, bool), 0.0, 0.0
+    for c in range(n):
+        extrapolation = cut.given(c, np.arange(c)) if cut is not None else 0.0
+        added[c] = ensemble.reductions()[c] + extrapolation
+        extrapolated += extrapolation
+        teacher = teachers.index[c]
+        spent += cost[c] - (teachers.training[teacher] if paid[teacher] else 0.0)
+        paid[teacher] = True
+        ensemble.observe(c)
+    return Batch(np.ones(n, bool), added, spent, extrapolated)
+
+
 def reweighted_reduction(target: np.ndarray, predicted: np.ndarray, noise_scale: np.ndarray, nu: float,
                          rng: np.random.Generator, outcomes: int = 256) -> float:
     """The expected reduction of the target's mean variance (target units^2) from the outcomes of a batch of runs, by
@@ -500,6 +518,61 @@ def _check_not_fitted(post: Any, candidates: xr.Dataset) -> None:
                          "own")
 
 
+@dataclass(frozen=True)
+class _Question:
+    """What scoring candidates against a target needs, computed once: the candidates' table and costs (FLOPs), the
+    target's draws (sample, quantity) as asked and as the ensemble sees them (a planner answer solved once), the
+    candidates' predicted log losses (sample, candidate), the ensemble, the extrapolated law error's cut and the
+    teachers still to train."""
+
+    table: xr.Dataset
+    flops: np.ndarray
+    whole: np.ndarray
+    target: np.ndarray
+    predicted: np.ndarray
+    ensemble: Ensemble
+    cut: ExtrapolationCut | None
+    teachers: NewTeachers
+
+
+def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
+    """The candidates (fitted runs refused) and the target, as ``suggest_runs`` and ``assess_batch`` score them."""
+    table = load_candidates(candidates)
+    _check_not_fitted(post, table)
+    flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
+    if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
+        raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
+    whole = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    g = ensemble_target(post, target, whole, seed)
+    f = predicted_log_loss(post, table, seed, as_run=True).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
+    teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
+    return _Question(table, flops, whole, g, f, Ensemble.of(g, f, noise_variance(post, table["kind"].values)),
+                     ExtrapolationCut.of(post, table, *law_error_points(post, target)), teachers)
+
+
+def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: int) -> xr.Dataset:
+    """Each candidate's cost, expected reduction alone and per FLOP, whether ``batch`` holds it and what it adds
+    there, in the table's order; the batch's totals (by the linear update and by reweighting the draws, its runs
+    taken by their mean predicted log loss so that one set of runs in any order gets one estimate) and the target's
+    mean and mean variance now in the attributes."""
+    reduction = question.ensemble.reductions() + (question.cut.alone if question.cut else 0.0)
+    out = xr.Dataset({"cost": ("candidate", question.flops, {"units": "FLOPs"}),
+                      "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
+                      "score": ("candidate", reduction / question.flops, {"units": "target units^2 per FLOP"}),
+                      "selected": ("candidate", batch.selected),
+                      "reduction_in_batch": ("candidate", batch.added, {"units": "target units^2"})},
+                     coords={"candidate": question.table["candidate"].values})
+    picked = np.flatnonzero(batch.selected)
+    picked = picked[np.argsort(question.predicted[:, picked].mean(0), kind="stable")]  # one set, one estimate
+    reweighted = (reweighted_reduction(question.target, question.predicted[:, picked],
+                                       noise_scales(post, question.table["kind"].values[picked]), post.nu,
+                                       np.random.default_rng(seed)) + batch.extrapolation) if picked.size else 0.0
+    return out.assign_attrs(
+        budget=float(budget), target_mean=float(np.mean(question.whole)),
+        target_variance=float(np.mean(np.var(question.whole, 0))), batch_reduction=batch.reduction,
+        batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
+
+
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                  seed: int = 0) -> xr.Dataset:
     """``Posterior.suggest_runs``: the candidates scored by expected reduction of the target's variance per FLOP,
@@ -508,29 +581,19 @@ def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost
     reduction of it (by the linear update the batch was picked by, and by reweighting the draws) in the attributes."""
     if not np.isfinite(budget) or budget <= 0:
         raise ValueError(f"budget must be a finite number of FLOPs > 0; got {budget!r}")
-    table = load_candidates(candidates)
-    _check_not_fitted(post, table)
-    flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
-    if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
-        raise ValueError(f"cost must give one finite FLOP count > 0 per candidate; got {cost!r}")
-    whole = target_quantities(post, target, seed).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-    g = ensemble_target(post, target, whole, seed)  # a planner answer is solved once
-    f = predicted_log_loss(post, table, seed, as_run=True).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
-    ensemble = Ensemble.of(g, f, noise_variance(post, table["kind"].values))
-    cut = ExtrapolationCut.of(post, table, *law_error_points(post, target))
-    reduction = ensemble.reductions() + (cut.alone if cut else 0.0)
-    teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
-    batch = greedy_batch(ensemble, flops, budget, teachers, cut=cut)
-    out = xr.Dataset({"cost": ("candidate", flops, {"units": "FLOPs"}),
-                      "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
-                      "score": ("candidate", reduction / flops, {"units": "target units^2 per FLOP"}),
-                      "selected": ("candidate", batch.selected),
-                      "reduction_in_batch": ("candidate", batch.added, {"units": "target units^2"})},
-                     coords={"candidate": table["candidate"].values})
-    picked = batch.selected
-    reweighted = reweighted_reduction(g, f[:, picked], noise_scales(post, table["kind"].values[picked]), post.nu,
-                                      np.random.default_rng(seed)) + batch.extrapolation if picked.any() else 0.0
-    order = np.argsort(-out["score"].values, kind="stable")
-    return out.isel(candidate=order).assign_attrs(
-        budget=float(budget), target_mean=float(np.mean(whole)), target_variance=float(np.mean(np.var(whole, 0))),
-        batch_reduction=batch.reduction, batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
+    question = _question(post, candidates, target, cost, seed)
+    batch = greedy_batch(question.ensemble, question.flops, budget, question.teachers, cut=question.cut)
+    out = _scored(post, question, batch, budget, seed)
+    return out.isel(candidate=np.argsort(-out["score"].values, kind="stable")).assign_attrs(out.attrs)
+
+
+def assess_batch(post: Any, runs: Any, target: Any, *, cost: Any = None, seed: int = 0) -> xr.Dataset:
+    """``Posterior.assess_batch``: what training every one of ``runs`` (a plan of one's own, in the candidates'
+    schema) is expected to take off the target's mean posterior variance, counted as ``suggest_runs`` counts its
+    batch, so that the two compare: each run's reduction alone and what it adds given the runs before it in the
+    table's order (``reduction_in_batch``; their sum, ``batch_reduction``, does not depend on the order), the
+    batch's cost (FLOPs, a new teacher paid once; also its ``budget``) and its reduction by reweighting the draws.
+    ``selected`` is true for every run."""
+    question = _question(post, runs, target, cost, seed)
+    batch = planned_batch(question.ensemble, question.flops, question.teachers, question.cut)
+    return _scored(post, question, batch, batch.cost, seed)

@@ -26,7 +26,7 @@ from bayes_distill.laws import COEFFICIENTS, DISTILLATION_COEFFICIENTS, SUPERVIS
 from bayes_distill.laws.equations import log_distilled_loss, log_supervised_loss
 from bayes_distill.planner import allocate as plan_allocation
 from bayes_distill.planner import crossover as plan_crossover
-from bayes_distill.posterior.design import suggest_runs
+from bayes_distill.posterior.design import assess_batch, suggest_runs
 from bayes_distill.posterior.law_error import FreshLawError, own_law_error
 from bayes_distill.posterior.scale import PlanningScale, planning_scale
 from bayes_distill.posterior.summaries import SAMPLE_DIMS
@@ -314,6 +314,14 @@ class Posterior:
         reweighting the draws, which sees what the linear update misses; ``posterior.design.expected_cut`` makes it a
         share)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
+
+    def assess_batch(self, runs: Any, target: Any, *, cost: Any = None, seed: int = 0) -> xr.Dataset:
+        """What training every one of ``runs`` (a plan of one's own: a table in the candidates' schema, as for
+        ``suggest_runs``) is expected to take off the target's mean posterior variance, counted as
+        ``suggest_runs`` counts its batch, so that a plan and a suggestion compare at their costs: the same variables
+        (``selected`` true for every run; ``reduction_in_batch`` what each run adds given those before it in the
+        table) and attributes (``budget`` and ``batch_cost``: the plan's FLOPs, a new teacher paid once)."""
+        return assess_batch(self, runs, target, cost=cost, seed=seed)
 
     # -- model comparison and storage ---------------------------------------------------------------------
     def compare(self, other: Posterior, names: tuple[str, str] = ("this", "other")) -> Any:

@@ -72,6 +72,30 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
             f"bound, says {linear:.0%})")
 
 
+def plan_summary(assessed: xr.Dataset, ranked: xr.Dataset, name: str) -> str:
+    """A plan of one's own (``assess_batch``) beside the suggested batch (``suggest_runs``): what each costs and is
+    expected to cut of the target's mean posterior variance, one line each, and which of the two is worth more per
+    FLOP (or that they hold the same runs, by run ids; row positions never match)."""
+    from bayes_distill.posterior.design import expected_cut
+
+    plan_cost, plan_cut = assessed.attrs["batch_cost"], expected_cut(assessed)
+    lines = [f"your plan ({name}): {assessed.sizes['candidate']} runs, {plan_cost:.3g} FLOPs, expected to shrink the "
+             f"target's mean posterior variance by {share_text(plan_cut, 1.0)}"]
+    if not ranked["selected"].any():
+        return lines[0]
+    batch_cost, batch_cut = ranked.attrs["batch_cost"], expected_cut(ranked)
+    lines.append(f"the suggested batch: {int(ranked['selected'].sum())} runs, {batch_cost:.3g} FLOPs "
+                 f"({batch_cost / plan_cost:.2g}x the plan's), expected to shrink it by {share_text(batch_cut, 1.0)}")
+    chosen, planned = ranked["candidate"].values[ranked["selected"].values], assessed["candidate"].values
+    if chosen.dtype.kind in "OUS" and planned.dtype.kind in "OUS" and set(chosen) == set(planned):
+        lines.append("the suggested batch is the plan's runs")
+    elif plan_cut > 0 and batch_cut > 0:
+        ratio = (batch_cut / batch_cost) / (plan_cut / plan_cost)
+        lines.append(f"per FLOP the suggested batch is worth {ratio:.2g}x the plan" if ratio >= 1 else
+                     f"per FLOP the plan is worth {1 / ratio:.2g}x the suggested batch")
+    return "\n".join(lines)
+
+
 def candidate_rows(table: pd.DataFrame, target_variance: float,
                    in_batch: bool = False) -> tuple[list[str], list[list[str]]]:
     """Candidates as text, in ``table``'s order: what each is, its cost, and the share of the target's mean variance
