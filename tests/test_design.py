@@ -481,7 +481,8 @@ def test_suggest_compares_a_plan_with_its_batch(joint_posterior, tmp_path, capsy
     assert f"the suggested batch: {int(ranked['selected'].sum())} runs, {ranked.attrs['batch_cost']:.3g} FLOPs" in (
         printed)
     assert sorted(ranked["candidate"].values[ranked["selected"].values]) == ["a", "b"]  # at the plan's cost
-    assert "the suggested batch is the plan's runs" in printed and printed.count("cut in the batch") == 2
+    assert "the suggested batch is the plan's runs" in printed
+    assert printed.count("cut in the batch") == 1 and "cut in the plan" in printed
     assert main([*argv, "--budget", "1e21"]) == 0  # a larger budget buys other runs, worth less per FLOP here
     printed = capsys.readouterr().out
     larger = joint_posterior.suggest_runs(candidates, TARGET, budget=1e21)

@@ -251,7 +251,7 @@ def test_what_to_train_next_is_the_reports_last_section(report, tmp_path, capsys
     assert "## " not in section  # the last section
     assert (f"Selected {chosen.size} of {len(candidates)} candidates, {ranked.attrs['batch_cost']:.3g} FLOPs"
             in section)
-    assert f"mean posterior variance by {expected_cut(ranked):.0%}" in section
+    assert f"mean posterior variance by {100 * expected_cut(ranked):.2g}%" in section
     batch = section.split("The batch, best score first.")[1].split("best-scored of")[0]
     assert re.findall(r"^\| (c\d+) \|", batch, flags=re.MULTILINE) == chosen.tolist()
     assert "| variance cut alone | cut in the batch |" in batch  # each pick's share given the picks before it
@@ -293,3 +293,37 @@ def test_a_share_of_the_targets_variance_reads_as_a_percentage():
 
     assert [share_text(r, 2.0) for r in (1.0, 0.0123, 2e-7, 0.0)] == ["50%", "0.61%", "<0.01%", "0%"]
     assert share_text(0.5, 0.0) == "-"  # a target without spread
+
+
+def test_the_reports_next_runs_weigh_a_plan_beside_the_batch(report, tmp_path, capsys):
+    # --compare: the section weighs a plan of one's own beside the batch, at the plan's cost when no budget is
+    # given, with the words suggest prints and the plan's runs in its order; a plan that does not exist exits 2
+    # before anything is written.
+    from bayes_distill.posterior.design import expected_cut
+
+    post = report["posterior"]
+    runs = post.runs.to_dataframe().reset_index()
+    supervised = runs[runs["kind"] == "supervised"]
+    candidates = supervised[["kind", "N", "D"]].assign(D=supervised["D"] * 3,
+                                                       run=[f"c{i}" for i in range(len(supervised))])
+    candidates.to_csv(tmp_path / "candidates.csv", index=False)
+    plan = candidates.iloc[[-1, 0]]  # in that order
+    plan.to_csv(tmp_path / "plan.csv", index=False)
+    target = supervised.nlargest(1, "N")[["kind", "N", "D"]].assign(D=lambda t: t["D"] * 10)
+    target.to_csv(tmp_path / "target.csv", index=False)
+    argv = [str(report["path"]), "--out", str(tmp_path / "out"), "--planning-draws", "50", "--candidates",
+            str(tmp_path / "candidates.csv"), "--target", str(tmp_path / "target.csv")]
+    assert report_command(_args(*argv, "--compare", str(tmp_path / "absent.csv"))) == 2
+    assert "--compare" in capsys.readouterr().err and not (tmp_path / "out").exists()
+    assert report_command(_args(*argv, "--compare", str(tmp_path / "plan.csv"))) == 0, capsys.readouterr().err
+    assessed = post.assess_batch(plan, str(tmp_path / "target.csv"))
+    section = (tmp_path / "out" / "report.md").read_text().split("## What to train next")[1]
+    cost = assessed.attrs["batch_cost"]
+    assert (f"Your plan (plan.csv): 2 runs, {cost:.3g} FLOPs, expected to shrink the target's mean posterior "
+            f"variance by {100 * expected_cut(assessed):.2g}%.") in section
+    ranked = post.suggest_runs(candidates, str(tmp_path / "target.csv"), cost * (1 + 1e-9))  # at the plan's cost
+    spent = ranked.attrs["batch_cost"]
+    assert f"Selected {int(ranked['selected'].sum())} of {len(candidates)} candidates, {spent:.3g} FLOPs" in section
+    assert f"The suggested batch: {int(ranked['selected'].sum())} runs, {spent:.3g} FLOPs" in section
+    mine = section.split("plan.csv, in its order")[1]
+    assert re.findall(r"^\| (c\d+) \|", mine, flags=re.MULTILINE) == plan["run"].tolist()

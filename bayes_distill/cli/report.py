@@ -47,21 +47,28 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--skip-fitted", action="store_true",
                         help="leave out the candidates whose run ids are runs the posterior was fitted on (by default "
                              "they are an error); the section says how many")
+    parser.add_argument("--compare", metavar="PLAN",
+                        help="a plan of your own (as for 'bayes-distill suggest'): the section weighs it beside the "
+                             "batch, at its cost when --budget is left out")
 
 
 def next_runs_question(args: argparse.Namespace) -> NextRuns | None:
-    """The report's question of what to train next: all of --candidates, --target and --budget, or none."""
+    """The report's question of what to train next: all of --candidates, --target and --budget (or --compare in its
+    place), or none."""
+    plan = getattr(args, "compare", None)
     given = {name: getattr(args, name, None) for name in ("candidates", "target", "budget")}
-    if all(value is None for value in given.values()):
+    if all(value is None for value in (*given.values(), plan)):
         return None
-    missing = [f"--{name}" for name, value in given.items() if value is None]
+    missing = [f"--{name}" for name, value in given.items() if value is None and not (name == "budget" and plan)]
     if missing:
         raise ValueError(f"a section on what to train next needs --candidates, --target and --budget; "
-                         f"{' and '.join(missing)} missing")
+                         f"{' and '.join(missing)} missing (a plan to --compare stands in for --budget)")
     if not Path(args.candidates).is_file():
         raise ValueError(f"--candidates {args.candidates!r}: no such file")
+    if plan is not None and not Path(plan).is_file():
+        raise ValueError(f"--compare {plan!r}: no such file")
     return NextRuns(args.candidates, parse_target(args.target), args.budget, getattr(args, "seed", 0),
-                    getattr(args, "skip_fitted", False))
+                    getattr(args, "skip_fitted", False), plan)
 
 
 def report_command(args: argparse.Namespace) -> int:

@@ -14,8 +14,6 @@ from pathlib import Path
 from bayes_distill.cli.design import TARGET_HELP, parse_target
 from bayes_distill.cli.tables import format_table
 
-PLAN_COST_ROUNDING = 1e-9  # the plan's cost as a budget, widened by this share: its runs' costs summed in any order fit
-
 
 def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("posterior", help="a posterior written by 'bayes-distill fit'")
@@ -44,7 +42,7 @@ def suggest_command(args: argparse.Namespace) -> int:
     from bayes_distill.data.candidates import load_candidates
     from bayes_distill.inference import diagnose
     from bayes_distill.posterior.posterior import load_posterior
-    from bayes_distill.report.next_runs import batch_summary, candidate_rows, ranking_table
+    from bayes_distill.report.next_runs import PlanAssessed, batch_summary, candidate_rows, ranking_table
 
     post = load_posterior(args.posterior)
     for message in diagnose(post.tree):
@@ -55,17 +53,17 @@ def suggest_command(args: argparse.Namespace) -> int:
     if args.skip_fitted:
         candidates = _without_fitted(post, candidates)
     target = parse_target(args.target)
-    plan = _assessed_plan(post, args.compare, target, args.seed) if args.compare else None
+    plan = PlanAssessed.of(post, args.compare, target, args.seed) if args.compare else None
     if args.budget is None and plan is None:
         raise ValueError("--budget is required (or --compare, whose plan's cost is then the budget)")
-    budget = args.budget if args.budget is not None else plan[1].attrs["batch_cost"] * (1 + PLAN_COST_ROUNDING)
+    budget = args.budget if args.budget is not None else plan.budget
     ranked = post.suggest_runs(candidates, target, budget, seed=args.seed)
     table = ranking_table(candidates, ranked)
     print(batch_summary(ranked, target))
     if ranked["selected"].any():
         print(format_table(*candidate_rows(table[table["selected"]], ranked.attrs["target_variance"], in_batch=True)))
     if plan is not None:
-        _print_plan(*plan, ranked, args.compare)
+        _print_plan(plan, ranked)
     if args.out:
         with atomic_path(args.out) as temporary:
             table.to_csv(temporary, index=False)
@@ -79,24 +77,13 @@ def suggest_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _assessed_plan(post: object, path: str, target: object, seed: int) -> tuple[object, object]:
-    """The plan's table and ``assess_batch``' answer for it."""
-    from bayes_distill.data.candidates import load_candidates
-
-    if not Path(path).is_file():
-        raise ValueError(f"--compare {path!r}: no such file")
-    plan = load_candidates(path)
-    return plan, post.assess_batch(plan, target, seed=seed)
-
-
-def _print_plan(plan: object, assessed: object, ranked: object, path: str) -> None:
+def _print_plan(plan: object, ranked: object) -> None:
     """The plan beside the suggested batch, and what each of the plan's runs adds given those before it."""
-    from bayes_distill.report.next_runs import candidate_rows, plan_summary, ranking_table
+    from bayes_distill.report.next_runs import plan_summary
 
     print()
-    print(plan_summary(assessed, ranked, Path(path).name))
-    print(format_table(*candidate_rows(ranking_table(plan, assessed), assessed.attrs["target_variance"],
-                                       in_batch=True)))
+    print(plan_summary(plan.assessed, ranked, plan.name))
+    print(format_table(*plan.rows()))
 
 
 def _without_fitted(post: object, candidates: object) -> object:

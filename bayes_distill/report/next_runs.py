@@ -25,21 +25,60 @@ class NextRuns:
 
     candidates: Any
     target: Any
-    budget: float
+    budget: float | None
     seed: int = 0
     skip_fitted: bool = False
+    plan: Any = None
 
     def section(self, posterior: Any) -> Section:
         """The report's section answering the question from ``posterior``; with ``skip_fitted``, the candidates
-        the posterior was fitted on left out (and counted in the section), else refused as ``suggest_runs`` does."""
+        the posterior was fitted on left out (and counted in the section), else refused as ``suggest_runs`` does;
+        with a ``plan`` (a table or its path), that plan weighed beside the batch (``assess_batch``)."""
         from bayes_distill.data.candidates import load_candidates
         from bayes_distill.posterior.design import without_fitted
 
         table, left_out = load_candidates(self.candidates), 0
         if self.skip_fitted:
             table, left_out = without_fitted(posterior, table)
-        ranked = posterior.suggest_runs(table, self.target, self.budget, seed=self.seed)
-        return next_runs_section(ranking_table(table, ranked), ranked, self.target, left_out)
+        plan = PlanAssessed.of(posterior, self.plan, self.target, self.seed) if self.plan is not None else None
+        ranked = posterior.suggest_runs(table, self.target, self.budget if self.budget is not None else plan.budget,
+                                        seed=self.seed)
+        return next_runs_section(ranking_table(table, ranked), ranked, self.target, left_out, plan)
+
+
+PLAN_COST_ROUNDING = 1e-9  # a plan's cost as a budget, widened by this share: its runs' costs summed in any order fit
+
+
+@dataclass(frozen=True)
+class PlanAssessed:
+    """A plan of one's own (``name``: its file's, or "your plan"), its table, and ``assess_batch``' answer."""
+
+    name: str
+    table: pd.DataFrame
+    assessed: xr.Dataset
+
+    @classmethod
+    def of(cls, posterior: Any, plan: Any, target: Any, seed: int = 0) -> PlanAssessed:
+        from pathlib import Path
+
+        from bayes_distill.data.candidates import load_candidates
+
+        named = isinstance(plan, (str, Path))
+        if named and not Path(plan).is_file():
+            raise ValueError(f"--compare {str(plan)!r}: no such file")
+        runs = load_candidates(plan)
+        assessed = posterior.assess_batch(runs, target, seed=seed)
+        return cls(Path(plan).name if named else "your plan", ranking_table(runs, assessed), assessed)
+
+    @property
+    def budget(self) -> float:
+        """The plan's cost as the suggestion's budget (FLOPs), so that the two compare at one cost."""
+        return self.assessed.attrs["batch_cost"] * (1 + PLAN_COST_ROUNDING)
+
+    def rows(self) -> tuple[list[str], list[list[str]]]:
+        """The plan's runs in its order, with what each adds given those before it."""
+        return candidate_rows(self.table, self.assessed.attrs["target_variance"], in_batch=True,
+                              added="cut in the plan")
 
 
 def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
@@ -66,10 +105,10 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
     return (f"target: {question_label(target)}{now}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
             f"({spent / budget:.0%} of the budget)\n"
-            f"expected to shrink the target's mean posterior variance by {cut:.0%} (its standard deviation by "
-            f"{1 - np.sqrt(1 - cut):.0%})\n"
+            f"expected to shrink the target's mean posterior variance by {share_text(cut, 1.0)} (its standard "
+            f"deviation by {share_text(1 - np.sqrt(1 - cut), 1.0)})\n"
             f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
-            f"bound, says {linear:.0%})")
+            f"bound, says {share_text(linear, 1.0)})")
 
 
 def plan_summary(assessed: xr.Dataset, ranked: xr.Dataset, name: str) -> str:
@@ -96,15 +135,15 @@ def plan_summary(assessed: xr.Dataset, ranked: xr.Dataset, name: str) -> str:
     return "\n".join(lines)
 
 
-def candidate_rows(table: pd.DataFrame, target_variance: float,
-                   in_batch: bool = False) -> tuple[list[str], list[list[str]]]:
+def candidate_rows(table: pd.DataFrame, target_variance: float, in_batch: bool = False,
+                   added: str = "cut in the batch") -> tuple[list[str], list[list[str]]]:
     """Candidates as text, in ``table``'s order: what each is, its cost, and the share of the target's mean variance
     its outcome alone would take off; with ``in_batch``, beside it the share it adds to its batch given the runs
     picked before it (these sum to the batch's cut: runs that overlap add less than alone, runs that free another's
-    coefficients more), else whether the batch holds it; the header and rows."""
+    coefficients more; headed ``added``), else whether the batch holds it; the header and rows."""
     distilled = bool((table["kind"] == "distilled").any())
     header = ["run", "kind", "N", "D", *(["teacher"] if distilled else []), "cost [FLOPs]", "variance cut alone",
-              "cut in the batch" if in_batch else "selected"]
+              added if in_batch else "selected"]
     rows = [[str(r.run), r.kind, f"{r.N:.3g}", f"{r.D:.3g}", *([_teacher(r)] if distilled else []), f"{r.cost:.3g}",
              share_text(r.expected_reduction, target_variance),
              share_text(r.reduction_in_batch, target_variance) if in_batch else "yes" if r.selected else ""]
@@ -130,9 +169,11 @@ def _teacher(r: Any) -> str:
     return f"train N_T {r.teacher_N:.3g}, D_T {r.teacher_D:.3g}"
 
 
-def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any, left_out: int = 0) -> Section:
+def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any, left_out: int = 0,
+                      plan: PlanAssessed | None = None) -> Section:
     """The report's "What to train next": the method in a sentence, the batch in words (and how many candidates were
-    ``left_out`` as runs the posterior was fitted on), the batch's runs and the best-scored candidates."""
+    ``left_out`` as runs the posterior was fitted on), the batch's runs and the best-scored candidates, and a
+    ``plan`` of one's own beside the batch."""
     intro = ("Of the candidate runs given, the batch within the budget whose outcomes are expected to narrow the "
              "target most. Each candidate's expected reduction of the target's posterior variance is the posterior's "
              "own (a linear-Gaussian update over its draws, which counts the law's error at sizes not fitted); the "
@@ -154,7 +195,13 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any, left
     summary = _sentences(batch_summary(ranked, target))
     if left_out:
         summary += f" {left_out} of the candidates given were left out: the posterior was fitted on them."
-    return Section("What to train next", (intro, summary), tuple(tables), (figure,))
+    paragraphs = (intro, summary)
+    if plan is not None:
+        paragraphs += (_sentences(plan_summary(plan.assessed, ranked, plan.name)),)
+        header, rows = plan.rows()
+        tables.append(Table(tuple(header), tuple(map(tuple, rows)),
+                            caption=f"{plan.name}, in its order: what each run adds given those before it."))
+    return Section("What to train next", paragraphs, tuple(tables), (figure,))
 
 
 def _candidates_figure(table: pd.DataFrame, ranked: xr.Dataset) -> Any:
