@@ -19,6 +19,7 @@ Where the draws are far from jointly Gaussian (a fit of a handful of runs) the b
 expected cut that ``suggest_runs`` reports is computed again by reweighting the draws with simulated outcomes
 (``reweighted_reduction``: the model's own expectation, up to Monte Carlo error; too dear to rank every candidate
 and batch by). ``Design`` keeps each batch's expected cut beside its refit's, so that what neither sees shows.
+``assess_batch`` counts a plan of one's own the same way, so that a plan and a suggestion compare at their costs.
 """
 
 from __future__ import annotations
