@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,13 @@ class PlanAssessed:
 
     @classmethod
     def of(cls, posterior: Any, plan: Any, target: Any, seed: int = 0) -> PlanAssessed:
-        from pathlib import Path
-
+        """``plan`` (a table in the candidates' schema, or its path) weighed by ``posterior.assess_batch`` for
+        ``target``; a path that is no file is an error naming it."""
         from bayes_distill.data.candidates import load_candidates
 
         named = isinstance(plan, (str, Path))
         if named and not Path(plan).is_file():
-            raise ValueError(f"--compare {str(plan)!r}: no such file")
+            raise ValueError(f"plan (--compare) {str(plan)!r}: no such file")
         runs = load_candidates(plan)
         assessed = posterior.assess_batch(runs, target, seed=seed)
         return cls(Path(plan).name if named else "your plan", ranking_table(runs, assessed), assessed)
