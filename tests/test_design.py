@@ -492,3 +492,22 @@ def test_suggest_compares_a_plan_with_its_batch(joint_posterior, tmp_path, capsy
     assert "--compare" in capsys.readouterr().err
     assert main(argv[:-2]) == 2
     assert "--budget is required" in capsys.readouterr().err
+
+
+def test_a_target_far_beyond_the_fitted_sizes_is_said_to_carry_the_laws_bias(joint_posterior):
+    # The expected cut is of the posterior's variance; a target student more than twice the largest fitted size
+    # gets a caution naming how far beyond it lies, a target among the fitted sizes none.
+    from bayes_distill.report.next_runs import batch_summary
+
+    post = joint_posterior
+    largest = float(post.runs["N"].max())
+    candidates = pd.DataFrame({"kind": "supervised", "N": [1e8, 3e8], "D": [2e9, 6e9]})
+    far = pd.DataFrame({"kind": ["supervised"], "N": [10 * largest], "D": [2e11]})
+    near = pd.DataFrame({"kind": ["supervised"], "N": [largest], "D": [2e11]})
+    far_ranked, near_ranked = (post.suggest_runs(candidates, t, budget=1e30) for t in (far, near))
+    assert far_ranked.attrs["size_beyond_fitted"] == pytest.approx(10.0)
+    assert near_ranked.attrs["size_beyond_fitted"] == pytest.approx(1.0)
+    assert "caution: the target's largest model is 10x the largest fitted one" in batch_summary(far_ranked, far)
+    assert "caution" not in batch_summary(near_ranked, near)
+    crossover = ("crossover", 4 * largest, "teacher-inference")
+    assert post.suggest_runs(candidates, crossover, budget=1e30).attrs["size_beyond_fitted"] == pytest.approx(4.0)

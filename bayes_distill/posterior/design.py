@@ -278,6 +278,13 @@ def law_error_points(post: Any, target: Any) -> tuple[dict[str, np.ndarray], int
     return {k: N[new & (kind == k)] for k in np.unique(kind)}, N.size
 
 
+def size_beyond_fitted(post: Any, target: Any) -> float:
+    """The target's largest student size over the largest fitted one (parameters over parameters): how far the
+    answer extrapolates in N, where the law's own bias, which no variance counts, can outgrow what runs take off."""
+    sizes = load_candidates(target)["N"].values if not isinstance(target, tuple) else np.array([float(target[1])])
+    return float(np.max(sizes) / np.max(post.runs["N"].values))
+
+
 def ensemble_target(post: Any, target: Any, whole: np.ndarray, seed: int = 0) -> np.ndarray:
     """The target's quantities over the draws as the linear update sees them, (sample, quantity): a table's log
     losses without the law error's part extrapolated from the fitted sizes (``ExtrapolationCut`` counts what runs
@@ -534,6 +541,7 @@ class _Question:
     ensemble: Ensemble
     cut: ExtrapolationCut | None
     teachers: NewTeachers
+    size_beyond_fitted: float
 
 
 def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
@@ -548,7 +556,8 @@ def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> 
     f = predicted_log_loss(post, table, seed, as_run=True).stack(sample=SAMPLE_DIMS).transpose("sample", ...).values
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
     return _Question(table, flops, whole, g, f, Ensemble.of(g, f, noise_variance(post, table["kind"].values)),
-                     ExtrapolationCut.of(post, table, *law_error_points(post, target)), teachers)
+                     ExtrapolationCut.of(post, table, *law_error_points(post, target)), teachers,
+                     size_beyond_fitted(post, target))
 
 
 def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: int) -> xr.Dataset:
@@ -571,7 +580,7 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
     return out.assign_attrs(
         budget=float(budget), target_mean=float(np.mean(question.whole)),
         target_variance=float(np.mean(np.var(question.whole, 0))), batch_reduction=batch.reduction,
-        batch_reduction_reweighted=reweighted, batch_cost=batch.cost)
+        batch_reduction_reweighted=reweighted, batch_cost=batch.cost, size_beyond_fitted=question.size_beyond_fitted)
 
 
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,

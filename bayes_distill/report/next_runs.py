@@ -109,7 +109,21 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
             f"expected to shrink the target's mean posterior variance by {share_text(cut, 1.0)} (its standard "
             f"deviation by {share_text(1 - np.sqrt(1 - cut), 1.0)})\n"
             f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
-            f"bound, says {share_text(linear, 1.0)})")
+            f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs.get("size_beyond_fitted", 1.0)))
+
+
+FAR_BEYOND_FITTED = 2.0  # a target student this many times the largest fitted size gets the caution below
+
+
+def _bias_caution(beyond: float) -> str:
+    """A line for a target far beyond the fitted sizes: the cut is of the posterior's variance, and on real runs
+    (experiments/largest_first_valued.py) the law's bias there decided the error, where training the largest
+    affordable runs did as well as the suggestion."""
+    if beyond < FAR_BEYOND_FITTED:
+        return ""
+    return (f"\ncaution: the target's largest model is {beyond:.2g}x the largest fitted one (parameters); the cut "
+            "counts the posterior's variance there, not the law's own bias beyond the fitted sizes, which on real runs "
+            "can outweigh it (training the largest runs the budget allows hedges against it)")
 
 
 def plan_summary(assessed: xr.Dataset, ranked: xr.Dataset, name: str) -> str:
