@@ -109,7 +109,7 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
             f"expected to shrink the target's mean posterior variance by {share_text(cut, 1.0)} (its standard "
             f"deviation by {share_text(1 - np.sqrt(1 - cut), 1.0)})\n"
             f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
-            f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs.get("size_beyond_fitted", 1.0)))
+            f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs["size_beyond_fitted"]))
 
 
 FAR_BEYOND_FITTED = 2.0  # a target student this many times the largest fitted size gets the caution below
