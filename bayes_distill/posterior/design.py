@@ -545,8 +545,10 @@ class _Question:
 
 
 def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
-    """The candidates (fitted runs refused) and the target, as ``suggest_runs`` and ``assess_batch`` score them."""
+    """The candidates (fitted runs refused) and the target, as ``suggest_runs`` and ``assess_batch`` score them; a
+    target table is read once, not by each quantity drawn from it."""
     table = load_candidates(candidates)
+    target = target if isinstance(target, tuple) else load_candidates(target)
     _check_not_fitted(post, table)
     flops = np.asarray(cost, float) if cost is not None else candidate_cost(table, post.architecture)
     if flops.shape != (table.sizes["candidate"],) or np.any(~np.isfinite(flops) | (flops <= 0)):
