@@ -14,11 +14,12 @@ linearisation at the current fit's posterior median (the Fisher information of t
 target's mean variance).
 Tasks: the Gadre et al. (2024) runs of each training set, scored on each of 8 validation sets (24 tasks; pool: models
 up to 411.6M parameters, target: 1.44B and 6.89B); the paper's simulated supervised design (71 runs, 1% noise; pool:
-up to 1.2B parameters, target: larger); its distilled runs (PAPER_RECOVERY, 1% noise; the supervised law fixed at the
-fit of the 71 supervised runs, as the paper fits it first; pool: students up to 1.82B, 23 starting runs, target: the
-2.7B-7.7B students), with the target those runs (``sim-distilled``) or the crossover budget of the 2.7B student
-(``sim-crossover``: the absolute error of log10 C* against the simulation's truth, whether the 90% interval covers it,
-and its width in decades); ``--sim-seeds`` repeats a simulated task on fresh noise. Also the fit of the whole pool
+up to 1.2B parameters, target: larger); its distilled runs (PAPER_RECOVERY, 1% noise; pool: students up to 1.82B,
+23 starting runs, target: the 2.7B-7.7B students), with the target those runs (``sim-distilled``; the supervised law
+fixed at the fit of the 71 supervised runs, as the paper fits it first) or the crossover budget of the 2.7B student
+(``sim-crossover``; the 71 supervised runs fitted with the pool's in every fit; scored by the absolute error of the
+median log10 C* against the simulation's law, whether the 90% interval covers it, its width in decades, and the
+CRPS in decades); ``--sim-seeds`` repeats a simulated task on fresh noise. Also the fit of the whole pool
 (the reference R^2), and with ``--speed`` the seconds to rank 1,000 candidates against a 4,000-draw posterior.
 Usage: python benchmarks/bench_design.py [--tasks rpj rpj/ptb gadre sim-distilled ...] [--methods ours random ...]
 [--levels 0.01 0.02 0.05 0.1] [--random-seeds 5] [--sim-seeds 1] [--first-sim-seed 0] [--law-error 0.01]
@@ -301,6 +302,7 @@ from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
 from gadre_check import C4, CSV  # noqa: E402 - the Gadre et al. table beside the repository
+from scoring import crps  # noqa: E402
 
 DRAWS = 500
 DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
@@ -318,6 +320,11 @@ class Task:
     fix: dict[str, float] | None = None  # coefficients held fixed (the supervised law's, for distillation)
     question: tuple | None = None  # a planner answer to be surer of, in place of the target's runs
     truth: float | None = None  # the question's true answer (log10 FLOPs for a crossover)
+    given: pd.DataFrame | None = None  # runs trained before the pool (fitted in every fit, at no cost)
+
+    def fit(self, runs: pd.DataFrame) -> bd.Posterior:
+        """The benchmark's fit of ``runs`` of the pool, with the given runs and the fixed coefficients."""
+        return quiet_fit(pd.concat([self.given, runs]) if self.given is not None else runs, self.fix)
 
     @property
     def start(self) -> pd.DataFrame:
@@ -380,29 +387,30 @@ def simulated_supervised_task(seed: int = 0, law_error: float = 0.0) -> Task:
 
 
 def simulated_distilled_task(question: tuple | None = None, seed: int = 0, law_error: float = 0.0) -> Task:
-    """The paper's distilled runs (PAPER_RECOVERY, 1% noise, ``law_error`` per size), the supervised law fixed at
-    the fit of the design's 71 supervised runs (as the paper fits it first); pool: students up to 1.82B, target:
-    the larger."""
+    """The paper's distilled runs (PAPER_RECOVERY, 1% noise, ``law_error`` per size); pool: students up to 1.82B,
+    target: the larger. For the target runs, the supervised law is fixed at the fit of the design's 71 supervised
+    runs (as the paper fits it first). For a question, the supervised runs are fitted with the pool's in every fit:
+    a crossover compares distillation with supervised training, and holding the supervised law fixed leaves its
+    uncertainty out of the answer (``experiments/fixed_supervised_crossover.py``)."""
     runs = simulate_paper_design(PAPER_RECOVERY, noise=0.01, seed=seed,
                                  law_error=law_error).to_dataframe().reset_index()
-    supervised = quiet_fit(runs[runs["kind"] == "supervised"][["run", "kind", "N", "D", "loss"]])
-    fix = {c: float(supervised.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
     columns = ["run", "kind", "N", "D", "loss", "teacher_loss", "teacher_N", "teacher_D"]
-    distilled = runs[runs["kind"] == "distilled"][columns]
+    supervised, distilled = runs[runs["kind"] == "supervised"][columns], runs[runs["kind"] == "distilled"][columns]
     small = distilled["N"] <= DISTILLED_POOL_MAX_N
     pool, target = distilled[small].reset_index(drop=True), distilled[~small].reset_index(drop=True)
     if question is None:
-        return Task("sim-distilled", pool, target, 23, fix)
-    return Task("sim-crossover", pool, target, 23, fix, question, true_crossover(question, fix, pool))
+        first = quiet_fit(supervised)
+        return Task("sim-distilled", pool, target, 23, {c: float(first.posterior[c].median())
+                                                         for c in SUPERVISED_COEFFICIENTS})
+    return Task("sim-crossover", pool, target, 23, None, question, true_crossover(question, pool), supervised)
 
 
-def true_crossover(question: tuple, fix: dict[str, float], pool: pd.DataFrame) -> float:
-    """log10 of the crossover budget (FLOPs) of the simulation's truth, on the compute range a fit of the pool
-    searches (with the fitted supervised law, as the posterior's answers have it)."""
+def true_crossover(question: tuple, pool: pd.DataFrame) -> float:
+    """log10 of the crossover budget (FLOPs) of the simulation's law, on the compute range a fit of the pool
+    searches."""
     _, N_S, scenario = question
-    truth = PAPER_RECOVERY.replace(**fix)
     scale = bd.posterior.scale.planning_scale(bd.load_runs(pool), PAPER_ARCHITECTURE)
-    compute = plan_crossover(N_S, scenario, truth, scale.compute_range, bounds=scale.bounds,
+    compute = plan_crossover(N_S, scenario, PAPER_RECOVERY, scale.compute_range, bounds=scale.bounds,
                              arch=PAPER_ARCHITECTURE)["compute"].values
     return float(np.log10(np.clip(compute, *scale.compute_range)).squeeze())
 
@@ -436,14 +444,16 @@ def scores(post: bd.Posterior, task: Task) -> dict[str, float]:
 
 
 def question_scores(post: bd.Posterior, task: Task) -> dict[str, float]:
-    """The answer's absolute error (posterior median against the truth), 90% coverage and width, in log10 FLOPs."""
+    """The answer's absolute error (posterior median against the truth), 90% coverage and width, and its CRPS
+    against the truth, in log10 FLOPs. The median of a two-moded answer jumps between its modes; the CRPS counts the
+    mass near the truth, whichever mode the median sits in."""
     _, N_S, scenario = task.question
     answer = post.crossover(N_S, scenario)
     bounds = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
     log_compute = np.log10(np.clip(answer["compute"], *bounds))
     low, median, high = log_compute.quantile([0.05, 0.5, 0.95], dim=("chain", "draw")).values.ravel()
     return {"r2": np.nan, "rel_error": float(abs(median - task.truth)), "cover90": float(low <= task.truth <= high),
-            "width90": float(high - low)}
+            "width90": float(high - low), "crps": crps(log_compute.values, task.truth)}
 
 
 def within_budget(order: list[str], cost: pd.Series, budget: float) -> list[str]:
@@ -490,17 +500,25 @@ def crossover_jacobian(post: bd.Posterior, params: xr.Dataset, question: tuple) 
     return ((log_compute[:, 0] - log_compute[:, 1]) / (2 * step))[None, :]
 
 
+def fisher_information(post: bd.Posterior, params: xr.Dataset, runs: pd.DataFrame) -> np.ndarray:
+    """J^T J / sigma^2 of one kind's runs on the linearisation at ``params``; (coefficient, coefficient)."""
+    jacobian = law_jacobian(post, params, runs)
+    return jacobian.T @ jacobian / float(post.posterior[f"sigma_{runs['kind'].iloc[0]}"].median()) ** 2
+
+
 def linearised_greedy(post: bd.Posterior, fitted: pd.DataFrame, left: pd.DataFrame, task: Task, budget: float,
                       criterion: str) -> list[str]:
     """D- or V-optimal picks per FLOP on the linearisation at the posterior median: information J^T J / sigma^2 of
     the fitted runs (plus a small ridge), updated by each pick. V: the target's mean variance (its runs' log
     losses, or the question's answer)."""
     params, names = point_estimate(post), post.free_coefficients
-    fitted_jacobian, left_jacobian = law_jacobian(post, params, fitted), law_jacobian(post, params, left)
+    left_jacobian = law_jacobian(post, params, left)
     target_jacobian = (crossover_jacobian(post, params, task.question) if task.question is not None
                        else law_jacobian(post, params, task.target))
     noise = float(post.posterior[f"sigma_{left['kind'].iloc[0]}"].median()) ** 2
-    covariance = np.linalg.inv(fitted_jacobian.T @ fitted_jacobian / noise + 1e-6 * np.eye(len(names)))
+    fitted = pd.concat([task.given, fitted]) if task.given is not None else fitted
+    information = sum(fisher_information(post, params, runs) for _, runs in fitted.groupby("kind"))
+    covariance = np.linalg.inv(information + 1e-6 * np.eye(len(names)))
     picked, spent, runs, cost = [], 0.0, left["run"].values, task.cost
     while True:
         j = left_jacobian
@@ -558,13 +576,13 @@ def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[
     rng = np.random.default_rng(seed)
     cost, fitted = task.cost, task.start
     start_cost = float(cost[fitted["run"]].sum())
-    post, rows = quiet_fit(fitted, task.fix), []
+    post, rows = task.fit(fitted), []
     for level in levels:
         left = task.pool[~task.pool["run"].isin(fitted["run"])]
         budget = start_cost + level * cost.sum() - float(cost[fitted["run"]].sum())
         picked = METHODS[method](post, fitted, left, task, budget, rng) if budget > 0 and len(left) else []
         fitted = pd.concat([fitted, left[left["run"].isin(picked)]])
-        post = quiet_fit(fitted, task.fix)
+        post = task.fit(fitted)
         rows.append({"task": task.name, "method": method, "seed": seed, "level": level, "runs": len(fitted),
                      "spent": float(cost[fitted["run"]].sum() - start_cost) / cost.sum(), **scores(post, task),
                      "picked": " ".join(map(str, picked))})
@@ -575,7 +593,7 @@ def whole_pool(task: Task) -> dict:
     """The reference: the fit of the whole pool, scored on the target."""
     fitted = task.pool
     return {"task": task.name, "method": "whole pool", "seed": 0, "level": 1.0, "runs": len(fitted), "spent": 1.0,
-            **scores(quiet_fit(fitted, task.fix), task)}
+            **scores(task.fit(fitted), task)}
 
 
 def ranking_speed(candidates: int = 1000) -> None:
@@ -657,11 +675,14 @@ def main() -> None:
             task = finished_warmup(task) if args.finished_warmup else task
             rows += run_task(task, sim_seed, args, rows)
     table = pd.DataFrame(rows)
-    summary = table.groupby(["task", "level", "method"])[["runs", "spent", "r2", "rel_error", "cover90", "width90"]]
+    scored = ["runs", "spent", "r2", "rel_error", "cover90", "width90", *(["crps"] if "crps" in table else [])]
+    summary = table.groupby(["task", "level", "method"])[scored]
     print(summary.mean().round(4).to_string())
     for baseline in ("random", "v-optimal"):
         if baseline in args.methods and len(args.methods) > 1:
             print(paired_gaps(table, baseline).round(4).to_string())
+            if "crps" in table:
+                print(paired_gaps(table, baseline, "crps").round(4).to_string())
 
 
 def run_task(task: Task, sim_seed: int, args: argparse.Namespace, done: list[dict]) -> list[dict]:
@@ -682,18 +703,18 @@ def run_task(task: Task, sim_seed: int, args: argparse.Namespace, done: list[dic
     return rows
 
 
-def paired_gaps(table: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """Each method's mean relative error less ``baseline``'s (random: the mean of its seeds) on the same task and
-    simulation, averaged over a suite (the Gadre et al. tasks, or one simulated task's simulations), with its
-    standard error, the share of the suite's tasks where the method was better and where it tied (the same picks),
-    and the two-sided p-value of Wilcoxon's signed-rank test that the gaps centre on 0 (a mean over a few tasks
-    with one large miss says little alone)."""
+def paired_gaps(table: pd.DataFrame, baseline: str, score: str = "rel_error") -> pd.DataFrame:
+    """Each method's ``score`` (by default the mean relative error; ``crps`` for a question) less ``baseline``'s
+    (random: the mean of its seeds) on the same task and simulation, averaged over a suite (the Gadre et al. tasks,
+    or one simulated task's simulations), with its standard error, the share of the suite's tasks where the method
+    was better and where it tied (the same picks), and the two-sided p-value of Wilcoxon's signed-rank test that the
+    gaps centre on 0 (a mean over a few tasks with one large miss says little alone)."""
     rows = table[table["method"] != "whole pool"]
-    error = rows.groupby(["task", "level", "sim_seed", "method"])["rel_error"].mean().unstack("method")
+    error = rows.groupby(["task", "level", "sim_seed", "method"])[score].mean().unstack("method")
     gap = error.drop(columns=baseline).sub(error[baseline], axis=0).stack().rename("gap").reset_index()
     gap["suite"] = np.where(gap["task"].isin(list(GADRE_TASKS)), "gadre", gap["task"])
     grouped = gap.groupby(["suite", "level", "method"])["gap"]
-    return pd.DataFrame({"units": grouped.size(), f"gap_to_{baseline}": grouped.mean(),
+    return pd.DataFrame({"units": grouped.size(), f"{score}_gap_to_{baseline}": grouped.mean(),
                          "standard_error": grouped.sem(), "better_share": grouped.apply(lambda g: np.mean(g < 0)),
                          "tied_share": grouped.apply(lambda g: np.mean(g == 0)),
                          "wilcoxon_p": grouped.apply(signed_rank_p)})

@@ -28,6 +28,16 @@ def heldout_scores(post: Posterior, N: np.ndarray, D: np.ndarray, loss: np.ndarr
             "heldout_lpd": float(np.mean(lpd))}
 
 
+def crps(draws: np.ndarray, truth: float) -> float:
+    """The continuous ranked probability score of ``draws`` (any shape, one quantity) against ``truth``, in the
+    draws' units (lower is better): E|X - truth| - E|X - X'| / 2. A proper score, so it rewards a posterior for mass
+    near the truth even where its median sits in another mode."""
+    x = np.sort(np.ravel(draws))
+    m = x.size
+    spread = 2 * np.sum((2 * np.arange(1, m + 1) - m - 1) * x) / m**2  # E|X - X'|, from the order statistics
+    return float(np.mean(np.abs(x - truth)) - spread / 2)
+
+
 def psis_loo(post: Posterior) -> float:
     """PSIS-LOO expected log predictive density of the fitted runs, per run (higher is better)."""
     import arviz_stats

@@ -327,3 +327,32 @@ def test_the_reports_next_runs_weigh_a_plan_beside_the_batch(report, tmp_path, c
     assert f"The suggested batch: {int(ranked['selected'].sum())} runs, {spent:.3g} FLOPs" in section
     mine = section.split("plan.csv, in its order")[1]
     assert re.findall(r"^\| (c\d+) \|", mine, flags=re.MULTILINE) == plan["run"].tolist()
+
+
+def test_a_two_stage_fit_says_its_comparisons_leave_out_the_supervised_law(joint_posterior, tmp_path, capsys):
+    """Holding the six supervised coefficients fixed (the paper's two-stage fit) marks every planning answer, and the
+    command line and the report say what it leaves out; a joint fit, or one coefficient held, says nothing."""
+    from bayes_distill.cli import main
+    from bayes_distill.laws import SUPERVISED_COEFFICIENTS
+    from bayes_distill.posterior import SUPERVISED_LAW_FIXED_CAUTION, Posterior
+    from bayes_distill.report.answers import planning_answers
+
+    medians = {c: float(joint_posterior.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
+    two_stage = Posterior(joint_posterior.tree, joint_posterior.runs, medians, joint_posterior.nu)
+    one_held = Posterior(joint_posterior.tree, joint_posterior.runs, {"E": medians["E"]}, joint_posterior.nu)
+    assert two_stage.supervised_law_fixed and not one_held.supervised_law_fixed
+    assert not joint_posterior.supervised_law_fixed
+    answers = [two_stage.crossover(1e9), two_stage.allocate(1e9, 1e20), two_stage.prob_distillation_wins(1e9, 1e20)]
+    assert [a.attrs.get("supervised_law_fixed") for a in answers] == [1, 1, 1]
+    assert "supervised_law_fixed" not in joint_posterior.crossover(1e9).attrs
+    assert "supervised_law_fixed" not in one_held.crossover(1e9).attrs
+
+    for post, says in ((two_stage, True), (joint_posterior, False)):
+        path = post.save(tmp_path / f"{says}.nc")
+        assert main(["crossover", "--posterior", str(path), "--student", "1e9"]) == 0
+        assert (f"caution: {SUPERVISED_LAW_FIXED_CAUTION}" in capsys.readouterr().out) is says
+
+    sections = planning_sections(planning_answers(two_stage.thinned(20), budget_count=2))
+    assert [s.title for s in sections] == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]
+    assert all(s.notes[-1].startswith("The supervised law's six coefficients were held fixed") for s in sections)
+    assert all(not s.notes for s in planning_sections(planning_answers(joint_posterior.thinned(20), budget_count=2)))

@@ -138,7 +138,7 @@ def _plan(args: argparse.Namespace) -> int:
     bounds = tuple(args.bounds) if args.bounds else None
     compute_range = tuple(args.range) if getattr(args, "range", None) else None
     if args.posterior:
-        from bayes_distill.posterior.posterior import SAMPLE_DIMS, load_posterior
+        from bayes_distill.posterior import SAMPLE_DIMS, SUPERVISED_LAW_FIXED_CAUTION, load_posterior
 
         posterior, source, dims = load_posterior(args.posterior), args.posterior, SAMPLE_DIMS
         if args.command == "plan":
@@ -156,6 +156,8 @@ def _plan(args: argparse.Namespace) -> int:
                                bounds=bounds)
     print(f"scenario: {args.scenario}; coefficients: {source}" + ("; cells: median [5%, 95%]" if dims else ""))
     print(allocation_table(result, dims) if args.command == "plan" else crossover_table(result, dims))
+    if args.posterior and result.attrs.get("supervised_law_fixed"):
+        print(f"caution: {SUPERVISED_LAW_FIXED_CAUTION}")
     return 0
 
 

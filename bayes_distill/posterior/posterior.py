@@ -220,6 +220,13 @@ class Posterior:
         distillation coefficients were held fixed."""
         return all(c in self.posterior.data_vars or c in self.fix for c in DISTILLATION_COEFFICIENTS)
 
+    @property
+    def supervised_law_fixed(self) -> bool:
+        """Whether all six supervised coefficients were held fixed (the paper's two-stage fit). An answer that
+        compares distillation with supervised training then leaves out the supervised law's uncertainty, which it
+        carries twice: in the supervised side and in the student's supervised loss the distillation law reads."""
+        return all(c in self.fix for c in SUPERVISED_COEFFICIENTS)
+
     def _require_distillation(self) -> None:
         if not self.fits_distillation:
             raise ValueError("this posterior was fitted on supervised runs only: predicting or planning distillation "
@@ -230,6 +237,8 @@ class Posterior:
         """The planner's ``bounds`` and ``arch``: the caller's, else this posterior's scale; and the attributes
         that record the architecture used and, where a default was taken, where the defaults came from."""
         attrs = {"architecture": _architecture_json(arch or self.scale.architecture)}
+        if self.supervised_law_fixed:
+            attrs["supervised_law_fixed"] = 1  # read by SUPERVISED_LAW_FIXED_CAUTION's users
         if defaulted or arch is None or bounds is None:
             attrs["defaults_source"] = self.scale.source
         kwargs = {"arch": arch or self.scale.architecture, "bounds": tuple(bounds or self.scale.bounds)}

@@ -22,6 +22,11 @@ from bayes_distill.planner.crossover import (
 )
 
 SAMPLE_DIMS = ("chain", "draw")
+SUPERVISED_LAW_FIXED_CAUTION = (
+    "the supervised law's six coefficients were held fixed (a two-stage fit), so these intervals leave out its "
+    "uncertainty, which every comparison of distillation with supervised training carries; a joint fit of the "
+    "supervised and distilled runs keeps it")
+"""Said beside an answer whose ``supervised_law_fixed`` attribute is set (``Posterior.supervised_law_fixed``)."""
 INTERVAL_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 """Median with the 50% and 90% equal-tailed intervals."""
 

@@ -29,7 +29,8 @@ class PlanningAnswers:
     plans: ``summarize_draws`` of ``Posterior.allocate`` over (quantile, student_size, compute);
     crossovers: ``summarize_crossover`` of ``Posterior.crossover`` over (student_size[, quantile]);
     win_probability: ``Posterior.prob_distillation_wins`` over (student_size, compute);
-    draws_used, draws_total: the draws that answered (see ``PLANNING_DRAWS``) and the posterior's.
+    draws_used, draws_total: the draws that answered (see ``PLANNING_DRAWS``) and the posterior's;
+    supervised_law_fixed: the posterior held the six supervised coefficients fixed (``SUPERVISED_LAW_FIXED_CAUTION``).
     """
 
     student_sizes: tuple[float, ...]
@@ -40,6 +41,7 @@ class PlanningAnswers:
     win_probability: dict[str, xr.DataArray]
     draws_used: int
     draws_total: int
+    supervised_law_fixed: bool = False
 
 
 def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
@@ -56,7 +58,7 @@ def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
         wins[scenario] = posterior.prob_distillation_wins(sizes, budgets, scenario)
         crossovers[scenario] = summarize_crossover(posterior.crossover(sizes, scenario), INTERVAL)
     return PlanningAnswers(tuple(sizes), tuple(map(float, budgets)), tuple(scale.compute_range), plans, crossovers,
-                           wins, posterior.draw_count, total)
+                           wins, posterior.draw_count, total, posterior.supervised_law_fixed)
 
 
 @dataclass(frozen=True)

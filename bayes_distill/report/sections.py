@@ -18,7 +18,7 @@ import xarray as xr
 from bayes_distill.inference.diagnostics import sampler_record
 from bayes_distill.laws import SCENARIOS
 from bayes_distill.posterior import format_budget
-from bayes_distill.posterior.summaries import PLAN_COLUMNS
+from bayes_distill.posterior.summaries import PLAN_COLUMNS, SUPERVISED_LAW_FIXED_CAUTION
 from bayes_distill.report.answers import PlanningAnswers, PredictiveCheck
 from bayes_distill.report.content import Figure, Report, Section, Table
 from bayes_distill.report.figures import FIGURE_SECTION
@@ -249,7 +249,11 @@ def planning_sections(answers: PlanningAnswers | None) -> list[Section]:
                 "distilled runs together (a sweep with distillation families, or a runs table with "
                 "kind = distilled rows and their teacher_loss) to have them.")
         return [Section("Planning distillation", (text,))]
-    return [plans_section(answers), crossover_section(answers), win_probability_section(answers)]
+    sections = [plans_section(answers), crossover_section(answers), win_probability_section(answers)]
+    if not answers.supervised_law_fixed:
+        return sections
+    caution = f"{SUPERVISED_LAW_FIXED_CAUTION[0].upper()}{SUPERVISED_LAW_FIXED_CAUTION[1:]}."
+    return [replace(section, notes=(*section.notes, caution)) for section in sections]
 
 
 # -- the report -----------------------------------------------------------------------------------------------
