@@ -511,3 +511,23 @@ def test_a_target_far_beyond_the_fitted_sizes_is_said_to_carry_the_laws_bias(joi
     assert "caution" not in batch_summary(near_ranked, near)
     crossover = ("crossover", 4 * largest, "teacher-inference")
     assert post.suggest_runs(candidates, crossover, budget=1e30).attrs["size_beyond_fitted"] == pytest.approx(4.0)
+
+
+def test_a_planner_target_of_a_two_stage_fit_is_said_to_leave_out_the_supervised_law(joint_posterior):
+    # With the six supervised coefficients held, a planner answer's spread has no supervised part for any run to
+    # cut: suggest says so; a table of points, or a joint fit, gets no such line.
+    from bayes_distill.laws import SUPERVISED_COEFFICIENTS
+    from bayes_distill.posterior import SUPERVISED_LAW_FIXED_CAUTION, Posterior
+    from bayes_distill.report.next_runs import batch_summary
+
+    medians = {c: float(joint_posterior.posterior[c].median()) for c in SUPERVISED_COEFFICIENTS}
+    two_stage = Posterior(joint_posterior.tree, joint_posterior.runs, medians, joint_posterior.nu)
+    candidates = pd.DataFrame({"kind": "distilled", "N": [1e8, 3e8], "D": [2e9, 6e9], "teacher_loss": [2.3, 2.3],
+                               "teacher_N": [1e9, 1e9]})
+    crossover = ("crossover", 1e9, "teacher-inference")
+    said = f"caution: {SUPERVISED_LAW_FIXED_CAUTION}"
+    for post, target, says in ((two_stage, crossover, True), (two_stage, TARGET, False),
+                               (joint_posterior, crossover, False)):
+        ranked = post.suggest_runs(candidates, target, budget=1e30)
+        assert ranked.attrs["supervised_law_fixed"] == int(says)
+        assert (said in batch_summary(ranked, target)) is says

@@ -542,6 +542,7 @@ class _Question:
     cut: ExtrapolationCut | None
     teachers: NewTeachers
     size_beyond_fitted: float
+    supervised_law_fixed: bool  # a planner answer of a two-stage fit: its spread leaves out the supervised law's
 
 
 def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
@@ -559,7 +560,7 @@ def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> 
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
     return _Question(table, flops, whole, g, f, Ensemble.of(g, f, noise_variance(post, table["kind"].values)),
                      ExtrapolationCut.of(post, table, *law_error_points(post, target)), teachers,
-                     size_beyond_fitted(post, target))
+                     size_beyond_fitted(post, target), isinstance(target, tuple) and post.supervised_law_fixed)
 
 
 def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: int) -> xr.Dataset:
@@ -582,7 +583,8 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
     return out.assign_attrs(
         budget=float(budget), target_mean=float(np.mean(question.whole)),
         target_variance=float(np.mean(np.var(question.whole, 0))), batch_reduction=batch.reduction,
-        batch_reduction_reweighted=reweighted, batch_cost=batch.cost, size_beyond_fitted=question.size_beyond_fitted)
+        batch_reduction_reweighted=reweighted, batch_cost=batch.cost, size_beyond_fitted=question.size_beyond_fitted,
+        supervised_law_fixed=int(question.supervised_law_fixed))
 
 
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,

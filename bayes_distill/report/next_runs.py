@@ -94,6 +94,7 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
 
 def batch_summary(ranked: xr.Dataset, target: Any) -> str:
     """What the selected batch costs and is expected to do to the target's spread, in words, one line each."""
+    from bayes_distill.posterior import SUPERVISED_LAW_FIXED_CAUTION
     from bayes_distill.posterior.design import expected_cut, is_wins, question_label
 
     selected = ranked["selected"].values
@@ -109,7 +110,8 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
             f"expected to shrink the target's mean posterior variance by {share_text(cut, 1.0)} (its standard "
             f"deviation by {share_text(1 - np.sqrt(1 - cut), 1.0)})\n"
             f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
-            f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs["size_beyond_fitted"]))
+            f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs["size_beyond_fitted"])
+            + (f"\ncaution: {SUPERVISED_LAW_FIXED_CAUTION}" if ranked.attrs["supervised_law_fixed"] else ""))
 
 
 FAR_BEYOND_FITTED = 2.0  # a target student this many times the largest fitted size gets the caution below
