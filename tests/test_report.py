@@ -9,6 +9,7 @@ import datetime
 import html
 import re
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from bayes_distill.report import Figure, Section, Table, load_report_posterior
 from bayes_distill.report import figures as report_figures
 from bayes_distill.report.answers import PlanningAnswers
 from bayes_distill.report.render import md_escape, to_html, to_markdown
-from bayes_distill.report.sections import build_report, draws_text, planning_sections
+from bayes_distill.report.sections import build_report, draws_text, planning_sections, scale_text
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 DATA_URI = '<img src="data:image/png;base64,'
@@ -356,3 +357,18 @@ def test_a_two_stage_fit_says_its_comparisons_leave_out_the_supervised_law(joint
     assert [s.title for s in sections] == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]
     assert all(s.notes[-1].startswith("The supervised law's six coefficients were held fixed") for s in sections)
     assert all(not s.notes for s in planning_sections(planning_answers(joint_posterior.thinned(20), budget_count=2)))
+
+
+def test_a_sweep_of_many_student_sizes_is_planned_at_a_few_that_span_it():
+    from bayes_distill.report.answers import STUDENT_SIZE_COUNT, spread_sizes
+
+    sizes = np.geomspace(1e8, 3e9, 80)
+    spread = spread_sizes(np.random.default_rng(0).permutation(sizes))
+    assert spread.size == STUDENT_SIZE_COUNT == 8 and np.all(np.diff(spread) > 0)
+    assert spread[0] == sizes[0] and spread[-1] == sizes[-1] and np.isin(spread, sizes).all()
+    np.testing.assert_allclose(np.diff(np.log(spread)), np.log(30) / 7, rtol=0.1)  # even in log, to a size's step
+    np.testing.assert_array_equal(spread_sizes([3e8, 1e8, 1e8, 2e8]), [1e8, 2e8, 3e8])  # few: all, once each
+    answers = PlanningAnswers(tuple(spread), (1e9,), (1e8, 1e10), {}, {}, {}, draws_used=100, draws_total=100,
+                              sizes_total=80)
+    assert "(8 of the distilled runs' 80 sizes, spread evenly in log" in scale_text(answers)
+    assert "(those of the distilled runs)" in scale_text(replace(answers, sizes_total=8))

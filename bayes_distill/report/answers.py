@@ -3,6 +3,7 @@ posterior predictive check. Numbers here; their wording is in ``bayes_distill.re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,8 @@ INTERVAL = (0.05, 0.5, 0.95)
 """The report's intervals: median with the 90% equal-tailed interval."""
 BUDGET_COUNT = 5
 """Budgets per student size in the plans and the win-probability table, evenly spaced in log over the range."""
+STUDENT_SIZE_COUNT = 8
+"""At most this many student sizes in the planning tables: a table per size of a sweep with many sizes is unread."""
 PLANNING_DRAWS = 500
 """At most this many draws answer the planning queries (and draw the planning figures): every k-th draw of each
 chain. Each query solves one optimisation per draw, student and budget, so the cpu grid's 10,000 draws would take
@@ -30,7 +33,8 @@ class PlanningAnswers:
     crossovers: ``summarize_crossover`` of ``Posterior.crossover`` over (student_size[, quantile]);
     win_probability: ``Posterior.prob_distillation_wins`` over (student_size, compute);
     draws_used, draws_total: the draws that answered (see ``PLANNING_DRAWS``) and the posterior's;
-    supervised_law_fixed: the posterior held the six supervised coefficients fixed (``SUPERVISED_LAW_FIXED_CAUTION``).
+    supervised_law_fixed: the posterior held the six supervised coefficients fixed (``SUPERVISED_LAW_FIXED_CAUTION``);
+    sizes_total: how many distinct student sizes the runs have (``student_sizes`` holds at most STUDENT_SIZE_COUNT).
     """
 
     student_sizes: tuple[float, ...]
@@ -42,6 +46,7 @@ class PlanningAnswers:
     draws_used: int
     draws_total: int
     supervised_law_fixed: bool = False
+    sizes_total: int | None = None  # None: as many as student_sizes
 
 
 def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
@@ -50,7 +55,7 @@ def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
     ``max_draws`` draws (``Posterior.thinned``)."""
     scale, total = posterior.scale, posterior.draw_count
     posterior = posterior.thinned(max_draws)
-    sizes, budgets = list(scale.student_sizes), scale.budgets(budget_count)
+    sizes, budgets = list(spread_sizes(scale.student_sizes)), scale.budgets(budget_count)
     plans, crossovers, wins = {}, {}, {}
     for scenario in SCENARIOS:
         plan = posterior.allocate(sizes, budgets, scenario)
@@ -58,7 +63,18 @@ def planning_answers(posterior: Any, budget_count: int = BUDGET_COUNT,
         wins[scenario] = posterior.prob_distillation_wins(sizes, budgets, scenario)
         crossovers[scenario] = summarize_crossover(posterior.crossover(sizes, scenario), INTERVAL)
     return PlanningAnswers(tuple(sizes), tuple(map(float, budgets)), tuple(scale.compute_range), plans, crossovers,
-                           wins, posterior.draw_count, total, posterior.supervised_law_fixed)
+                           wins, posterior.draw_count, total, posterior.supervised_law_fixed,
+                           len(scale.student_sizes))
+
+
+def spread_sizes(sizes: Sequence[float], count: int = STUDENT_SIZE_COUNT) -> np.ndarray:
+    """At most ``count`` of ``sizes`` (parameters): all when there are no more, else the ones nearest ``count``
+    points spaced evenly in log between the smallest and the largest, so that the table still spans the runs."""
+    sizes = np.unique(np.asarray(sizes, float))
+    if sizes.size <= count:
+        return sizes
+    points = np.log(np.geomspace(sizes[0], sizes[-1], count))
+    return np.unique(sizes[np.abs(np.log(sizes)[None, :] - points[:, None]).argmin(axis=1)])
 
 
 @dataclass(frozen=True)

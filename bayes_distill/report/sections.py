@@ -161,7 +161,10 @@ def draws_text(answers: PlanningAnswers) -> str:
 def scale_text(answers: PlanningAnswers, budgets: bool = True) -> str:
     """The student sizes (and budgets) the planning queries were asked at, and the draws that answered."""
     sizes = ", ".join(f"{n:.3g}" for n in answers.student_sizes)
-    text = f"At the runs' scale: student sizes N_S = {sizes} (those of the distilled runs)"
+    shown, total = len(answers.student_sizes), answers.sizes_total or len(answers.student_sizes)
+    which = "those of the distilled runs" if shown == total else (
+        f"{shown} of the distilled runs' {total} sizes, spread evenly in log from the smallest to the largest")
+    text = f"At the runs' scale: student sizes N_S = {sizes} ({which})"
     if budgets:
         text += "; budgets C = " + ", ".join(f"{c:.3g}" for c in answers.budgets) + " FLOPs"
     return f"{text}. {draws_text(answers)}"
