@@ -542,7 +542,7 @@ class _Question:
     cut: ExtrapolationCut | None
     teachers: NewTeachers
     size_beyond_fitted: float
-    supervised_law_fixed: bool  # a planner answer of a two-stage fit: its spread leaves out the supervised law's
+    supervised_law_fixed: bool  # a planner answer of a two-stage fit, whose spread leaves the supervised law out
 
 
 def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
