@@ -217,10 +217,10 @@ is an unlucky one (the whole pool covers 51% of it; its fitted law error is 0.00
 against the truth's 0.01). The whole pool's fit of simulations 0-25 one at a time covered 87.6% +- 2.8% of the
 target runs on average (median 93%, 6 of 26 below 80%: a law error shared by the three target sizes' many runs
 makes each simulation's coverage lumpy), and its law error's posterior median averaged 0.0109.
-The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels, one simulation, measured with
-the two greedy batches before per sqrt(FLOP) joined; the truth on the searched range
-1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval covers the truth / its width
-(decades) at 2% / 5% / 10%:
+The crossover of the 2.7B student (``--tasks sim-crossover``, same pool and levels, one simulation, the supervised
+law held as the task had it then (see below), measured with the two greedy batches before per sqrt(FLOP) joined; the
+truth on the searched range 1e18-1e25 FLOPs): absolute error of the median's log10 C* / whether the 90% interval
+covers the truth / its width (decades) at 2% / 5% / 10%:
 | method | 2% | 5% | 10% |
 |---|---|---|---|
 | ours | 3.07 / yes / 3.84 | 0.49 / yes / 3.64 | 0.02 / yes / 3.63 |
