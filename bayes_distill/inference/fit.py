@@ -680,10 +680,9 @@ def sample(
     """Fit the law model to ``runs`` (path, DataFrame or Dataset); ``bayes_distill.fit`` wraps it in a ``Posterior``.
 
     prior: "default" (weakly informative), "paper" (centred on Table 6) or a mapping of ``Prior`` per coefficient.
-    fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones
-    (the paper's two-stage procedure; every answer comparing distillation with supervised training then leaves out
-    the supervised law's uncertainty, and says so: ``Posterior.supervised_law_fixed``; a joint fit keeps it).
-    nu: Student-t degrees of freedom of the log-loss noise.
+    fix: coefficients held at given values, e.g. {"gamma": 1.0} (Chinchilla form), or the six supervised ones (the
+    paper's two-stage fit, whose comparisons with supervised training say they leave that law's uncertainty out:
+    ``Posterior.supervised_law_fixed``). nu: Student-t degrees of freedom of the log-loss noise.
     group_effects: "auto" adds a per-group offset when some group holds more than one run.
     starts: prior draws the optimiser polishes to find the mode every chain starts near; None: ``STARTS``, or
     ``STARTS_DISTILLED`` when there are distilled runs.
