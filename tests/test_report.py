@@ -8,6 +8,7 @@ import base64
 import datetime
 import html
 import re
+import sys
 import time
 from dataclasses import replace
 
@@ -330,7 +331,8 @@ def test_the_reports_next_runs_weigh_a_plan_beside_the_batch(report, tmp_path, c
     assert re.findall(r"^\| (c\d+) \|", mine, flags=re.MULTILINE) == plan["run"].tolist()
 
 
-def test_a_two_stage_fit_says_its_comparisons_leave_out_the_supervised_law(joint_posterior, tmp_path, capsys):
+def test_a_two_stage_fit_says_its_comparisons_leave_out_the_supervised_law(joint_posterior, tmp_path, capsys,
+                                                                          monkeypatch):
     """Holding the six supervised coefficients fixed (the paper's two-stage fit) marks every planning answer, and the
     command line and the report say what it leaves out; a joint fit, or one coefficient held, says nothing."""
     from bayes_distill.cli import main
@@ -352,6 +354,15 @@ def test_a_two_stage_fit_says_its_comparisons_leave_out_the_supervised_law(joint
         path = post.save(tmp_path / f"{says}.nc")
         assert main(["crossover", "--posterior", str(path), "--student", "1e9"]) == 0
         assert (f"caution: {SUPERVISED_LAW_FIXED_CAUTION}" in capsys.readouterr().out) is says
+
+    from bayes_distill.cli.fitting import TWO_STAGE_FIT_CAUTION
+
+    for post, says in ((two_stage, True), (one_held, False)):  # fit says it before any question is asked
+        monkeypatch.setattr(sys.modules["bayes_distill.cli.main"], "fit_and_diagnose",
+                            lambda runs, post=post, **kw: (post, []))
+        fix = [f"{c}={v}" for c, v in post.fix.items()]
+        assert main(["fit", "runs.csv", "--out", str(tmp_path / f"fit_{says}.nc"), "--fix", *fix]) == 0
+        assert (f"caution: {TWO_STAGE_FIT_CAUTION}" in capsys.readouterr().out) is says
 
     sections = planning_sections(planning_answers(two_stage.thinned(20), budget_count=2))
     assert [s.title for s in sections] == ["Compute-optimal plans", "Crossover", "P(distillation wins)"]

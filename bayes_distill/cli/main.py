@@ -11,7 +11,7 @@ import numpy as np
 
 from bayes_distill.cli.demo import add_demo_arguments, demo
 from bayes_distill.cli.design import add_design_arguments, design_command
-from bayes_distill.cli.fitting import fit_and_diagnose, parse_fix, print_sampler_record
+from bayes_distill.cli.fitting import fit_and_diagnose, fit_cautions, parse_fix, print_sampler_record
 from bayes_distill.cli.suggest import add_suggest_arguments, suggest_command
 from bayes_distill.cli.tables import allocation_table, crossover_table
 from bayes_distill.laws import PAPER, SCENARIOS
@@ -123,6 +123,8 @@ def _fit(args: argparse.Namespace) -> int:
     print(posterior.summary().to_string())
     print_sampler_record(posterior)
     print(f"posterior written to {args.out}")
+    for caution in fit_cautions(posterior):
+        print(f"caution: {caution}")
     for message in problems:
         print(f"warning: {message}", file=sys.stderr)
     if problems and not args.accept_warnings:
