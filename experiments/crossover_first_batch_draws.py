@@ -1,0 +1,74 @@
+"""Does ours' first crossover batch do better when picked from the fit's default 4,000 draws? (issue 15; not CI)
+
+``bench_design.py`` fits at 2 x 500 draws to keep its hours down, so ``suggest_runs`` reads the covariance of the
+candidates' losses with the crossover from 1,000 draws; a user's ``fit`` gives 4 x 1,000. The greedy takes the
+largest of many estimated covariances, and at 1,000 draws of a two-moded answer some are large by chance. For each
+simulation of ``--tasks sim-crossover`` this fits the start (23 distilled runs with the 71 supervised) at the
+defaults, picks ours' first batch (2% of the pool's cost) from it, refits at the benchmark's settings and scores the
+2.7B student's crossover as the benchmark does; beside it, the benchmark's rows for ours (picked from 1,000 draws)
+and random (the mean of its seeds) at 2%.
+Usage: python experiments/crossover_first_batch_draws.py ROWS.csv [--sims 0 1 2 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_design  # noqa: E402 - the benchmark's tasks and fit
+
+import bayes_distill as bd  # noqa: E402
+from bayes_distill.posterior.design import expected_cut  # noqa: E402
+
+LEVEL = 0.02
+
+
+def first_batch_at_defaults(task: bench_design.Task) -> tuple[list[str], float]:
+    """Ours' first batch picked from the start's fit at the defaults (4 x 1,000 draws), and its expected cut."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = bd.fit(pd.concat([task.given, task.start]), seed=0)
+    left = task.pool[~task.pool["run"].isin(task.start["run"])]
+    out = post.suggest_runs(left.drop(columns="loss"), task.question, LEVEL * task.cost.sum(),
+                            cost=task.cost[left["run"]].values)
+    picked = [str(c) for c in out["candidate"].values[out["selected"].values]]
+    return picked, expected_cut(out, reweighted=False)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("rows", type=Path)
+    ap.add_argument("--sims", nargs="+", type=int, default=list(range(12)))
+    args = ap.parse_args()
+    rows = pd.read_csv(args.rows)
+    rows = rows[(rows["task"] == "sim-crossover") & (rows["level"] == LEVEL)]
+    out = []
+    for sim in args.sims:
+        start = time.perf_counter()
+        task = bench_design.simulated_distilled_task(bench_design.CROSSOVER, seed=sim)
+        picked, cut = first_batch_at_defaults(task)
+        refit = task.fit(pd.concat([task.start, task.pool[task.pool["run"].isin(picked)]]))
+        scored = bench_design.question_scores(refit, task)
+        bench = rows[rows["sim_seed"] == sim].groupby("method")["crps"].mean()
+        out.append({"sim": sim, "runs": len(picked), "expected_cut": cut, "crps_4000": scored["crps"],
+                    "cover90_4000": scored["cover90"], "crps_1000": bench["ours"], "crps_random": bench["random"]})
+        print(f"{pd.DataFrame(out[-1:]).round(3).to_string(index=False)}  ({time.perf_counter() - start:.0f} s)",
+              flush=True)
+    table = pd.DataFrame(out)
+    print(table.round(3).to_string(index=False))
+    gap = table["crps_4000"] - table["crps_1000"]
+    vs_random = table["crps_4000"] - table["crps_random"]
+    print(f"mean CRPS: 4,000 draws {table['crps_4000'].mean():.2f}, 1,000 draws {table['crps_1000'].mean():.2f}, "
+          f"random {table['crps_random'].mean():.2f}; 4,000 less 1,000: {gap.mean():+.2f} +- {gap.sem():.2f} "
+          f"(better in {(gap < 0).sum()} of {gap.size}); less random: {vs_random.mean():+.2f} +- "
+          f"{vs_random.sem():.2f} (better in {(vs_random < 0).sum()})")
+
+
+if __name__ == "__main__":
+    main()
