@@ -302,7 +302,9 @@ cheapest-first not; at 2% it trails random picks (5 of 12). That first batch is 
 (23 distilled runs), and ``experiments/crossover_valuation.py`` finds that posterior's valuation of the methods'
 first batches does not foretell what their refits did (Spearman over the batches of a simulation, mean over 12:
 +0.14 with the narrowing of the 90% interval, -0.11 with the CRPS); the refits widened the interval after 6 of
-ours' 12 first batches and 15 of random's 24.
+ours' 12 first batches and 15 of random's 24. Picked from the fit's default 4,000 draws instead of these 1,000
+(``experiments/crossover_first_batch_draws.py``), ours' first batch scored 1.34 (-0.27 +- 0.23, better in 7 of 12),
+still behind random's 1.13.
 Ranking 1,000 candidates against 4,000 draws (``--speed``, the first call, which builds the law error's move at
 the 786 fitted runs): 5.7 s, 5x the 1.15 s of predicting their supervised losses; with the move's Jacobian
 evaluated by NumPy, 9.6 s (8.2 s of it the move; the three greedy batches take 0.2 s). Before: 8.1 s with two
