@@ -32,21 +32,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import bench_design  # noqa: E402 - the benchmark's tasks and fit
 
 import bayes_distill as bd  # noqa: E402
-from bayes_distill.posterior.design import expected_cut  # noqa: E402
 
 LEVEL = 0.02
 
 
-def first_batch_at_defaults(task: bench_design.Task) -> tuple[list[str], float]:
-    """Ours' first batch picked from the start's fit at the defaults (4 x 1,000 draws), and its expected cut."""
+def first_batch_at_defaults(task: bench_design.Task) -> list[str]:
+    """Ours' first batch (the benchmark's ``pick_ours``) picked from the start's fit at the defaults (4 x 1,000
+    draws)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = bd.fit(pd.concat([task.given, task.start]), seed=0)
     left = task.pool[~task.pool["run"].isin(task.start["run"])]
-    out = post.suggest_runs(left.drop(columns="loss"), task.question, LEVEL * task.cost.sum(),
-                            cost=task.cost[left["run"]].values)
-    picked = [str(c) for c in out["candidate"].values[out["selected"].values]]
-    return picked, expected_cut(out, reweighted=False)
+    return bench_design.pick_ours(post, task.start, left, task, LEVEL * task.cost.sum(), None)
 
 
 def main() -> None:
@@ -60,11 +57,11 @@ def main() -> None:
     for sim in args.sims:
         start = time.perf_counter()
         task = bench_design.simulated_distilled_task(bench_design.CROSSOVER, seed=sim)
-        picked, cut = first_batch_at_defaults(task)
+        picked = first_batch_at_defaults(task)
         refit = task.fit(pd.concat([task.start, task.pool[task.pool["run"].isin(picked)]]))
         scored = bench_design.question_scores(refit, task)
         bench = rows[rows["sim_seed"] == sim].groupby("method")["crps"].mean()
-        out.append({"sim": sim, "runs": len(picked), "expected_cut": cut, "crps_4000": scored["crps"],
+        out.append({"sim": sim, "runs": len(picked), "crps_4000": scored["crps"],
                     "cover90_4000": scored["cover90"], "crps_1000": bench["ours"], "crps_random": bench["random"]})
         print(f"{pd.DataFrame(out[-1:]).round(3).to_string(index=False)}  ({time.perf_counter() - start:.0f} s)",
               flush=True)
