@@ -6,6 +6,7 @@ Slow (one problem at a time, in Python); it exists to check ``allocate`` and as 
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import minimize
@@ -26,6 +27,56 @@ from bayes_distill.planner.allocate import DEFAULT_BOUNDS
 _STARTS = (1e7, 1e9, 1e11, 1e13, 1e15)
 
 
+@dataclass(frozen=True)
+class _Problem:
+    """One allocation problem (Eq. 10) in the optimiser's coordinates x = (log D_S, log N_T, log D_T): the student's
+    size N_S (parameters), the budget (FLOPs), the scenario, the law, the token and size bounds and the
+    architecture. Coordinates the scenario fixes are overridden: D_S = C / 3F(N_S) when the student pays for
+    everything (best case), D_T at the upper bound when the teacher's training is free."""
+
+    N_S: float
+    compute: float
+    scenario: Scenario
+    params: LawParams
+    bounds: tuple[float, float]
+    arch: Architecture
+
+    @property
+    def student_only(self) -> bool:
+        """The best case: no teacher cost, so the budget fixes D_S and only the teacher is free."""
+        return self.scenario.delta_logits == 0 and self.scenario.delta_pretrain == 0
+
+    def unpack(self, x: np.ndarray) -> tuple[float, float, float]:
+        """(D_S, N_T, D_T) in tokens, parameters, tokens."""
+        log_ds, log_nt, log_dt = x
+        if self.student_only:
+            log_ds = np.log(self.compute / (3.0 * forward_flops(self.N_S, self.arch)))
+        if self.scenario.delta_pretrain == 0:
+            log_dt = np.log(self.bounds[1])
+        return np.exp(log_ds), np.exp(log_nt), np.exp(log_dt)
+
+    def objective(self, x: np.ndarray) -> float:
+        """log L_S (log nats per token)."""
+        D_S, N_T, D_T = self.unpack(x)
+        L_T = np.exp(log_supervised_loss(N_T, D_T, self.params))
+        return float(log_distilled_loss(self.N_S, D_S, L_T, self.params))
+
+    def budget_gap(self, x: np.ndarray) -> float:
+        """log of the allocation's FLOPs less log of the budget: 0 on the budget."""
+        D_S, N_T, D_T = self.unpack(x)
+        return float(np.log(total_flops(self.N_S, D_S, N_T, D_T, self.scenario, self.arch)) - np.log(self.compute))
+
+    def start(self, N_T: float, D_T: float) -> np.ndarray | None:
+        """A start on the budget where possible: the student gets what the teacher (N_T, D_T) leaves; None where
+        the teacher alone costs the budget."""
+        left = self.compute - forward_flops(N_T, self.arch) * (self.scenario.delta_pretrain * 3.0 * D_T)
+        if left <= 0:
+            return None
+        per_token = 3.0 * forward_flops(self.N_S, self.arch)  # the student's training and the teacher's logits
+        per_token += self.scenario.delta_logits * forward_flops(N_T, self.arch)
+        return np.clip(np.log([left / per_token, N_T, D_T]), *np.log(self.bounds))
+
+
 def slsqp_allocation(
     N_S: float,
     compute: float,
@@ -40,48 +91,19 @@ def slsqp_allocation(
     Scenario semantics match ``allocate``: in the best case D_S = C / 3F(N_S) and only the teacher is free;
     with delta_pretrain = 0, D_T sits at the upper bound.
     """
-    s = scenario_of(scenario)
-    lo, hi = np.log(bounds[0]), np.log(bounds[1])
-    log_c = np.log(compute)
-    fixed_tokens = compute / (3.0 * forward_flops(N_S, arch))
-
-    def unpack(x):
-        log_ds, log_nt, log_dt = x
-        if s.delta_logits == 0 and s.delta_pretrain == 0:
-            log_ds = np.log(fixed_tokens)
-        if s.delta_pretrain == 0:
-            log_dt = hi
-        return np.exp(log_ds), np.exp(log_nt), np.exp(log_dt)
-
-    def objective(x):
-        D_S, N_T, D_T = unpack(x)
-        L_T = np.exp(log_supervised_loss(N_T, D_T, params))
-        return float(log_distilled_loss(N_S, D_S, L_T, params))
-
-    def budget(x):
-        D_S, N_T, D_T = unpack(x)
-        return float(np.log(total_flops(N_S, D_S, N_T, D_T, s, arch)) - log_c)
-
-    constraints = [] if (s.delta_logits == 0 and s.delta_pretrain == 0) else [{"type": "eq", "fun": budget}]
+    problem = _Problem(N_S, compute, scenario_of(scenario), params, bounds, arch)
+    constraints = [] if problem.student_only else [{"type": "eq", "fun": problem.budget_gap}]
     best = None
-    for n_t, d_t in itertools.product(_STARTS, _STARTS):
-        # Start on the budget where possible: give the student what the teacher leaves.
-        teacher_cost = forward_flops(n_t, arch) * (s.delta_pretrain * 3.0 * d_t)
-        left = compute - teacher_cost
-        if left <= 0:
-            continue
-        d_s = left / (3.0 * forward_flops(N_S, arch) + s.delta_logits * forward_flops(n_t, arch))
-        x0 = np.clip(np.log([d_s, n_t, d_t]), lo, hi)
-        result = minimize(
-            objective, x0, method="SLSQP", bounds=[(lo, hi)] * 3, constraints=constraints,
-            options={"ftol": 1e-14, "maxiter": 500},
-        )
-        if constraints and abs(budget(result.x)) > 1e-8:
+    starts = (problem.start(N_T, D_T) for N_T, D_T in itertools.product(_STARTS, _STARTS))
+    for x0 in (x for x in starts if x is not None):
+        result = minimize(problem.objective, x0, method="SLSQP", bounds=[tuple(np.log(bounds))] * 3,
+                          constraints=constraints, options={"ftol": 1e-14, "maxiter": 500})
+        if constraints and abs(problem.budget_gap(result.x)) > 1e-8:
             continue
         if best is None or result.fun < best.fun:
             best = result
     if best is None:
         raise RuntimeError(f"SLSQP found no feasible allocation for N_S={N_S:g}, compute={compute:g}")
-    D_S, N_T, D_T = unpack(best.x)
+    D_S, N_T, D_T = problem.unpack(best.x)
     return {"student_tokens": D_S, "teacher_params": N_T, "teacher_tokens": D_T,
             "student_loss": float(np.exp(best.fun))}
