@@ -68,7 +68,7 @@ def joint_set(rng: np.random.Generator, seed: int) -> tuple[object, dict[str, fl
     return simulate_paper_design(LawParams(**truth), noise=0.01, seed=seed), truth
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sets", type=int, default=100)
     ap.add_argument("--runs", type=int, default=60)
@@ -83,35 +83,36 @@ def main() -> None:
     ap.add_argument("--law-error", action="store_true", help="fit with the model of the law's error (the data "
                     "have none: nothing should get worse)")
     ap.add_argument("--log", help="JSON-lines file of per-set results (default sbc_<kind>_<seed>.jsonl)")
-    args = ap.parse_args()
-    names = COEFFICIENTS if args.joint else (*SUPERVISED_COEFFICIENTS, NOISE)
-    suffix = ("_law_error" if args.law_error else "") + (f"_{args.sizes}_sizes" if args.sizes else "")
-    log = Path(args.log or f"sbc_{'joint' if args.joint else 'supervised'}_{args.seed}{suffix}.jsonl")
-    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    start = time.time()
-    for i in range(len(done), args.sets):
-        rng = np.random.default_rng([args.seed, i])
-        runs, truth = joint_set(rng, i) if args.joint else supervised_set(rng, args.runs, args.sizes)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", FitWarning)
-            post = fit(runs, prior="default" if args.joint else PRIOR, chains=args.chains, draws=args.draws,
-                       warmup=args.draws, seed=i, target_accept=args.target_accept, law_error=args.law_error)
-        params = post.params().assign({NOISE: post.posterior[NOISE]})
-        record = {"set": i, "diagnostics_ok": not any(issubclass(w.category, FitWarning) for w in caught),
-                  "divergences": int(post.tree["sample_stats"]["diverging"].values.sum())}
-        for k in names:
-            x = params[k].values.ravel()
-            for level in (50, 90):
-                q = (100 - level) / 200
-                lo, hi = np.quantile(x, [q, 1 - q])
-                record[f"{k}_{level}"] = bool(lo <= truth[k] <= hi)
-            record[f"{k}_width90"] = float(np.diff(np.quantile(x, [0.05, 0.95]))[0])
-        done.append(record)
-        with log.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        print(f"set {i + 1}/{args.sets} done ({time.time() - start:.0f} s)", flush=True)
+    return ap.parse_args()
+
+
+def one_set(args: argparse.Namespace, i: int, names: tuple[str, ...]) -> dict:
+    """Simulate set ``i`` from the prior, fit it and record, per coefficient, whether its central 50% and 90%
+    intervals hold the truth and the 90% interval's width, with the fit's diagnostics."""
+    rng = np.random.default_rng([args.seed, i])
+    runs, truth = joint_set(rng, i) if args.joint else supervised_set(rng, args.runs, args.sizes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        post = fit(runs, prior="default" if args.joint else PRIOR, chains=args.chains, draws=args.draws,
+                   warmup=args.draws, seed=i, target_accept=args.target_accept, law_error=args.law_error)
+    params = post.params().assign({NOISE: post.posterior[NOISE]})
+    record = {"set": i, "diagnostics_ok": not any(issubclass(w.category, FitWarning) for w in caught),
+              "divergences": int(post.tree["sample_stats"]["diverging"].values.sum())}
+    for k in names:
+        x = params[k].values.ravel()
+        for level in (50, 90):
+            q = (100 - level) / 200
+            lo, hi = np.quantile(x, [q, 1 - q])
+            record[f"{k}_{level}"] = bool(lo <= truth[k] <= hi)
+        record[f"{k}_width90"] = float(np.diff(np.quantile(x, [0.05, 0.95]))[0])
+    return record
+
+
+def report(done: list[dict], names: tuple[str, ...], kind: str) -> None:
+    """Each coefficient's 50% and 90% coverage over the sets (binomial standard errors) and median 90% width, then
+    the 90% coverage among the fits that passed the diagnostics and among those that failed."""
     hits = {level: {k: [r[f"{k}_{level}"] for r in done] for k in names} for level in (50, 90)}
-    print(f"\ncoverage over {len(done)} sets ({'joint' if args.joint else 'supervised'}); binomial se in brackets")
+    print(f"\ncoverage over {len(done)} sets ({kind}); binomial se in brackets")
     print(f"{'coef':>12} {'50%':>14} {'90%':>14} {'median 90% width':>17}")
     for k in names:
         cells = []
@@ -120,16 +121,32 @@ def main() -> None:
             cells.append(f"{p:.2f} ({np.sqrt(p * (1 - p) / len(done)):.2f})")
         width = np.median([r.get(f"{k}_width90", np.nan) for r in done])
         print(f"{k:>12} {cells[0]:>14} {cells[1]:>14} {width:>17.4g}")
+    if "diagnostics_ok" not in done[0]:
+        return
     ok = [r for r in done if r.get("diagnostics_ok")]
-    if "diagnostics_ok" in done[0]:
-        print(f"\n{len(ok)} of {len(done)} fits passed the diagnostics (R-hat <= 1.01, ESS >= 400, no divergence); "
-              f"{sum(r['divergences'] > 0 for r in done)} had divergences. 90% coverage among those that passed / "
-              "failed (selecting on diagnostics is not exact SBC; it shows where the misses come from):")
-        for k in names:
-            passed = [r[f"{k}_90"] for r in ok]
-            failed = [r[f"{k}_90"] for r in done if not r.get("diagnostics_ok")]
-            print(f"{k:>12} {np.mean(passed) if passed else float('nan'):.2f} / "
-                  f"{np.mean(failed) if failed else float('nan'):.2f}")
+    print(f"\n{len(ok)} of {len(done)} fits passed the diagnostics (R-hat <= 1.01, ESS >= 400, no divergence); "
+          f"{sum(r['divergences'] > 0 for r in done)} had divergences. 90% coverage among those that passed / "
+          "failed (selecting on diagnostics is not exact SBC; it shows where the misses come from):")
+    for k in names:
+        passed = [r[f"{k}_90"] for r in ok]
+        failed = [r[f"{k}_90"] for r in done if not r.get("diagnostics_ok")]
+        print(f"{k:>12} {np.mean(passed) if passed else float('nan'):.2f} / "
+              f"{np.mean(failed) if failed else float('nan'):.2f}")
+
+
+def main() -> None:
+    args = parse_args()
+    names = COEFFICIENTS if args.joint else (*SUPERVISED_COEFFICIENTS, NOISE)
+    suffix = ("_law_error" if args.law_error else "") + (f"_{args.sizes}_sizes" if args.sizes else "")
+    log = Path(args.log or f"sbc_{'joint' if args.joint else 'supervised'}_{args.seed}{suffix}.jsonl")
+    done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    start = time.time()
+    for i in range(len(done), args.sets):
+        done.append(one_set(args, i, names))
+        with log.open("a") as f:
+            f.write(json.dumps(done[-1]) + "\n")
+        print(f"set {i + 1}/{args.sets} done ({time.time() - start:.0f} s)", flush=True)
+    report(done, names, "joint" if args.joint else "supervised")
 
 
 if __name__ == "__main__":
