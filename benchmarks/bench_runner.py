@@ -25,6 +25,7 @@ import os
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 import torch
@@ -98,6 +99,74 @@ def peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What both measurements share: the sweep spec, its training settings and token streams, its largest model and
+    its student sizes (layers), and how many timed rounds each comparison takes the best of."""
+
+    spec: dict
+    train: TrainConfig
+    streams: TokenStreams
+    largest: int
+    students: list[int]
+    rounds: int
+
+    @classmethod
+    def of(cls, spec_path: str, seconds: float) -> Setup:
+        spec = load_spec(spec_path)
+        rows, _ = expand(spec)
+        largest = max(r["layers"] for r in rows)
+        students = sorted({r["layers"] for r in rows if r["kind"] == "distilled"} | {largest})
+        streams = TokenStreams(DataConfig(**{**spec["data"], "paths": tuple(spec["data"]["paths"])}))
+        return cls(spec, TrainConfig(**spec["train"]), streams, largest, students, max(2, int(seconds / 1.0)))
+
+
+def training_throughput(setup: Setup) -> None:
+    """The largest model's training tokens/s and achieved FLOP/s against a dense matmul's, eager at 1x and 4x the
+    batch and compiled."""
+    for mult, comp in ((1, False), (4, False), (1, True)):
+        x, y = (t.to(device()) for t in setup.streams.batch("teacher", 0, setup.train.batch_size * mult))
+        st = Stepper(model_config(setup.spec, setup.largest), setup.train, x, y, compile=comp)
+        mm, best = 0.0, float("inf")
+        for _ in range(setup.rounds):
+            mm = max(mm, matmul_block())
+            best = min(best, st.block())
+        tps = x.numel() / best
+        achieved = 3.0 * st.model.forward_flops_per_token() * tps
+        print(
+            f"train L={setup.largest} N={st.model.n_params} batch {tuple(x.shape)}"
+            f"{' torch.compile' if comp else ' eager'}: {tps:,.0f} tokens/s, "
+            f"achieved {achieved / 1e9:.1f} GFLOP/s; dense matmul {mm / 1e9:.1f} GFLOP/s; "
+            f"ratio {achieved / mm:.0%}; peak memory {peak_memory_mb():.0f} MiB"
+        )
+
+
+def distillation_overhead(setup: Setup) -> None:
+    """Each student's distilled step time over its supervised one, against the FLOP count's prediction and against
+    the teacher's measured forward pass, eager and compiled."""
+    teacher = Transformer(model_config(setup.spec, setup.largest), seed=1).to(device()).eval()
+    dist = DistillConfig(**setup.spec["distill"])
+    x, y = (t.to(device()) for t in setup.streams.batch("student", 0, setup.train.batch_size))
+    for s, comp in [(s, c) for c in (False, True) for s in setup.students]:
+        sup = Stepper(model_config(setup.spec, s), setup.train, x, y, compile=comp)
+        dis = Stepper(model_config(setup.spec, s), setup.train, x, y, teacher, dist, compile=comp)
+        t_sup, t_dis = float("inf"), float("inf")
+        for _ in range(setup.rounds):
+            t_sup = min(t_sup, sup.block())
+            t_dis = min(t_dis, dis.block())
+        pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup.model.forward_flops_per_token())
+        with torch.no_grad():  # the teacher as the distilled step runs it (compiled in the compile rows)
+            t_teacher = min(seconds_per_call(partial(dis.teacher, x)) for _ in range(setup.rounds))
+        ratio = t_dis / t_sup
+        print(
+            f"student L={s} teacher L={setup.largest}{' torch.compile' if comp else ' eager'}: "
+            f"step {t_sup * 1e3:.1f} ms supervised, {t_dis * 1e3:.1f} ms "
+            f"distilled; ratio {ratio:.3f} vs FLOP prediction {pred:.3f} ({ratio / pred - 1:+.1%}), "
+            f"time prediction {1 + t_teacher / t_sup:.3f} ({ratio / (1 + t_teacher / t_sup) - 1:+.1%}); "
+            f"peak memory {peak_memory_mb():.0f} MiB"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--spec", default="experiments/cpu.toml")
@@ -107,52 +176,10 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    spec = load_spec(a.spec)
-    rows, _ = expand(spec)
-    largest = max(r["layers"] for r in rows)
-    students = sorted({r["layers"] for r in rows if r["kind"] == "distilled"} | {largest})
-    tcfg = TrainConfig(**spec["train"])
-    streams = TokenStreams(DataConfig(**{**spec["data"], "paths": tuple(spec["data"]["paths"])}))
+    setup = Setup.of(a.spec, a.seconds)
     print(f"threads {a.threads}; device {device()}; spec {a.spec}")
-    rounds = max(2, int(a.seconds / 1.0))
-
-    for mult, comp in ((1, False), (4, False), (1, True)):
-        x, y = (t.to(device()) for t in streams.batch("teacher", 0, tcfg.batch_size * mult))
-        st = Stepper(model_config(spec, largest), tcfg, x, y, compile=comp)
-        mm, best = 0.0, float("inf")
-        for _ in range(rounds):
-            mm = max(mm, matmul_block())
-            best = min(best, st.block())
-        tps = x.numel() / best
-        achieved = 3.0 * st.model.forward_flops_per_token() * tps
-        print(
-            f"train L={largest} N={st.model.n_params} batch {tuple(x.shape)}"
-            f"{' torch.compile' if comp else ' eager'}: {tps:,.0f} tokens/s, "
-            f"achieved {achieved / 1e9:.1f} GFLOP/s; dense matmul {mm / 1e9:.1f} GFLOP/s; "
-            f"ratio {achieved / mm:.0%}; peak memory {peak_memory_mb():.0f} MiB"
-        )
-
-    teacher = Transformer(model_config(spec, largest), seed=1).to(device()).eval()
-    dist = DistillConfig(**spec["distill"])
-    x, y = (t.to(device()) for t in streams.batch("student", 0, tcfg.batch_size))
-    for s, comp in [(s, c) for c in (False, True) for s in students]:
-        sup = Stepper(model_config(spec, s), tcfg, x, y, compile=comp)
-        dis = Stepper(model_config(spec, s), tcfg, x, y, teacher, dist, compile=comp)
-        t_sup, t_dis = float("inf"), float("inf")
-        for _ in range(rounds):
-            t_sup = min(t_sup, sup.block())
-            t_dis = min(t_dis, dis.block())
-        pred = 1.0 + teacher.forward_flops_per_token() / (3.0 * sup.model.forward_flops_per_token())
-        with torch.no_grad():  # the teacher as the distilled step runs it (compiled in the compile rows)
-            t_teacher = min(seconds_per_call(partial(dis.teacher, x)) for _ in range(rounds))
-        ratio = t_dis / t_sup
-        print(
-            f"student L={s} teacher L={largest}{' torch.compile' if comp else ' eager'}: "
-            f"step {t_sup * 1e3:.1f} ms supervised, {t_dis * 1e3:.1f} ms "
-            f"distilled; ratio {ratio:.3f} vs FLOP prediction {pred:.3f} ({ratio / pred - 1:+.1%}), "
-            f"time prediction {1 + t_teacher / t_sup:.3f} ({ratio / (1 + t_teacher / t_sup) - 1:+.1%}); "
-            f"peak memory {peak_memory_mb():.0f} MiB"
-        )
+    training_throughput(setup)
+    distillation_overhead(setup)
 
 
 if __name__ == "__main__":
