@@ -531,3 +531,43 @@ def test_a_planner_target_of_a_two_stage_fit_is_said_to_leave_out_the_supervised
         ranked = post.suggest_runs(candidates, target, budget=1e30)
         assert ranked.attrs["supervised_law_fixed"] == int(says)
         assert (said in batch_summary(ranked, target)) is says
+
+
+def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
+    # suggest_runs reads a crossover's shares beyond the range from its clipped log10 C*; the planner says them with
+    # its outcome codes. The two must agree draw for draw, and the quantiles are those of the clipped answer.
+    from bayes_distill.planner.crossover import OUTCOME_DISTILLATION_THROUGHOUT, OUTCOME_SUPERVISED_THROUGHOUT
+
+    post = joint_posterior
+    candidates = pd.DataFrame({"kind": "distilled", "N": [1e8, 3e8], "D": [2e9, 6e9], "teacher_loss": [2.3, 2.3],
+                               "teacher_N": [1e9, 1e9]})
+    for N_S, scenario in ((1e8, "teacher-inference"), (1e9, "teacher-pretraining-inference"),
+                          (1e10, "teacher-pretraining-inference")):  # most draws above; a split; some below
+        ranked = post.suggest_runs(candidates, ("crossover", N_S, scenario), budget=1e30)
+        answer = post.crossover(N_S, scenario)
+        outcome, attrs = answer["outcome"].values, ranked.attrs
+        assert attrs["target_share_above_range"] == pytest.approx(np.mean(outcome == OUTCOME_DISTILLATION_THROUGHOUT))
+        assert attrs["target_share_below_range"] == pytest.approx(np.mean(outcome == OUTCOME_SUPERVISED_THROUGHOUT))
+        clipped = np.log10(np.clip(answer["compute"].values, *post.scale.compute_range))
+        assert np.allclose(ranked.attrs["target_quantiles"], np.quantile(clipped, [0.05, 0.5, 0.95]))
+    assert "target_share_above_range" not in post.suggest_runs(candidates, TARGET, budget=1e30).attrs
+
+
+def test_a_crossover_mostly_beyond_the_range_is_said_to_be_valued_poorly(joint_posterior):
+    # The summary gives the crossover's answer now, ends written as "> upper" and "< lower"; when most draws lie
+    # beyond the range searched it adds a caution, and not otherwise.
+    from bayes_distill.report.next_runs import batch_summary
+
+    target = ("crossover", 1e9, "teacher-inference")
+    candidates = pd.DataFrame({"kind": "supervised", "N": [1e8, 3e8], "D": [2e9, 6e9]})
+    ranked = joint_posterior.suggest_runs(candidates, target, budget=1e30)
+    lower, upper = ranked.attrs["compute_range"]
+    now = {"target_quantiles": np.array([np.log10(lower), 21.0, np.log10(upper)])}
+    mostly = ranked.assign_attrs(now, target_share_above_range=0.45, target_share_below_range=0.1)
+    said = batch_summary(mostly, target)
+    assert f"now C* 1e+21 [< {lower:.3g}, > {upper:.3g}] FLOPs" in said
+    assert "throughout the range searched in 45% of the draws and never in 10%" in said
+    assert "caution: 55% of the draws put the crossover beyond the range searched" in said
+    inside = ranked.assign_attrs(now, target_share_above_range=0.3, target_share_below_range=0.1)
+    assert "now C*" in batch_summary(inside, target) and "caution" not in batch_summary(inside, target)
+    assert "now C*" not in batch_summary(joint_posterior.suggest_runs(candidates, TARGET, budget=1e30), TARGET)

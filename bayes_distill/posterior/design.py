@@ -187,6 +187,19 @@ def target_quantities(post: Any, target: Any, seed: int = 0) -> xr.DataArray:
     return xr.DataArray(values.reshape(*_sample_shape(post), -1), dims=(*SAMPLE_DIMS, "quantity"), name=answer.name)
 
 
+def is_crossover(target: Any) -> bool:
+    """Whether ``target`` is ``("crossover", N_S, scenario)``."""
+    return isinstance(target, tuple) and target[:1] == ("crossover",)
+
+
+def beyond_range(post: Any, log10_crossover: np.ndarray) -> tuple[float, float]:
+    """The shares of a crossover's draws (log10 C* in FLOPs, clipped to the range searched, as ``suggest_runs``
+    takes it) that lie below the range (distillation never wins there) and above it (it wins throughout). Where
+    most draws sit beyond the range, the answer's variance mostly counts how many do."""
+    lower, upper = np.log10(post.scale.compute_range)
+    return float(np.mean(log10_crossover <= lower)), float(np.mean(log10_crossover >= upper))
+
+
 def is_wins(target: Any) -> bool:
     """Whether ``target`` is ``("wins", ...)``: an outcome, 1 or 0, whose mean is the probability that distillation
     wins."""
@@ -196,7 +209,7 @@ def is_wins(target: Any) -> bool:
 def target_label(target: Any) -> str:
     """The label of a target (``suggest_runs``'): what is to be surer of and its units, then, after the first ", ",
     where it is taken (student size, budget, scenario); for a table of points, its widest (the loop's interval)."""
-    if isinstance(target, tuple) and target[0] == "crossover":
+    if is_crossover(target):
         return f"log10 crossover budget (FLOPs), N_S = {target[1]:.3g}, {target[2]}"
     if isinstance(target, tuple) and target[0] == "teacher_size":
         return f"ln N_T* (parameters), N_S = {target[1]:.3g}, C = {target[2]:.3g} FLOPs, {target[3]}"
@@ -543,6 +556,7 @@ class _Question:
     teachers: NewTeachers
     size_beyond_fitted: float
     supervised_law_fixed: bool  # a planner answer of a two-stage fit, whose spread leaves the supervised law out
+    crossover: bool  # the target is a crossover budget
 
 
 def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> _Question:
@@ -560,14 +574,15 @@ def _question(post: Any, candidates: Any, target: Any, cost: Any, seed: int) -> 
     teachers = NewTeachers.of(table, post.architecture) if cost is None else NewTeachers.none(flops.size)
     return _Question(table, flops, whole, g, f, Ensemble.of(g, f, noise_variance(post, table["kind"].values)),
                      ExtrapolationCut.of(post, table, *law_error_points(post, target)), teachers,
-                     size_beyond_fitted(post, target), isinstance(target, tuple) and post.supervised_law_fixed)
+                     size_beyond_fitted(post, target), isinstance(target, tuple) and post.supervised_law_fixed,
+                     is_crossover(target))
 
 
 def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: int) -> xr.Dataset:
     """Each candidate's cost, expected reduction alone and per FLOP, whether ``batch`` holds it and what it adds
     there, in the table's order; the batch's totals (by the linear update and by reweighting the draws, its runs
-    taken by their mean predicted log loss so that one set of runs in any order gets one estimate) and the target's
-    mean and mean variance now in the attributes."""
+    taken by their mean predicted log loss so that one set of runs in any order gets one estimate), the target's
+    mean and mean variance now and, for a crossover, its answer now (``_crossover_now``) in the attributes."""
     reduction = question.ensemble.reductions() + (question.cut.alone if question.cut else 0.0)
     out = xr.Dataset({"cost": ("candidate", question.flops, {"units": "FLOPs"}),
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
@@ -584,7 +599,18 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
         budget=float(budget), target_mean=float(np.mean(question.whole)),
         target_variance=float(np.mean(np.var(question.whole, 0))), batch_reduction=batch.reduction,
         batch_reduction_reweighted=reweighted, batch_cost=batch.cost, size_beyond_fitted=question.size_beyond_fitted,
-        supervised_law_fixed=int(question.supervised_law_fixed))
+        supervised_law_fixed=int(question.supervised_law_fixed), **_crossover_now(post, question))
+
+
+def _crossover_now(post: Any, question: _Question) -> dict[str, Any]:
+    """A crossover target's answer now, for the attributes: its 5%, 50% and 95% quantiles (log10 FLOPs, clipped to
+    the range searched), the range (FLOPs) and the shares of its draws below and above it; none for other targets."""
+    if not question.crossover:
+        return {}
+    below, above = beyond_range(post, question.whole)
+    return {"target_quantiles": np.quantile(question.whole, [0.05, 0.5, 0.95]),
+            "compute_range": np.asarray(post.scale.compute_range, float),
+            "target_share_below_range": below, "target_share_above_range": above}
 
 
 def suggest_runs(post: Any, candidates: Any, target: Any, budget: float, *, cost: Any = None,

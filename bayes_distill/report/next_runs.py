@@ -102,7 +102,7 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
     if not selected.any():
         return (f"no candidate fits the budget of {budget:.3g} FLOPs (the cheapest costs "
                 f"{float(ranked['cost'].min()):.3g}); nothing selected")
-    now = f"; now {ranked.attrs['target_mean']:.0%}" if is_wins(target) else ""
+    now = f"; now {ranked.attrs['target_mean']:.0%}" if is_wins(target) else _crossover_now(ranked.attrs)
     cut, linear = expected_cut(ranked), expected_cut(ranked, reweighted=False)
     return (f"target: {question_label(target)}{now}\n"
             f"selected {int(selected.sum())} of {selected.size} candidates, {spent:.3g} FLOPs "
@@ -111,7 +111,42 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
             f"deviation by {share_text(1 - np.sqrt(1 - cut), 1.0)})\n"
             f"(by the draws reweighted with simulated outcomes; the linear update the batch was picked by, a lower "
             f"bound, says {share_text(linear, 1.0)})" + _bias_caution(ranked.attrs["size_beyond_fitted"])
+            + _beyond_range_caution(ranked.attrs)
             + (f"\ncaution: {SUPERVISED_LAW_FIXED_CAUTION}" if ranked.attrs["supervised_law_fixed"] else ""))
+
+
+def _crossover_now(attrs: dict) -> str:
+    """A crossover target's answer now (``suggest_runs``' attributes): C*'s median and 90% interval (FLOPs; "> upper"
+    and "< lower" beyond the range searched) and the shares of the draws beyond the range; "" for other targets."""
+    if "target_share_above_range" not in attrs:
+        return ""
+    lower, upper = attrs["compute_range"]
+    low, median, high = (_budget_text(q, lower, upper) for q in attrs["target_quantiles"])
+    above, below = attrs["target_share_above_range"], attrs["target_share_below_range"]
+    return (f"; now C* {median} [{low}, {high}] FLOPs, distillation winning throughout the range searched in "
+            f"{share_text(above, 1.0)} of the draws and never in {share_text(below, 1.0)}")
+
+
+def _budget_text(log10_compute: float, lower: float, upper: float) -> str:
+    """A clipped log10 crossover budget as text: at the range's ends, beyond it ("> upper", "< lower")."""
+    if log10_compute >= np.log10(upper):  # as suggest_runs clips: the same log10 of the same end
+        return f"> {upper:.3g}"
+    return f"< {lower:.3g}" if log10_compute <= np.log10(lower) else f"{10.0 ** log10_compute:.3g}"
+
+
+MOSTLY_BEYOND_RANGE = 0.5  # a crossover with this share of its draws beyond the range searched gets the caution below
+
+
+def _beyond_range_caution(attrs: dict) -> str:
+    """A line for a crossover whose draws mostly lie beyond the range searched: its variance then mostly counts how
+    many do, and in simulations of such an answer (experiments/crossover_valuation.py, bench_design.py) the expected
+    cut foretold little of the refit and a first batch picked by it did no better than random picks."""
+    beyond = attrs.get("target_share_above_range", 0.0) + attrs.get("target_share_below_range", 0.0)
+    if beyond < MOSTLY_BEYOND_RANGE:
+        return ""
+    return (f"\ncaution: {beyond:.0%} of the draws put the crossover beyond the range searched, so its variance mostly "
+            "counts how many do; from such an answer, in simulations, the expected cut foretold little of what the "
+            "refit did and random picks did at least as well: spread the first spend")
 
 
 FAR_BEYOND_FITTED = 2.0  # a target student this many times the largest fitted size gets the caution below
