@@ -461,6 +461,14 @@ def true_crossover(question: tuple, pool: pd.DataFrame) -> float:
     return float(np.log10(np.clip(compute, *scale.compute_range)).squeeze())
 
 
+def crossover_crps(rows: Path, level: float) -> pd.DataFrame:
+    """The crossover rows' (``--out``) CRPS of log10 C* at ``level`` by simulation (rows) and method (columns),
+    a method's seeds averaged."""
+    table = pd.read_csv(rows)
+    table = table[(table["task"] == "sim-crossover") & (table["level"] == level)]
+    return table.groupby(["sim_seed", "method"])["crps"].mean().unstack("method")
+
+
 def quiet_fit(runs: pd.DataFrame, fix: dict[str, float] | None = None) -> bd.Posterior:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

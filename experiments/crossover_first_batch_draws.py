@@ -51,8 +51,7 @@ def main() -> None:
     ap.add_argument("rows", type=Path)
     ap.add_argument("--sims", nargs="+", type=int, default=list(range(12)))
     args = ap.parse_args()
-    rows = pd.read_csv(args.rows)
-    rows = rows[(rows["task"] == "sim-crossover") & (rows["level"] == LEVEL)]
+    bench = bench_design.crossover_crps(args.rows, LEVEL)
     out = []
     for sim in args.sims:
         start = time.perf_counter()
@@ -60,9 +59,8 @@ def main() -> None:
         picked = first_batch_at_defaults(task)
         refit = task.fit(pd.concat([task.start, task.pool[task.pool["run"].isin(picked)]]))
         scored = bench_design.question_scores(refit, task)
-        bench = rows[rows["sim_seed"] == sim].groupby("method")["crps"].mean()
-        out.append({"sim": sim, "runs": len(picked), "crps_4000": scored["crps"],
-                    "cover90_4000": scored["cover90"], "crps_1000": bench["ours"], "crps_random": bench["random"]})
+        out.append({"sim": sim, "runs": len(picked), "crps_4000": scored["crps"], "cover90_4000": scored["cover90"],
+                    "crps_1000": bench.loc[sim, "ours"], "crps_random": bench.loc[sim, "random"]})
         print(f"{pd.DataFrame(out[-1:]).round(3).to_string(index=False)}  ({time.perf_counter() - start:.0f} s)",
               flush=True)
     table = pd.DataFrame(out)

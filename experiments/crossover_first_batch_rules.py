@@ -103,12 +103,11 @@ def main() -> None:
     ap.add_argument("--rules", nargs="*", default=["linear", "copula", "per-flop"])
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    rows = pd.read_csv(args.rows)
-    rows = rows[(rows["task"] == "sim-crossover") & (rows["level"] == LEVEL)]
+    bench = bench_design.crossover_crps(args.rows, LEVEL)
     out = []
     for sim in args.sims:
         start = time.perf_counter()
-        out.append(one_simulation(sim, args.rules, rows[rows["sim_seed"] == sim].groupby("method")["crps"].mean()))
+        out.append(one_simulation(sim, args.rules, bench.loc[sim]))
         print(f"{pd.DataFrame(out[-1:]).round(3).to_string(index=False)}  ({time.perf_counter() - start:.0f} s)",
               flush=True)
         if args.out:
