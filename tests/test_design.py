@@ -554,8 +554,8 @@ def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
 
 
 def test_a_crossover_mostly_beyond_the_range_is_said_to_be_valued_poorly(joint_posterior):
-    # The summary gives the crossover's answer now, ends written as "> upper" and "< lower"; when most draws lie
-    # beyond the range searched it adds a caution, and not otherwise.
+    # The summary gives the crossover's answer now, ends written as "> upper" and "< lower"; when nearly all draws
+    # (90%) lie beyond the range searched it adds a caution, and not otherwise.
     from bayes_distill.report.next_runs import batch_summary
 
     target = ("crossover", 1e9, "teacher-inference")
@@ -563,11 +563,11 @@ def test_a_crossover_mostly_beyond_the_range_is_said_to_be_valued_poorly(joint_p
     ranked = joint_posterior.suggest_runs(candidates, target, budget=1e30)
     lower, upper = ranked.attrs["compute_range"]
     now = {"target_quantiles": np.array([np.log10(lower), 21.0, np.log10(upper)])}
-    mostly = ranked.assign_attrs(now, target_share_above_range=0.45, target_share_below_range=0.1)
-    said = batch_summary(mostly, target)
+    beyond = ranked.assign_attrs(now, target_share_above_range=0.85, target_share_below_range=0.07)
+    said = batch_summary(beyond, target)
     assert f"now C* 1e+21 [< {lower:.3g}, > {upper:.3g}] FLOPs" in said
-    assert "throughout the range searched in 45% of the draws and never in 10%" in said
-    assert "caution: 55% of the draws put the crossover beyond the range searched" in said
-    inside = ranked.assign_attrs(now, target_share_above_range=0.3, target_share_below_range=0.1)
+    assert "throughout the range searched in 85% of the draws and never in 7%" in said
+    assert "caution: 92% of the draws put the crossover beyond the range searched" in said
+    inside = ranked.assign_attrs(now, target_share_above_range=0.8, target_share_below_range=0.05)
     assert "now C*" in batch_summary(inside, target) and "caution" not in batch_summary(inside, target)
     assert "now C*" not in batch_summary(joint_posterior.suggest_runs(candidates, TARGET, budget=1e30), TARGET)

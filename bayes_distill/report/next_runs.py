@@ -134,18 +134,19 @@ def _budget_text(log10_compute: float, lower: float, upper: float) -> str:
     return f"< {lower:.3g}" if log10_compute <= np.log10(lower) else f"{10.0 ** log10_compute:.3g}"
 
 
-MOSTLY_BEYOND_RANGE = 0.5  # a crossover with this share of its draws beyond the range searched gets the caution below
+NEARLY_ALL_BEYOND_RANGE = 0.9  # a crossover with this share of its draws beyond the range searched gets the caution
 
 
 def _beyond_range_caution(attrs: dict) -> str:
-    """A line for a crossover whose draws mostly lie beyond the range searched: its variance then mostly counts how
-    many do, and in simulations of such an answer (experiments/crossover_valuation.py, bench_design.py) the expected
-    cut foretold little of the refit and a first batch picked by it did no better than random picks."""
+    """A line for a crossover whose draws nearly all lie beyond the range searched: its variance then mostly counts
+    the few inside, and in simulations of such an answer (experiments/crossover_first_batch_rules.py,
+    crossover_valuation.py) the expected cut foretold little of the refit and a batch picked by it did no better than
+    random picks, while from answers with more of their draws inside its batches did best."""
     beyond = attrs.get("target_share_above_range", 0.0) + attrs.get("target_share_below_range", 0.0)
-    if beyond < MOSTLY_BEYOND_RANGE:
+    if beyond < NEARLY_ALL_BEYOND_RANGE:
         return ""
     return (f"\ncaution: {beyond:.0%} of the draws put the crossover beyond the range searched, so its variance mostly "
-            "counts how many do; from such an answer, in simulations, the expected cut foretold little of what the "
+            "counts the few inside; from such an answer, in simulations, the expected cut foretold little of what the "
             "refit did and random picks did at least as well: spread the first spend")
 
 
