@@ -537,6 +537,7 @@ def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
     # suggest_runs reads a crossover's shares beyond the range from its clipped log10 C*; the planner says them with
     # its outcome codes. The two must agree draw for draw, and the quantiles are those of the clipped answer.
     from bayes_distill.planner.crossover import OUTCOME_DISTILLATION_THROUGHOUT, OUTCOME_SUPERVISED_THROUGHOUT
+    from bayes_distill.posterior.summaries import summarize_crossover
 
     post = joint_posterior
     candidates = pd.DataFrame({"kind": "distilled", "N": [1e8, 3e8], "D": [2e9, 6e9], "teacher_loss": [2.3, 2.3],
@@ -548,8 +549,9 @@ def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
         outcome, attrs = answer["outcome"].values, ranked.attrs
         assert attrs["target_share_above_range"] == pytest.approx(np.mean(outcome == OUTCOME_DISTILLATION_THROUGHOUT))
         assert attrs["target_share_below_range"] == pytest.approx(np.mean(outcome == OUTCOME_SUPERVISED_THROUGHOUT))
-        clipped = np.log10(np.clip(answer["compute"].values, *post.scale.compute_range))
-        assert np.allclose(ranked.attrs["target_quantiles"], np.quantile(clipped, [0.05, 0.5, 0.95]))
+        assert np.allclose(ranked.attrs["target_quantiles"],
+                           np.log10(np.clip(summarize_crossover(answer, (0.05, 0.5, 0.95))["compute"].values.ravel(),
+                                            *post.scale.compute_range)))  # the crossover table's quantiles
     assert "target_share_above_range" not in post.suggest_runs(candidates, TARGET, budget=1e30).attrs
 
 

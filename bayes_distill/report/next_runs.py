@@ -128,10 +128,11 @@ def _crossover_now(attrs: dict) -> str:
 
 
 def _budget_text(log10_compute: float, lower: float, upper: float) -> str:
-    """A clipped log10 crossover budget as text: at the range's ends, beyond it ("> upper", "< lower")."""
-    if log10_compute >= np.log10(upper):  # as suggest_runs clips: the same log10 of the same end
-        return f"> {upper:.3g}"
-    return f"< {lower:.3g}" if log10_compute <= np.log10(lower) else f"{10.0 ** log10_compute:.3g}"
+    """A clipped log10 crossover budget as ``format_budget`` writes a crossover: at the range's ends, beyond it."""
+    from bayes_distill.posterior.summaries import format_budget
+
+    beyond = np.inf if log10_compute >= np.log10(upper) else -np.inf if log10_compute <= np.log10(lower) else None
+    return format_budget(10.0 ** log10_compute if beyond is None else beyond, (lower, upper))
 
 
 NEARLY_ALL_BEYOND_RANGE = 0.9  # a crossover with this share of its draws beyond the range searched gets the caution
