@@ -549,13 +549,13 @@ def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
         outcome, attrs = answer["outcome"].values, ranked.attrs
         assert attrs["target_share_above_range"] == pytest.approx(np.mean(outcome == OUTCOME_DISTILLATION_THROUGHOUT))
         assert attrs["target_share_below_range"] == pytest.approx(np.mean(outcome == OUTCOME_SUPERVISED_THROUGHOUT))
-        assert np.allclose(ranked.attrs["target_quantiles"],
+        assert np.allclose(attrs["target_quantiles"],
                            np.log10(np.clip(summarize_crossover(answer, (0.05, 0.5, 0.95))["compute"].values.ravel(),
                                             *post.scale.compute_range)))  # the crossover table's quantiles
     assert "target_share_above_range" not in post.suggest_runs(candidates, TARGET, budget=1e30).attrs
 
 
-def test_a_crossover_mostly_beyond_the_range_is_said_to_be_valued_poorly(joint_posterior):
+def test_a_crossover_nearly_all_beyond_the_range_is_said_to_be_valued_poorly(joint_posterior):
     # The summary gives the crossover's answer now, ends written as "> upper" and "< lower"; when nearly all draws
     # (90%) lie beyond the range searched it adds a caution, and not otherwise.
     from bayes_distill.report.next_runs import batch_summary
