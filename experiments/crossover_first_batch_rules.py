@@ -76,12 +76,9 @@ def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule:
 
 
 def range_shares(post, task: bench_design.Task) -> tuple[float, float]:  # noqa: ANN001
-    """The shares of the start's draws whose crossover sits below the searched range (distillation never wins) and
-    above it (distillation wins throughout)."""
-    answer = post.crossover(*task.question[1:])
-    compute = answer["compute"].values
-    lower, upper = answer.attrs["compute_range_lower"], answer.attrs["compute_range_upper"]
-    return float(np.mean(compute <= lower)), float(np.mean(~(compute < upper)))
+    """The shares of the posterior's draws whose crossover sits below the searched range (distillation never wins)
+    and above it (distillation wins throughout), as ``suggest_runs`` reports them."""
+    return design.beyond_range(post, design.target_quantities(post, task.question).values)
 
 
 def one_simulation(sim: int, rules: list[str], bench: pd.Series) -> dict:
