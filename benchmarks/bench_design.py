@@ -304,7 +304,9 @@ first batches does not foretell what their refits did (Spearman over the batches
 +0.14 with the narrowing of the 90% interval, -0.11 with the CRPS); the refits widened the interval after 6 of
 ours' 12 first batches and 15 of random's 24. Picked from the fit's default 4,000 draws instead of these 1,000
 (``experiments/crossover_first_batch_draws.py``), ours' first batch scored 1.34 (-0.27 +- 0.23, better in 7 of 12),
-still behind random's 1.13.
+still behind random's 1.13. Picked by the greedy on the answer's normal scores, or per FLOP alone
+(``experiments/crossover_first_batch_rules.py``), it scored 1.62 and 1.52 (less ours +0.01 +- 0.09, -0.09 +- 0.11):
+89-94% of the start's draws put the crossover above the range searched, the truth (10^21.8 FLOPs) inside it.
 Ranking 1,000 candidates against 4,000 draws (``--speed``, the first call, which builds the law error's move at
 the 786 fitted runs): 5.7 s, 5x the 1.15 s of predicting their supervised losses; with the move's Jacobian
 evaluated by NumPy, 9.6 s (8.2 s of it the move; the three greedy batches take 0.2 s). Before: 8.1 s with two
