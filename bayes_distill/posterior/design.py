@@ -603,13 +603,16 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
 
 
 def _crossover_now(post: Any, question: _Question) -> dict[str, Any]:
-    """A crossover target's answer now, for the attributes: its 5%, 50% and 95% quantiles (log10 FLOPs, clipped to
-    the range searched; draws' own values, as ``summarize_crossover`` takes them), the range (FLOPs) and the shares
-    of its draws below and above it; none for other targets."""
+    """A crossover target's answer now, for the attributes: C*'s 5%, 50% and 95% quantiles (FLOPs, draws' own values;
+    +inf above the range searched, -inf below it, as ``summarize_crossover`` gives them), the range (FLOPs) and the
+    shares of its draws below and above it; none for other targets."""
     if not question.crossover:
         return {}
     below, above = beyond_range(post, question.whole)
-    return {"target_quantiles": np.quantile(question.whole, [0.05, 0.5, 0.95], method="inverted_cdf"),
+    lower, upper = np.log10(post.scale.compute_range)
+    log10_compute = np.quantile(question.whole, [0.05, 0.5, 0.95], method="inverted_cdf")
+    compute = np.where(log10_compute >= upper, np.inf, np.where(log10_compute <= lower, -np.inf, 10.0 ** log10_compute))
+    return {"target_quantiles": compute,
             "compute_range": np.asarray(post.scale.compute_range, float),
             "target_share_below_range": below, "target_share_above_range": above}
 

@@ -118,21 +118,14 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
 def _crossover_now(attrs: dict) -> str:
     """A crossover target's answer now (``suggest_runs``' attributes): C*'s median and 90% interval (FLOPs; "> upper"
     and "< lower" beyond the range searched) and the shares of the draws beyond the range; "" for other targets."""
+    from bayes_distill.posterior.summaries import format_budget
+
     if "target_share_above_range" not in attrs:
         return ""
-    lower, upper = attrs["compute_range"]
-    low, median, high = (_budget_text(q, lower, upper) for q in attrs["target_quantiles"])
+    low, median, high = (format_budget(q, tuple(attrs["compute_range"])) for q in attrs["target_quantiles"])
     above, below = attrs["target_share_above_range"], attrs["target_share_below_range"]
     return (f"; now C* {median} [{low}, {high}] FLOPs, distillation winning throughout the range searched in "
             f"{share_text(above, 1.0)} of the draws and never in {share_text(below, 1.0)}")
-
-
-def _budget_text(log10_compute: float, lower: float, upper: float) -> str:
-    """A clipped log10 crossover budget as ``format_budget`` writes a crossover: at the range's ends, beyond it."""
-    from bayes_distill.posterior.summaries import format_budget
-
-    beyond = np.inf if log10_compute >= np.log10(upper) else -np.inf if log10_compute <= np.log10(lower) else None
-    return format_budget(10.0 ** log10_compute if beyond is None else beyond, (lower, upper))
 
 
 NEARLY_ALL_BEYOND_RANGE = 0.9  # a crossover with this share of its draws beyond the range searched gets the caution
