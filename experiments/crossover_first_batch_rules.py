@@ -10,8 +10,12 @@ benchmark's settings and scores the crossover as the benchmark does (CRPS in dec
   Gaussian copula: the update then values a run by how well its outcome orders the draws' answers, whatever the
   answer's scale, and its clipped ends and modes weigh no more than their ranks;
 - ``per-flop``: the linear update's greedy by reduction per FLOP alone (no per-run or per-sqrt batch);
+- ``gap``: the same greedy on the quantity whose zero C* is, unclipped: the log loss of compute-optimal distillation
+  less supervised training's at ``GAP_POINTS`` budgets over the range searched (``loss_gap``), their mean variance;
+- ``gap-scaled``: the same with each budget's gap divided by its spread over the draws, so that every budget counts
+  alike (a correlation), not mostly the far end's, where the gap is widest;
 - beside them, the benchmark's rows for random picks (the mean of its seeds) at 2%.
-Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula]
+Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula gap]
 [--out table.csv]
 
 Measured on 2 cores on ``benchmarks/results/design_sim_crossover.csv`` (simulations 0-11 in two halves side by side,
@@ -33,6 +37,13 @@ After the linear rule's first batch (``--rules linear``, 9 minutes in two halves
 second batches, picked from those refits, scored best at 5% in the benchmark (CRPS 1.03, random 1.28). Hence
 ``suggest``'s caution where nine in ten of the draws lie beyond the range (11 of the 12 starts here, whose shares
 beyond it were 0.89-0.94; none of the refits).
+The two gap rules (``--rules gap gap-scaled``, 2 x 13 minutes side by side with other work) by simulation, gap /
+gap-scaled: 2.67 / 2.08, 1.28 / 1.48, 2.21 / 2.81, 0.66 / 0.57, 0.39 / 0.34, 1.65 / 3.09, 2.89 / 3.14, 0.72 / 0.76,
+1.00 / 0.34, 0.33 / 0.20, 0.53 / 1.91, 2.30 / 2.29; means 1.39 / 1.58. Less random: gap +0.25 +- 0.28 (better in 8
+of 12, p 0.97), gap-scaled +0.45 +- 0.31 (better in 5, p 0.23); less linear -0.22 +- 0.35 (better in 8, p 0.47)
+and -0.03 +- 0.45 (6, p 0.85). Covered 10 and 9 of 12. Both spend the budget on 92-130 cheap runs (the per-FLOP
+batch wins their greedy): the gap is pinned where cheap runs speak, and C* moves with the gap where they do not.
+Not adopted.
 """
 
 from __future__ import annotations
@@ -52,12 +63,23 @@ import bench_design  # noqa: E402 - the benchmark's tasks and fit
 from bayes_distill.posterior import design  # noqa: E402
 
 LEVEL = 0.02
+GAP_POINTS = 15  # budgets at which the ``gap`` rule reads the loss gap
 
 
 def normal_scores(values: np.ndarray) -> np.ndarray:
     """Each column's ranks (ties averaged) mapped to standard normal quantiles; (sample, quantity)."""
     ranks = stats.rankdata(values, axis=0)
     return stats.norm.ppf(ranks / (values.shape[0] + 1))
+
+
+def loss_gap(post, question: tuple, points: int = GAP_POINTS) -> np.ndarray:  # noqa: ANN001
+    """The log loss of compute-optimal distillation less supervised training's, for the crossover's student and
+    scenario, at ``points`` budgets log-spaced over the range searched; (sample, budget). C* is where it crosses 0."""
+    _, N_S, scenario = question
+    lower, upper = post.scale.compute_range
+    plan = post.allocate(N_S, np.logspace(np.log10(lower), np.log10(upper), points), scenario)
+    gap = np.log(plan["student_loss"]) - np.log(plan["supervised_loss"])
+    return gap.stack(sample=design.SAMPLE_DIMS).transpose("sample", ...).values.reshape(-1, points)
 
 
 def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule: str) -> list[str]:  # noqa: ANN001
@@ -69,6 +91,13 @@ def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule:
     if rule == "copula":
         noise = design.noise_variance(post, question.table["kind"].values)
         ensemble = design.Ensemble.of(normal_scores(question.target), question.predicted, noise)
+    elif rule == "gap":
+        noise = design.noise_variance(post, question.table["kind"].values)
+        ensemble = design.Ensemble.of(loss_gap(post, task.question), question.predicted, noise)
+    elif rule == "gap-scaled":
+        noise = design.noise_variance(post, question.table["kind"].values)
+        gap = loss_gap(post, task.question)
+        ensemble = design.Ensemble.of(gap / gap.std(0), question.predicted, noise)
     elif rule == "per-flop":
         powers = (1.0,)
     batch = design.greedy_batch(ensemble, question.flops, budget, question.teachers, powers, question.cut)
