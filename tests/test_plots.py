@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,27 +19,18 @@ from matplotlib.figure import Figure
 
 import bayes_distill as bd
 from bayes_distill import plots
-from bayes_distill.inference import FitWarning
 from bayes_distill.laws import forward_flops
 from bayes_distill.plots._common import BANDS, log_edges
 from bayes_distill.plots.laws import most_run, profile_budgets
 from bayes_distill.plots.planning import _draw_crossover, feasible_range
 from bayes_distill.posterior import summarize_crossover, summarize_draws
-from bayes_distill.runner.executors import InProcess
-from bayes_distill.runner.sweep import run_sweep
-
-SMOKE = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
 
 
 @pytest.fixture(scope="module")
-def posterior(tmp_path_factory):
-    """The smoke grid's runs, fitted with E held at the data's exact loss floor (a quick, small posterior)."""
-    out = tmp_path_factory.mktemp("smoke")
-    run_sweep(SMOKE, out, executor=InProcess(), progress=False)
-    floor = float(np.unique(xr.open_dataset(out / "runs.nc")["loss_floor"].values)[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FitWarning)
-        return bd.fit(out / "runs.nc", chains=2, draws=200, warmup=200, fix={"E": floor})
+def posterior(smoke_posterior):
+    """The session's fit of the smoke grid's runs, with E held at the data's exact loss floor (a quick, small
+    posterior, shared with the report's and the notebooks' tests)."""
+    return smoke_posterior
 
 
 def _tagged(ax, gid):
