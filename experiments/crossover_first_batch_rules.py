@@ -42,8 +42,7 @@ gap-scaled: 2.67 / 2.08, 1.28 / 1.48, 2.21 / 2.81, 0.66 / 0.57, 0.39 / 0.34, 1.6
 1.00 / 0.34, 0.33 / 0.20, 0.53 / 1.91, 2.30 / 2.29; means 1.39 / 1.58. Less random: gap +0.25 +- 0.28 (better in 8
 of 12, p 0.97), gap-scaled +0.45 +- 0.31 (better in 5, p 0.23); less linear -0.22 +- 0.35 (better in 8, p 0.47)
 and -0.03 +- 0.45 (6, p 0.85). Covered 10 and 9 of 12. Both spend the budget on 92-130 cheap runs (the per-FLOP
-batch wins their greedy): the gap is pinned where cheap runs speak, and C* moves with the gap where they do not.
-Not adopted.
+batch wins their greedy), where the linear rule bought 13-52. Not adopted.
 """
 
 from __future__ import annotations
