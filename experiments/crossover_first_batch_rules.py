@@ -14,6 +14,8 @@ benchmark's settings and scores the crossover as the benchmark does (CRPS in dec
   less supervised training's at ``GAP_POINTS`` budgets over the range searched (``loss_gap``), their mean variance;
 - ``gap-scaled``: the same with each budget's gap divided by its spread over the draws, so that every budget counts
   alike (a correlation), not mostly the far end's, where the gap is widest;
+- ``outcome``: the same greedy on whether each draw's C* lies below the range and whether above it (0 or 1), the sum
+  of whose variances p (1 - p) stands in for the entropy of the answer's outcome, the issue's other measure;
 - beside them, the benchmark's rows for random picks (the mean of its seeds) at 2%.
 Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula gap]
 [--out table.csv]
@@ -43,6 +45,9 @@ gap-scaled: 2.67 / 2.08, 1.28 / 1.48, 2.21 / 2.81, 0.66 / 0.57, 0.39 / 0.34, 1.6
 of 12, p 0.97), gap-scaled +0.45 +- 0.31 (better in 5, p 0.23); less linear -0.22 +- 0.35 (better in 8, p 0.47)
 and -0.03 +- 0.45 (6, p 0.85). Covered 10 and 9 of 12. Both spend the budget on 92-130 cheap runs (the per-FLOP
 batch wins their greedy), where the linear rule bought 13-52. Not adopted.
+The outcome rule (``--rules outcome``, 2 x 13 minutes side by side): 1.50, 1.50, 3.04, 0.70, 2.51, 1.20, 0.33, 1.31,
+2.65, 1.14, 0.51, 0.90; mean 1.44. Less random +0.31 +- 0.16 (better in 4 of 12, p 0.13), less linear -0.17 +- 0.23
+(better in 8, p 0.38); covered 10 of 12; 14-55 runs. Not adopted.
 """
 
 from __future__ import annotations
@@ -81,6 +86,14 @@ def loss_gap(post, question: tuple, points: int = GAP_POINTS) -> np.ndarray:  # 
     return gap.stack(sample=design.SAMPLE_DIMS).transpose("sample", ...).values.reshape(-1, points)
 
 
+def outcome_indicators(post, log10_crossover: np.ndarray) -> np.ndarray:  # noqa: ANN001
+    """Whether each draw's crossover lies below the range searched and whether above it, as 0 or 1; (sample, 2).
+    Their variances p (1 - p) sum to a second-order stand-in for the entropy of the answer's outcome."""
+    lower, upper = np.log10(post.scale.compute_range)
+    values = np.ravel(log10_crossover)
+    return np.stack([values <= lower, values >= upper], axis=1).astype(float)
+
+
 def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule: str) -> list[str]:  # noqa: ANN001
     """The first batch by ``rule`` (see the module's docstring)."""
     if rule == "linear":
@@ -97,6 +110,9 @@ def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule:
         noise = design.noise_variance(post, question.table["kind"].values)
         gap = loss_gap(post, task.question)
         ensemble = design.Ensemble.of(gap / gap.std(0), question.predicted, noise)
+    elif rule == "outcome":
+        noise = design.noise_variance(post, question.table["kind"].values)
+        ensemble = design.Ensemble.of(outcome_indicators(post, question.whole), question.predicted, noise)
     elif rule == "per-flop":
         powers = (1.0,)
     batch = design.greedy_batch(ensemble, question.flops, budget, question.teachers, powers, question.cut)
