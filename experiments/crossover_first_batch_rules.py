@@ -17,7 +17,7 @@ benchmark's settings and scores the crossover as the benchmark does (CRPS in dec
 - ``outcome``: the same greedy on whether each draw's C* lies below the range and whether above it (0 or 1), the sum
   of whose variances p (1 - p) stands in for the entropy of the answer's outcome, the issue's other measure;
 - beside them, the benchmark's rows for random picks (the mean of its seeds) at 2%.
-Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula gap]
+Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula gap outcome]
 [--out table.csv]
 
 Measured on 2 cores on ``benchmarks/results/design_sim_crossover.csv`` (simulations 0-11 in two halves side by side,
@@ -94,27 +94,30 @@ def outcome_indicators(post, log10_crossover: np.ndarray) -> np.ndarray:  # noqa
     return np.stack([values <= lower, values >= upper], axis=1).astype(float)
 
 
+def rule_target(post, question, task: bench_design.Task, rule: str) -> np.ndarray | None:  # noqa: ANN001
+    """The draws (sample, quantity) whose mean variance ``rule``'s greedy takes off; None: the library's own."""
+    if rule == "copula":
+        return normal_scores(question.target)
+    if rule == "gap":
+        return loss_gap(post, task.question)
+    if rule == "gap-scaled":
+        gap = loss_gap(post, task.question)
+        return gap / gap.std(0)
+    if rule == "outcome":
+        return outcome_indicators(post, question.whole)
+    return None
+
+
 def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule: str) -> list[str]:  # noqa: ANN001
     """The first batch by ``rule`` (see the module's docstring)."""
     if rule == "linear":
         return bench_design.pick_ours(post, task.start, left, task, budget, None)
     question = design._question(post, left.drop(columns="loss"), task.question, task.cost[left["run"]].values, 0)
-    ensemble, powers = question.ensemble, design.COST_POWERS
-    if rule == "copula":
+    ensemble, target = question.ensemble, rule_target(post, question, task, rule)
+    if target is not None:
         noise = design.noise_variance(post, question.table["kind"].values)
-        ensemble = design.Ensemble.of(normal_scores(question.target), question.predicted, noise)
-    elif rule == "gap":
-        noise = design.noise_variance(post, question.table["kind"].values)
-        ensemble = design.Ensemble.of(loss_gap(post, task.question), question.predicted, noise)
-    elif rule == "gap-scaled":
-        noise = design.noise_variance(post, question.table["kind"].values)
-        gap = loss_gap(post, task.question)
-        ensemble = design.Ensemble.of(gap / gap.std(0), question.predicted, noise)
-    elif rule == "outcome":
-        noise = design.noise_variance(post, question.table["kind"].values)
-        ensemble = design.Ensemble.of(outcome_indicators(post, question.whole), question.predicted, noise)
-    elif rule == "per-flop":
-        powers = (1.0,)
+        ensemble = design.Ensemble.of(target, question.predicted, noise)
+    powers = (1.0,) if rule == "per-flop" else design.COST_POWERS
     batch = design.greedy_batch(ensemble, question.flops, budget, question.teachers, powers, question.cut)
     return [str(c) for c in question.table["candidate"].values[batch.selected]]
 
