@@ -37,6 +37,12 @@ def test_optimum_matches_multistart_slsqp(scenario, params):
         assert ours <= ref["student_loss"] + 1e-4, (scenario, n, c, ours, ref)
 
 
+def test_the_reference_refuses_a_tolerance_it_cannot_stop_at():
+    for ftol in (0.0, -1e-10, float("nan")):
+        with pytest.raises(ValueError, match="ftol must be a finite tolerance > 0"):
+            slsqp_allocation(1e9, 1e21, "teacher-inference", PAPER, ftol=ftol)
+
+
 def naive_supervised(N, D, p):
     """Eq. 1 written out directly (not the package's log-space form)."""
     return p.E + (p.A / N**p.alpha + p.B / D**p.beta) ** p.gamma

@@ -96,6 +96,8 @@ def slsqp_allocation(
     Scenario semantics match ``allocate``: in the best case D_S = C / 3F(N_S) and only the teacher is free;
     with delta_pretrain = 0, D_T sits at the upper bound.
     """
+    if not np.isfinite(ftol) or ftol <= 0:
+        raise ValueError(f"ftol must be a finite tolerance > 0 (log nats per token); got {ftol!r}")
     problem = _Problem(N_S, compute, scenario_of(scenario), params, bounds, arch)
     constraints = [] if problem.student_only else [{"type": "eq", "fun": problem.budget_gap}]
     best = None
