@@ -569,6 +569,7 @@ def test_a_crossover_nearly_all_beyond_the_range_is_said_to_be_valued_poorly(joi
     assert f"now C* 1e+21 [< {lower:.3g}, > {upper:.3g}] FLOPs" in said
     assert "throughout the range searched in 85% of the draws and never in 7%" in said
     assert "caution: 92% of the draws put the crossover beyond the range searched" in said
+    assert "a batch for the candidates themselves as the target did better: spread the first spend" in said
     inside = ranked.assign_attrs(now, target_share_above_range=0.8, target_share_below_range=0.05)
     assert "now C*" in batch_summary(inside, target) and "caution" not in batch_summary(inside, target)
     assert "now C*" not in batch_summary(joint_posterior.suggest_runs(candidates, TARGET, budget=1e30), TARGET)

@@ -134,14 +134,16 @@ NEARLY_ALL_BEYOND_RANGE = 0.9  # a crossover with this share of its draws beyond
 def _beyond_range_caution(attrs: dict) -> str:
     """A line for a crossover whose draws nearly all lie beyond the range searched: its variance then mostly counts
     the few inside, and in simulations of such an answer (experiments/crossover_first_batch_rules.py,
-    crossover_valuation.py) the expected cut foretold little of the refit and a batch picked by it did no better than
-    random picks, while from answers with more of their draws inside its batches did best."""
+    crossover_valuation.py) the expected cut foretold little of the refit and a batch picked by it did worse than
+    random picks and than batches blind to the question (the candidates' own log losses as the target, D-optimal),
+    while from answers with more of their draws inside its batches did best."""
     beyond = attrs.get("target_share_above_range", 0.0) + attrs.get("target_share_below_range", 0.0)
     if beyond < NEARLY_ALL_BEYOND_RANGE:
         return ""
     return (f"\ncaution: {beyond:.0%} of the draws put the crossover beyond the range searched, so its variance mostly "
             "counts the few inside; from such an answer, in simulations, the expected cut foretold little of what the "
-            "refit did and random picks did at least as well: spread the first spend")
+            "refit did, and random picks or a batch for the candidates themselves as the target did better: spread "
+            "the first spend")
 
 
 FAR_BEYOND_FITTED = 2.0  # a target student this many times the largest fitted size gets the caution below
