@@ -149,8 +149,8 @@ def pick(post, left: pd.DataFrame, task: bench_design.Task, budget: float, rule:
         ensemble = design.Ensemble.of(target, question.predicted, noise)
     powers, cut = (1.0,) if rule == "per-flop" else design.COST_POWERS, question.cut
     if rule == "information":
-        ensemble, cut = LawInformation(*(getattr(ensemble, f) for f in ("target_covariance", "candidate_covariance",
-                                                                        "noise_variance"))), None
+        ensemble = LawInformation(ensemble.target_covariance, ensemble.candidate_covariance, ensemble.noise_variance)
+        cut = None  # the information counts no extrapolated law error
     batch = design.greedy_batch(ensemble, question.flops, budget, question.teachers, powers, cut)
     return [str(c) for c in question.table["candidate"].values[batch.selected]]
 
