@@ -11,6 +11,11 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayes_distill.data.candidates import load_candidates
+from bayes_distill.plots.design import next_runs as next_runs_figure
+from bayes_distill.posterior import SUPERVISED_LAW_FIXED_CAUTION
+from bayes_distill.posterior.design import expected_cut, is_wins, question_label, without_fitted
+from bayes_distill.posterior.summaries import format_budget
 from bayes_distill.report.content import Section, Table
 from bayes_distill.report.figures import drawn
 
@@ -35,9 +40,6 @@ class NextRuns:
         """The report's section answering the question from ``posterior``; with ``skip_fitted``, the candidates
         the posterior was fitted on left out (and counted in the section), else refused as ``suggest_runs`` does;
         with a ``plan`` (a table or its path), that plan weighed beside the batch (``assess_batch``)."""
-        from bayes_distill.data.candidates import load_candidates
-        from bayes_distill.posterior.design import without_fitted
-
         table, left_out = load_candidates(self.candidates), 0
         if self.skip_fitted:
             table, left_out = without_fitted(posterior, table)
@@ -62,8 +64,6 @@ class PlanAssessed:
     def of(cls, posterior: Any, plan: Any, target: Any, seed: int = 0) -> PlanAssessed:
         """``plan`` (a table in the candidates' schema, or its path) weighed by ``posterior.assess_batch`` for
         ``target``; a path that is no file is an error naming it."""
-        from bayes_distill.data.candidates import load_candidates
-
         named = isinstance(plan, (str, Path))
         if named and not Path(plan).is_file():
             raise ValueError(f"plan (--compare) {str(plan)!r}: no such file")
@@ -94,9 +94,6 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
 
 def batch_summary(ranked: xr.Dataset, target: Any) -> str:
     """What the selected batch costs and is expected to do to the target's spread, in words, one line each."""
-    from bayes_distill.posterior import SUPERVISED_LAW_FIXED_CAUTION
-    from bayes_distill.posterior.design import expected_cut, is_wins, question_label
-
     selected = ranked["selected"].values
     budget, spent = ranked.attrs["budget"], ranked.attrs["batch_cost"]
     if not selected.any():
@@ -118,8 +115,6 @@ def batch_summary(ranked: xr.Dataset, target: Any) -> str:
 def _crossover_now(attrs: dict) -> str:
     """A crossover target's answer now (``suggest_runs``' attributes): C*'s median and 90% interval (FLOPs; "> upper"
     and "< lower" beyond the range searched) and the shares of the draws beyond the range; "" for other targets."""
-    from bayes_distill.posterior.summaries import format_budget
-
     if "target_share_above_range" not in attrs:
         return ""
     low, median, high = (format_budget(q, tuple(attrs["compute_range"])) for q in attrs["target_quantiles"])
@@ -164,8 +159,6 @@ def plan_summary(assessed: xr.Dataset, ranked: xr.Dataset, name: str) -> str:
     """A plan of one's own (``assess_batch``) beside the suggested batch (``suggest_runs``): what each costs and is
     expected to cut of the target's mean posterior variance, one line each, and which of the two is worth more per
     FLOP (or that they hold the same runs, by run ids; row positions never match)."""
-    from bayes_distill.posterior.design import expected_cut
-
     plan_cost, plan_cut = assessed.attrs["batch_cost"], expected_cut(assessed)
     lines = [f"your plan ({name}): {assessed.sizes['candidate']} runs, {plan_cost:.3g} FLOPs, expected to shrink the "
              f"target's mean posterior variance by {share_text(plan_cut, 1.0)}"]
@@ -255,11 +248,9 @@ def next_runs_section(table: pd.DataFrame, ranked: xr.Dataset, target: Any, left
 
 def _candidates_figure(table: pd.DataFrame, ranked: xr.Dataset) -> Any:
     """``plots.next_runs`` of ``ranked``, its candidates coloured by their kinds in ``table``."""
-    from bayes_distill.plots import next_runs
-
     kind = xr.DataArray(table["kind"].to_numpy(dtype=str), dims="candidate",
                         coords={"candidate": table["run"].to_numpy()})
-    return next_runs(ranked, kind)
+    return next_runs_figure(ranked, kind)
 
 
 def _sentences(lines: str) -> str:
