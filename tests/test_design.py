@@ -535,7 +535,8 @@ def test_a_planner_target_of_a_two_stage_fit_is_said_to_leave_out_the_supervised
 
 def test_a_crossover_targets_answer_now_is_the_planners(joint_posterior):
     # suggest_runs reads a crossover's shares beyond the range from its clipped log10 C*; the planner says them with
-    # its outcome codes. The two must agree draw for draw, and the quantiles are those of the clipped answer.
+    # its outcome codes. The two must agree draw for draw, and the quantiles are the crossover table's (FLOPs, +-inf
+    # beyond the range).
     from bayes_distill.planner.crossover import OUTCOME_DISTILLATION_THROUGHOUT, OUTCOME_SUPERVISED_THROUGHOUT
     from bayes_distill.posterior.summaries import summarize_crossover
 
