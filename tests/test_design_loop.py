@@ -73,7 +73,7 @@ class LawExecutor:
         pass
 
 
-def design(tmp_path: Path, executor, budget_share: float = 0.3, width=None):  # noqa: ANN001, ANN201
+def design(tmp_path: Path, executor, budget_share: float = 0.3, width=None, round_budget=None):  # noqa: ANN001, ANN201
     from bayes_distill.loop import Design
     from bayes_distill.runner.sweep import expand, load_spec, model_config, n_params
 
@@ -84,7 +84,7 @@ def design(tmp_path: Path, executor, budget_share: float = 0.3, width=None):  # 
     total = sum(job["cost"] for job in expand(load_spec(spec_path))[1])
     return Design(spec_path, tmp_path / "loop", target, budget=budget_share * total, width=width, starting_runs=6,
                   fit_options={"chains": 2, "draws": 200, "warmup": 200, "fix": {"E": PAPER.E}},
-                  run_options={"executor": executor}, seed=0)
+                  run_options={"executor": executor}, seed=0, round_budget=round_budget)
 
 
 @pytest.mark.filterwarnings("ignore")  # short chains on few runs
@@ -117,6 +117,38 @@ def test_the_loop_trains_the_start_then_the_suggested_runs_within_the_budget(tmp
     first = bd.posterior.design.target_quantities(loop.posterior(0), loop.target).mean(("chain", "draw"))
     assert history.loc[0, "mean"] == pytest.approx(float(first[0]), rel=1e-12)
     assert (history["low"] < history["mean"]).all() and (history["mean"] < history["high"]).all()
+
+
+@pytest.mark.filterwarnings("ignore")  # short chains on few runs
+def test_a_rounds_budget_spreads_the_spend_over_rounds_each_picked_from_the_last_refit(tmp_path):
+    from dataclasses import replace
+
+    loop = design(tmp_path, LawExecutor(tmp_path))
+    table = loop.table()
+    start = table.loc[table["run"].isin(loop._starting_runs(table)), "cost"].sum()
+    per_round = (loop.budget - start) / 3
+    loop = replace(loop, round_budget=per_round)
+    rounds = loop.run()
+    spent = np.diff([r.spent for r in rounds])
+    assert len(rounds) >= 3 and (spent > 0).all() and (spent <= per_round * (1 + 1e-12)).all()
+    assert rounds[-1].spent <= loop.budget
+    left = loop.table().query("status == 'not run'")["cost"]
+    assert left.min() > min(per_round, loop.budget - rounds[-1].spent)  # nothing left that a round could buy
+    # Each round's batch was the one its predecessor's posterior suggested within the round's budget.
+    assert [loop._path(r.number, ".plan.json").exists() for r in rounds[1:]] == [True] * (len(rounds) - 1)
+
+
+def test_a_rounds_budget_below_every_run_left_stops_the_loop_and_says_why(tmp_path):
+    loop = design(tmp_path, LawExecutor(tmp_path))
+    with pytest.raises(ValueError, match=r"round_budget must be a finite number of FLOPs > 0 or None; got -1\.0"):
+        design(tmp_path, LawExecutor(tmp_path), round_budget=-1.0)
+    cheapest = loop._candidates(loop.table())["cost"].min()
+    loop = design(tmp_path, LawExecutor(tmp_path), round_budget=cheapest / 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short chains on few runs
+        [start] = loop.run()
+    assert start.number == 0 and not loop._path(1, ".plan.json").exists()
+    assert loop.stop_reason().startswith(f"no run left fits a round's budget of {cheapest / 2:.3g} FLOPs (of ")
 
 
 def test_a_budget_below_round_0s_cost_is_refused_before_anything_is_trained(tmp_path, capsys):

@@ -1,7 +1,8 @@
 """The closed loop: train, fit, ask the posterior which runs to train next, and again, until a question is decided.
 
 A sweep spec's families define the candidate runs. Round 0 trains the cheapest runs that identify the law; every
-later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left. Each round
+later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left, or within a
+round's budget where one is given, so that each batch is picked from the refit of all the runs before it. Each round
 is kept in ``out/rounds``: its plan (written before training), its posterior and its record (written after), each
 file whole or absent, and the runner keeps each trained job; so a loop killed at any point resumes where it was,
 retraining nothing.
@@ -85,7 +86,9 @@ class Design:
     scheduler);
     ``starting_runs``: how many runs of each kind round 0 trains (default: RUNS_PER_COEFFICIENT per coefficient
     of that kind's law). The budget counts round 0: a budget below its cost is refused (``ValueError``) before any
-    run is trained."""
+    run is trained. ``round_budget``: the FLOPs each later round may spend at most (its runs and the teachers they
+    need); None spends all the budget left in round 1. Smaller rounds pick each batch from what the rounds before
+    it learned, and give ``width`` the chance to stop the loop before the budget is spent."""
 
     spec: str | os.PathLike[str]
     out: str | os.PathLike[str]
@@ -96,12 +99,15 @@ class Design:
     run_options: dict[str, Any] = field(default_factory=dict)
     starting_runs: int | None = None
     seed: int = 0
+    round_budget: float | None = None
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.budget) or self.budget <= 0:
             raise ValueError(f"budget must be a finite number of FLOPs > 0; got {self.budget!r}")
         if self.width is not None and not self.width > 0:
             raise ValueError(f"width must be > 0; got {self.width!r}")
+        if self.round_budget is not None and not (math.isfinite(self.round_budget) and self.round_budget > 0):
+            raise ValueError(f"round_budget must be a finite number of FLOPs > 0 or None; got {self.round_budget!r}")
         self.out = Path(self.out)
         (self.out / "rounds").mkdir(parents=True, exist_ok=True)
 
@@ -162,6 +168,11 @@ class Design:
     def _spent(self, frame: pd.DataFrame) -> float:
         return float(frame.loc[frame["status"] != "not run", "cost"].sum())
 
+    def _allowance(self, frame: pd.DataFrame) -> float:
+        """The FLOPs the next round may spend: the budget left, or less where a round's budget is given."""
+        left = self.budget - self._spent(frame)
+        return left if self.round_budget is None else min(left, self.round_budget)
+
     def _candidates(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The runs not yet trained, in ``suggest_runs``' schema; a student whose teacher is not trained yet pays
         for that teacher's training too."""
@@ -216,15 +227,15 @@ class Design:
                                  f"runs (the cheapest that identify the law) and their teachers take {cost:.3g} "
                                  "FLOPs; give a budget of at least that, or fewer starting_runs")
             return plan
-        left = self.budget - self._spent(frame)
+        allowance = self._allowance(frame)
         candidates = self._candidates(frame)
-        affordable = candidates[candidates["cost"] <= left]
+        affordable = candidates[candidates["cost"] <= allowance]
         if affordable.empty:
             return Plan([])
         # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
         # students of one new teacher share its training in the batch.
         post = self.posterior(number - 1).with_architecture(self.architecture())
-        out = post.suggest_runs(affordable.drop(columns="cost"), self.target, left, seed=self.seed)
+        out = post.suggest_runs(affordable.drop(columns="cost"), self.target, allowance, seed=self.seed)
         return Plan([str(c) for c in out["candidate"].values[out["selected"].values]], expected_cut(out))
 
     def preview(self) -> pd.DataFrame:
@@ -256,12 +267,15 @@ class Design:
             return f"the target is decided: P(distillation wins) is {last.mean[0]:.1%}, outside 5-95%"
         if self.width is not None and last.width < self.width:
             return f"the target is decided: its widest 90% interval is {last.width:.4g}, under {self.width:g}"
-        candidates, left = self._candidates(self.table()), self.budget - last.spent
+        table = self.table()
+        candidates, left = self._candidates(table), self.budget - last.spent
         if candidates.empty:
             return "every run of the spec is trained"
+        cheapest = f"(of {len(candidates)} left, the cheapest costs {candidates['cost'].min():.3g})"
         if not (candidates["cost"] <= left).any():
-            return (f"no run left fits the {left:.3g} FLOPs left of the budget (of {len(candidates)} left, the "
-                    f"cheapest costs {candidates['cost'].min():.3g})")
+            return f"no run left fits the {left:.3g} FLOPs left of the budget {cheapest}"
+        if not (candidates["cost"] <= self._allowance(table)).any():
+            return f"no run left fits a round's budget of {self.round_budget:.3g} FLOPs {cheapest}"
         return None
 
     def finished(self) -> bool:
