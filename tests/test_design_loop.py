@@ -138,11 +138,16 @@ def test_a_rounds_budget_spreads_the_spend_over_rounds_each_picked_from_the_last
     assert [loop._path(r.number, ".plan.json").exists() for r in rounds[1:]] == [True] * (len(rounds) - 1)
 
 
-def test_a_rounds_budget_below_every_run_left_stops_the_loop_and_says_why(tmp_path):
+def test_a_rounds_budget_below_every_run_left_stops_the_loop_and_says_why(tmp_path, capsys):
+    from bayes_distill.cli import main
+
     loop = design(tmp_path, LawExecutor(tmp_path))
     with pytest.raises(ValueError, match=r"round_budget must be a finite number of FLOPs > 0 or None; got -1\.0"):
         design(tmp_path, LawExecutor(tmp_path), round_budget=-1.0)
     cheapest = loop._candidates(loop.table())["cost"].min()
+    code = main(["design", str(tmp_path / "design.toml"), "--out", str(tmp_path / "cli"), "--budget", "1e20",
+                 "--target", "crossover:1e9", "--round-budget", "0"])
+    assert code == 2 and "error: round_budget must be a finite number of FLOPs > 0" in capsys.readouterr().err
     loop = design(tmp_path, LawExecutor(tmp_path), round_budget=cheapest / 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains on few runs
