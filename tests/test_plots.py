@@ -360,6 +360,22 @@ def test_the_loops_progress_marks_its_budget(tmp_path):
     assert not [line for line in without.axes[0].get_lines() if line.get_linestyle() == "--"]
 
 
+@pytest.mark.parametrize("probability", [False, True])
+def test_the_loops_round_labels_do_not_overlap_when_rounds_are_close(probability, tmp_path):
+    # A round's budget makes many rounds, a few percent of the budget apart on a log axis: their labels are their
+    # numbers, alternately above and below the points, so that no two print over each other.
+    spent = np.array([1e12, 5e13, 5.8e13, 6.5e13, 7.3e13, 8.1e13])
+    history = pd.DataFrame({"round": range(6), "spent": spent, "trained": 2, "low": 0.55, "median": 0.6,
+                            "high": 0.65, "width": 0.1, "mean": [0.5, 0.55, 0.6, 0.6, 0.62, 0.63]})
+    fig = bd.plots.design_progress(history, "log loss", probability=probability, budget=1e14)
+    _saved(fig, tmp_path, "design")
+    renderer = fig.canvas.get_renderer()
+    labels = fig.axes[0].texts
+    assert [t.get_text() for t in labels] == ["0", "1", "2", "3", "4", "5"]
+    assert fig.axes[0].get_xlabel() == "FLOPs spent (numbers: rounds)"
+    boxes = [t.get_window_extent(renderer) for t in labels]
+    assert not [(i, j) for i in range(6) for j in range(i + 1, 6) if boxes[i].overlaps(boxes[j])]
+
 
 def test_tick_labels_take_the_decimals_that_tell_them_apart():
     from bayes_distill.plots._common import PowerOfTen, power_of_ten

@@ -12,13 +12,16 @@ from matplotlib.ticker import FuncFormatter
 
 from bayes_distill.plots._common import HEIGHT, WIDTH_PER_PANEL, tidy_log_axes
 
+CROWDED = 3  # more rounds than this are labelled by their numbers alone
 DECIDED = (0.05, 0.95)  # a wins target is decided once its probability leaves this range (its 90% interval is 0 wide)
 
 
 def design_progress(history: pd.DataFrame, target_label: str = "target", probability: bool = False,
                     budget: float | None = None) -> Figure:
     """The target's median and 90% interval (``low``, ``median``, ``high`` of ``Design.history()``, in the target's
-    units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number. With
+    units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number,
+alternately above and below the points (and as a bare number beyond ``CROWDED`` rounds), so that labels of
+rounds close in FLOPs do not print over each other. With
     ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
     wins (``mean``) instead, beside the bands where the outcome counts as decided. ``target_label`` is the quantity
     and its units, then, after the first ", ", where it is taken (``posterior.design.target_label``): the quantity
@@ -36,15 +39,17 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     if budget is not None:
         ax.axvline(budget, color="0.4", lw=1, ls="--", label=f"budget ({budget:.3g} FLOPs)")
     quantity, _, where = target_label.partition(", ")
+    crowded = len(history) > CROWDED  # many rounds, often close in FLOPs: numbers only, which fit between them
     ax.set_ylabel("P(distillation wins)" if probability else quantity)
     for i, (spent, y, number) in enumerate(zip(history["spent"], value, history["round"], strict=True)):
-        last = i == len(history) - 1 and i > 0  # the last round's label to its left, inside the axes
-        below = probability and y > 0.9  # under a point at the axes' top, not over its edge and the title
-        offset = (-7 if last else 7, -4 if below else 4)
-        ax.annotate(f"round {number}", (spent, y), textcoords="offset points", xytext=offset,
-                    ha="right" if last else "left", va="top" if below else "baseline", fontsize=8)
+        below = _label_below(i, y, probability)
+        ax.annotate(f"{number}" if crowded else f"round {number}", (spent, y), textcoords="offset points",
+                    xytext=(7, -4 if below else 4), va="top" if below else "baseline", fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlabel("FLOPs spent")
+    low, high = ax.get_xlim()  # room right of the last point for its label, inside the axes
+    room = (0.04 if crowded else 0.14) * np.log10(high / low)
+    ax.set_xlim(low, max(high, float(history["spent"].max()) * 10 ** room))
+    ax.set_xlabel("FLOPs spent (numbers: rounds)" if crowded else "FLOPs spent")
     if probability:
         ax.set_title(f"whether distillation wins, as the loop trains\n{where or quantity}", fontsize=10)
     else:
@@ -53,6 +58,15 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
     tidy_log_axes(fig)
     fig.tight_layout()
     return fig
+
+
+def _label_below(i: int, y: float, probability: bool) -> bool:
+    """Whether round ``i``'s label goes under its point: every other round's, so that rounds close in FLOPs do not
+    print their labels over each other; for a probability, always under a point near the top (not over the axes'
+    edge and the title) and never under one near the bottom."""
+    if probability and (y > 0.9 or y < 0.1):
+        return y > 0.9
+    return i % 2 == 1
 
 
 def _probability(ax: Axes, history: pd.DataFrame) -> None:
