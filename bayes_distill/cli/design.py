@@ -53,7 +53,8 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help=TARGET_HELP)
     p.add_argument("--round-budget", type=float, help="FLOPs each round after round 0 may spend at most (default: "
                    "all the budget left, in one round); smaller rounds pick each batch from a refit of the rounds "
-                   "before, and let --width stop the loop before the budget is spent")
+                   "before, and let --width stop the loop before the budget is spent, but never buy a run dearer "
+                   "than a round")
     p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units; 1 for a "
                                                "wins target: stop once decided)")
     p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")

@@ -88,7 +88,8 @@ class Design:
     of that kind's law). The budget counts round 0: a budget below its cost is refused (``ValueError``) before any
     run is trained. ``round_budget``: the FLOPs each later round may spend at most (its runs and the teachers they
     need); None spends all the budget left in round 1. Smaller rounds pick each batch from what the rounds before
-    it learned, and give ``width`` the chance to stop the loop before the budget is spent."""
+    it learned, and give ``width`` the chance to stop the loop before the budget is spent; but a run dearer than a
+    round is never bought, and a dear run near the target can be worth more than many cheap ones."""
 
     spec: str | os.PathLike[str]
     out: str | os.PathLike[str]
