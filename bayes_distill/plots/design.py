@@ -20,13 +20,13 @@ def design_progress(history: pd.DataFrame, target_label: str = "target", probabi
                     budget: float | None = None) -> Figure:
     """The target's median and 90% interval (``low``, ``median``, ``high`` of ``Design.history()``, in the target's
     units) against the FLOPs spent by the end of each round, on a log axis; each round marked with its number,
-alternately above and below the points (and as a bare number beyond ``CROWDED`` rounds), so that labels of
-rounds close in FLOPs do not print over each other. With
-    ``probability`` (a wins target, whose interval is only ever 0-1 or a point) the probability that distillation
-    wins (``mean``) instead, beside the bands where the outcome counts as decided. ``target_label`` is the quantity
-    and its units, then, after the first ", ", where it is taken (``posterior.design.target_label``): the quantity
-    labels the y axis and the rest goes in the title, so that a long label is not cut off at the figure's edge.
-    ``budget`` (FLOPs), if given, is drawn as a dashed line: how far the loop may still go."""
+    alternately above and below the points (a bare number beyond ``CROWDED`` rounds), so that the labels of rounds
+    close in FLOPs do not print over each other. With ``probability`` (a wins target, whose interval is only ever
+    0-1 or a point) the probability that distillation wins (``mean``) instead, beside the bands where the outcome
+    counts as decided. ``target_label`` is the quantity and its units, then, after the first ", ", where it is taken
+    (``posterior.design.target_label``): the quantity labels the y axis and the rest goes in the title, so that a
+    long label is not cut off at the figure's edge. ``budget`` (FLOPs), if given, is drawn as a dashed line: how far
+    the loop may still go."""
     fig = Figure(figsize=(WIDTH_PER_PANEL * 1.3, HEIGHT))
     ax = fig.add_subplot()
     value = history["mean"] if probability else history["median"]
