@@ -614,27 +614,37 @@ def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, A
     return [str(c) for c in out["candidate"].values[out["selected"].values]]
 
 
-ROUND_SHARE = 0.01  # ``ours-rounds``: each round spends at most this share of the pool's cost, then refits
+ROUND_SHARE = 0.01  # ``ours-rounds``: a round trains the head of the batch that fits this share of the pool's cost
 
 
-def round_allowance(left: pd.DataFrame, picked: list[str], cost: pd.Series, budget: float) -> float:
-    """The FLOPs the next round of ``ours-rounds`` may spend; 0 when none of the runs left fits them."""
-    allowance = min(budget - float(cost[picked].sum()), ROUND_SHARE * cost.sum())
-    return allowance if (cost[left["run"]].drop(picked) <= allowance).any() else 0.0
+def batch_head(ranked: xr.Dataset, round_budget: float) -> list[str]:
+    """The first picks of a ``suggest_runs`` batch, in the order picked, as far as their costs fit ``round_budget``
+    (FLOPs), and at least the first."""
+    order = ranked["pick_order"].values
+    picked = np.flatnonzero(order >= 0)[np.argsort(order[order >= 0])]
+    spent = np.cumsum(ranked["cost"].values[picked])
+    return [str(c) for c in ranked["candidate"].values[picked[:max(1, int(np.sum(spent <= round_budget)))]]] \
+        if picked.size else []
 
 
-def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201
-    """``ours`` as the loop runs it with a round's budget (``Design.round_budget``): rounds of at most ROUND_SHARE
-    of the pool's cost, each picked from the refit of all the runs before it (the last refit is the level's)."""
-    picked = []
-    while (allowance := round_allowance(left, picked, task.cost, budget)) > 0:
-        if picked:  # the round before's runs, fitted
+def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    """``ours`` as the loop runs it with a round's budget (``Design.round_budget``): each round plans the batch for
+    all the budget left and trains its head that fits ROUND_SHARE of the pool's cost (at least one run), then
+    refits (the last refit is the level's)."""
+    target, picked = task.question if task.question is not None else task.target.drop(columns="loss"), []
+    while True:
+        remaining = left[~left["run"].isin(picked)]
+        budget_left = budget - float(task.cost[picked].sum())
+        if not len(remaining) or not (task.cost[remaining["run"]] <= budget_left).any():
+            return picked
+        if picked:  # the rounds before, fitted
             post = task.fit(pd.concat([fitted, left[left["run"].isin(picked)]]))
-        batch = pick_ours(post, fitted, left[~left["run"].isin(picked)], task, allowance, rng)
-        if not batch:
-            break
-        picked += batch
-    return picked
+        ranked = post.suggest_runs(remaining.drop(columns="loss"), target, budget_left,
+                                   cost=task.cost[remaining["run"]].values)
+        head = batch_head(ranked, ROUND_SHARE * task.cost.sum())
+        if not head:
+            return picked
+        picked += head
 
 
 def pick_random(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001

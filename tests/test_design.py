@@ -352,6 +352,12 @@ def test_suggest_command_prints_and_writes_the_batch(joint_posterior, tmp_path, 
     assert added.sum() == pytest.approx(expected.attrs["batch_reduction"], rel=1e-12)
     assert np.all(added[expected["selected"].values] > 0) and np.all(added[~expected["selected"].values] == 0)
     assert np.allclose(ranking["reduction_in_batch"], added, rtol=1e-12, atol=0)
+    # The order of the picks: 0 to k - 1 over the batch, -1 outside it; the first pick adds what it would alone.
+    order = expected["pick_order"].values
+    assert sorted(order[expected["selected"].values]) == list(range(chosen.size))
+    assert np.all(order[~expected["selected"].values] == -1) and ranking["pick_order"].tolist() == order.tolist()
+    first = expected.isel(candidate=int(np.argmax(order == 0)))
+    assert float(first["reduction_in_batch"]) == pytest.approx(float(first["expected_reduction"]), rel=1e-12)
     assert "cut in the batch" in printed
     assert main([*argv[:-3], "1e10", "--out", str(tmp_path / "none.csv")]) == 0
     assert "no candidate fits the budget of 1e+10 FLOPs" in capsys.readouterr().out

@@ -51,10 +51,10 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=float, required=True, help="FLOPs to spend in all, round 0 included (a budget "
                    "below round 0's cost is refused before anything is trained)")
     p.add_argument("--target", required=True, help=TARGET_HELP)
-    p.add_argument("--round-budget", type=float, help="FLOPs each round after round 0 may spend at most (default: "
-                   "all the budget left, in one round); smaller rounds pick each batch from a refit of the rounds "
-                   "before, and let --width stop the loop before the budget is spent, but never buy a run dearer "
-                   "than a round")
+    p.add_argument("--round-budget", type=float, help="FLOPs a round after round 0 spends at most: the first picks "
+                   "of the batch planned for all the budget left, as far as they fit, and always the first (default: "
+                   "the whole batch in round 1); each round is planned from a refit of the rounds before, and --width "
+                   "can stop the loop before the budget is spent")
     p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units; 1 for a "
                                                "wins target: stop once decided)")
     p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")

@@ -27,7 +27,8 @@ def add_suggest_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compare", metavar="PLAN",
                    help="a plan of your own (a table in the candidates' schema, every run to be trained): say what "
                         "it is expected to cut and cost beside the suggested batch, and what each of its runs adds")
-    p.add_argument("--out", help="write every candidate's cost, expected reduction, score and selection (CSV)")
+    p.add_argument("--out", help="write every candidate's cost, expected reduction, score, selection and place in "
+                   "the order picked (CSV)")
     p.add_argument("--plot", help="draw each candidate's cost against the cut its outcome alone is expected to "
                                   "make, the batch filled (PNG)")
     p.add_argument("--seed", type=int, default=0, help="seed of the law error's draws at new sizes")

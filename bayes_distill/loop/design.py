@@ -1,8 +1,9 @@
 """The closed loop: train, fit, ask the posterior which runs to train next, and again, until a question is decided.
 
 A sweep spec's families define the candidate runs. Round 0 trains the cheapest runs that identify the law; every
-later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left, or within a
-round's budget where one is given, so that each batch is picked from the refit of all the runs before it. Each round
+later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left, or, where a
+round's budget is given, the head of that batch (its first picks) that fits the round, so that every round is
+picked from the refit of all the runs before it. Each round
 is kept in ``out/rounds``: its plan (written before training), its posterior and its record (written after), each
 file whole or absent, and the runner keeps each trained job; so a loop killed at any point resumes where it was,
 retraining nothing.
@@ -86,10 +87,11 @@ class Design:
     scheduler);
     ``starting_runs``: how many runs of each kind round 0 trains (default: RUNS_PER_COEFFICIENT per coefficient
     of that kind's law). The budget counts round 0: a budget below its cost is refused (``ValueError``) before any
-    run is trained. ``round_budget``: the FLOPs each later round may spend at most (its runs and the teachers they
-    need); None spends all the budget left in round 1. Smaller rounds pick each batch from what the rounds before
-    it learned, and give ``width`` the chance to stop the loop before the budget is spent; but a run dearer than a
-    round is never bought, and a dear run near the target can be worth more than many cheap ones."""
+    run is trained. ``round_budget``: the FLOPs a later round spends at most (its runs and the teachers they need):
+    of the batch suggested for all the budget left, the runs in the order they were picked as far as they fit, and
+    always the first however dear (a receding horizon: plan for the whole budget, train the plan's head, refit,
+    plan again); None trains the whole batch in round 1. Smaller rounds pick from what the rounds before learned and
+    give ``width`` the chance to stop the loop before the budget is spent, without shutting out a dear run."""
 
     spec: str | os.PathLike[str]
     out: str | os.PathLike[str]
@@ -169,11 +171,6 @@ class Design:
     def _spent(self, frame: pd.DataFrame) -> float:
         return float(frame.loc[frame["status"] != "not run", "cost"].sum())
 
-    def _allowance(self, frame: pd.DataFrame) -> float:
-        """The FLOPs the next round may spend: the budget left, or less where a round's budget is given."""
-        left = self.budget - self._spent(frame)
-        return left if self.round_budget is None else min(left, self.round_budget)
-
     def _candidates(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The runs not yet trained, in ``suggest_runs``' schema; a student whose teacher is not trained yet pays
         for that teacher's training too."""
@@ -228,16 +225,32 @@ class Design:
                                  f"runs (the cheapest that identify the law) and their teachers take {cost:.3g} "
                                  "FLOPs; give a budget of at least that, or fewer starting_runs")
             return plan
-        allowance = self._allowance(frame)
+        left = self.budget - self._spent(frame)
         candidates = self._candidates(frame)
-        affordable = candidates[candidates["cost"] <= allowance]
+        affordable = candidates[candidates["cost"] <= left].drop(columns="cost")
         if affordable.empty:
             return Plan([])
         # Costs from the compute accounting at the spec's architecture (the table's), not given, so that the
         # students of one new teacher share its training in the batch.
         post = self.posterior(number - 1).with_architecture(self.architecture())
-        out = post.suggest_runs(affordable.drop(columns="cost"), self.target, allowance, seed=self.seed)
-        return Plan([str(c) for c in out["candidate"].values[out["selected"].values]], expected_cut(out))
+        out = post.suggest_runs(affordable, self.target, left, seed=self.seed)
+        order = out["pick_order"].values
+        batch = [str(c) for c in out["candidate"].values[order >= 0][np.argsort(order[order >= 0])]]
+        head = self._head(frame, batch)
+        if len(head) == len(batch):
+            return Plan(batch, expected_cut(out))
+        part = post.assess_batch(affordable.set_index("run").loc[head].reset_index(), self.target, seed=self.seed)
+        return Plan(head, expected_cut(part))
+
+    def _head(self, frame: pd.DataFrame, batch: list[str]) -> list[str]:
+        """The first runs of ``batch`` (in the order picked) that fit a round's budget with the teachers they need,
+        and at least the first; the whole batch without a round's budget."""
+        if self.round_budget is None:
+            return batch
+        size = 1
+        while size < len(batch) and self._cost_with_teachers(frame, batch[:size + 1]) <= self.round_budget:
+            size += 1
+        return batch[:size]
 
     def preview(self) -> pd.DataFrame:
         """What the next round would train, with nothing trained or written: its runs (``role`` "planned") and the
@@ -268,15 +281,12 @@ class Design:
             return f"the target is decided: P(distillation wins) is {last.mean[0]:.1%}, outside 5-95%"
         if self.width is not None and last.width < self.width:
             return f"the target is decided: its widest 90% interval is {last.width:.4g}, under {self.width:g}"
-        table = self.table()
-        candidates, left = self._candidates(table), self.budget - last.spent
+        candidates, left = self._candidates(self.table()), self.budget - last.spent
         if candidates.empty:
             return "every run of the spec is trained"
-        cheapest = f"(of {len(candidates)} left, the cheapest costs {candidates['cost'].min():.3g})"
         if not (candidates["cost"] <= left).any():
-            return f"no run left fits the {left:.3g} FLOPs left of the budget {cheapest}"
-        if not (candidates["cost"] <= self._allowance(table)).any():
-            return f"no run left fits a round's budget of {self.round_budget:.3g} FLOPs {cheapest}"
+            return (f"no run left fits the {left:.3g} FLOPs left of the budget (of {len(candidates)} left, the "
+                    f"cheapest costs {candidates['cost'].min():.3g})")
         return None
 
     def finished(self) -> bool:

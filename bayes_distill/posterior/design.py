@@ -351,13 +351,15 @@ class Ensemble:
 class Batch:
     """A batch of runs: which candidates it holds (a boolean mask), what each pick adds to the expected reduction of
     the target's mean variance given the picks before it (target units^2, by candidate; 0 for the others), of their
-    sum the part their sizes take off the extrapolated law error whatever the outcomes (``ExtrapolationCut``), and
-    what it costs (FLOPs; a new teacher paid once)."""
+    sum the part their sizes take off the extrapolated law error whatever the outcomes (``ExtrapolationCut``), what
+    it costs (FLOPs; a new teacher paid once), and the candidates it holds in the order they were picked (the most
+    worth first: a loop that trains part of the batch trains its head)."""
 
     selected: np.ndarray
     added: np.ndarray
     cost: float
     extrapolation: float = 0.0
+    order: tuple[int, ...] = ()
 
     @property
     def reduction(self) -> float:
@@ -409,7 +411,7 @@ def _greedy(ensemble: Ensemble, cost: np.ndarray, budget: float, teachers: NewTe
         ensemble.observe(best)
         if cut is not None:
             state.current &= ~cut.changed_by(best)
-    return Batch(state.selected, state.added, float(budget) - state.left, state.extrapolated)
+    return Batch(state.selected, state.added, float(budget) - state.left, state.extrapolated, tuple(state.order))
 
 
 def _best(gain: np.ndarray, price: np.ndarray, affordable: np.ndarray, cost_power: float, state: _Picking,
@@ -456,7 +458,7 @@ def planned_batch(ensemble: Ensemble, cost: np.ndarray, teachers: NewTeachers,
         spent += cost[c] - (teachers.training[teacher] if paid[teacher] else 0.0)
         paid[teacher] = True
         ensemble.observe(c)
-    return Batch(np.ones(n, bool), added, spent, extrapolated)
+    return Batch(np.ones(n, bool), added, spent, extrapolated, tuple(range(n)))
 
 
 def reweighted_reduction(target: np.ndarray, predicted: np.ndarray, noise_scale: np.ndarray, nu: float,
@@ -588,6 +590,7 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
                       "expected_reduction": ("candidate", reduction, {"units": "target units^2"}),
                       "score": ("candidate", reduction / question.flops, {"units": "target units^2 per FLOP"}),
                       "selected": ("candidate", batch.selected),
+                      "pick_order": ("candidate", _pick_order(batch), {"description": "0: picked first; -1: not"}),
                       "reduction_in_batch": ("candidate", batch.added, {"units": "target units^2"})},
                      coords={"candidate": question.table["candidate"].values})
     picked = np.flatnonzero(batch.selected)
@@ -600,6 +603,13 @@ def _scored(post: Any, question: _Question, batch: Batch, budget: float, seed: i
         target_variance=float(np.mean(np.var(question.whole, 0))), batch_reduction=batch.reduction,
         batch_reduction_reweighted=reweighted, batch_cost=batch.cost, size_beyond_fitted=question.size_beyond_fitted,
         supervised_law_fixed=int(question.supervised_law_fixed), **_crossover_now(post, question))
+
+
+def _pick_order(batch: Batch) -> np.ndarray:
+    """Each candidate's place in the order ``batch`` picked it (0 first), -1 for those it does not hold."""
+    order = np.full(batch.selected.size, -1)
+    order[list(batch.order)] = np.arange(len(batch.order))
+    return order
 
 
 def _crossover_now(post: Any, question: _Question) -> dict[str, Any]:

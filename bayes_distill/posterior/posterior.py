@@ -300,11 +300,9 @@ class Posterior:
     # -- what to run next ----------------------------------------------------------------------------------
     def suggest_runs(self, candidates: Any, target: Any, budget: float, *, cost: Any = None,
                      seed: int = 0) -> xr.Dataset:
-        """Which candidate runs to train next: each scored by the expected reduction of the target's posterior
-        variance per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly: the best
-        of greedy picks per FLOP, per square root of FLOPs and per run (``bayes_distill.posterior.design``, which
-        says what it assumes).
-
+        """Which candidate runs to train next: each scored by the expected reduction of the target's posterior variance
+        per FLOP, sorted best first, and a batch that fits ``budget`` (FLOPs) chosen jointly: the best of greedy picks
+        per FLOP, per square root of FLOPs and per run (``bayes_distill.posterior.design``, which says what it assumes).
         ``candidates``: a table in the runs' schema without the loss (``load_candidates``): kind, N, D, and for
         distilled runs teacher_loss, or teacher_N and teacher_D for a teacher still to train; optional ``run`` ids (one
         of a run this posterior was fitted on is an error: that run is done) and ``cost`` (FLOPs). ``target``: a table
@@ -313,15 +311,16 @@ class Posterior:
         scenario)`` (log N_T*) or ``("wins", N_S, compute, scenario)`` (whether distillation beats supervised training
         there, 1 or 0: its variance p (1 - p)). ``cost``: FLOPs per candidate, overriding the table's and the compute
         accounting's (the runs' architecture). Returns a Dataset over ``candidate`` with ``cost``,
-        ``expected_reduction``, ``score`` (reduction per FLOP), ``selected`` and ``reduction_in_batch`` (what each
-        selected run adds given those picked before it; they sum to ``batch_reduction``, and a run can add far more or
-        less than it would alone). Each candidate's ``cost`` counts a new teacher's training; in ``selected`` the
-        students of one new teacher pay for it once (where the accounting, not ``cost``, gave their costs). Its
-        attributes: ``budget``, ``batch_cost`` (FLOPs the batch spends), ``target_variance`` (the target's mean
-        posterior variance now), ``batch_reduction`` (how much the batch's outcomes are expected to take off it by the
-        linear update the batch was picked by; target units^2) and ``batch_reduction_reweighted`` (the same by
-        reweighting the draws, which sees what the linear update misses; ``posterior.design.expected_cut`` makes it a
-        share)."""
+        ``expected_reduction``, ``score`` (reduction per FLOP), ``selected``, ``pick_order`` (0 for the batch's first
+        pick, worth most given none before it; -1 outside the batch: who cannot train the whole batch at once trains its
+        head) and ``reduction_in_batch`` (what each selected run adds given those picked before it; they sum to
+        ``batch_reduction``, and a run can add far more or less than it would alone). Each candidate's ``cost`` counts a
+        new teacher's training; in ``selected`` the students of one new teacher pay for it once (where the accounting,
+        not ``cost``, gave their costs). Its attributes: ``budget``, ``batch_cost`` (FLOPs the batch spends),
+        ``target_variance`` (the target's mean posterior variance now), ``batch_reduction`` (how much the batch's
+        outcomes are expected to take off it by the linear update the batch was picked by; target units^2) and
+        ``batch_reduction_reweighted`` (the same by reweighting the draws, which sees what the linear update misses;
+        ``posterior.design.expected_cut`` makes it a share)."""
         return suggest_runs(self, candidates, target, budget, cost=cost, seed=seed)
 
     def assess_batch(self, runs: Any, target: Any, *, cost: Any = None, seed: int = 0) -> xr.Dataset:

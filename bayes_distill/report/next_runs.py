@@ -89,7 +89,7 @@ def ranking_table(candidates: xr.Dataset, ranked: xr.Dataset) -> pd.DataFrame:
     answer = ranked.to_dataframe()
     table = answer.join(own).reset_index().rename(columns={"candidate": "run"})
     first = ["run", "kind", "N", "D", *[c for c in ("teacher_loss", "teacher_N", "teacher_D") if c in table]]
-    return table[[*first, "cost", "expected_reduction", "score", "selected", "reduction_in_batch"]]
+    return table[[*first, "cost", "expected_reduction", "score", "selected", "pick_order", "reduction_in_batch"]]
 
 
 def batch_summary(ranked: xr.Dataset, target: Any) -> str:
