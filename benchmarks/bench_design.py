@@ -99,9 +99,14 @@ batch planned for all the budget left (its first picks that fit the round, at le
 minutes): it spends what ours spends (4.7% / 9.8%) and its picks are ours' on 11 of 12 tasks at 5% and at 10%
 (errors 5.68 / 3.55 / 3.66 / 3.31% at 1% / 2% / 5% / 10%, ours 5.68 / 3.66 / 3.46 / 3.32%; rw_original/code
 differs, 7.8% against 5.3% at 5%). A round's budget sets the loop's pace without costing the design anything here;
-it does not make it better. (On these 12 tasks ours less V-optimal: +0.47 +- 0.66 points at 5%, better on 7;
-+0.52 +- 0.36 at 10%, better on 3. The rerun's numbers differ a little from the stored rows, e.g. rpj at 1% 6.3%
-against 6.0%, the whole pool's R^2 0.912 against 0.919: the fit has changed a little since; the picks are the same.)
+it does not make it better. (On these 12 tasks ours less V-optimal: +0.47 +- 0.66 points at 5%, better on 7; +0.52
++- 0.36 at 10%, better on 3. The rerun's numbers differ a little from the stored rows, e.g. rpj at 1% 6.3% against
+6.0%, the whole pool's R^2 0.912 against 0.919: the fit has changed a little since; the picks are the same.) On the
+crossover's first batch it does better: ``--tasks sim-crossover --sim-seeds 6 --first-sim-seed 0`` and ``6``,
+``--methods ours-rounds --levels 0.02`` (2 x 27 minutes side by side), CRPS at 2% by simulation 2.57, 1.25, 3.14,
+0.64, 0.38, 0.55, 0.15, 0.40, 1.23, 0.22, 1.03, 2.15, mean 1.14 against ours' 1.61 in one batch (-0.47 +- 0.26,
+better in 9 of 12, p 0.08), random picks' 1.13 (+0.01 +- 0.25, better in 7, p 0.85) and cheapest-first's 1.29;
+covered 11 of 12; 71-119 runs.
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against
