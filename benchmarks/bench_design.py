@@ -367,7 +367,7 @@ from bayes_distill.data.candidates import load_candidates
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
 from bayes_distill.laws import PAPER_ARCHITECTURE, SUPERVISED_COEFFICIENTS
 from bayes_distill.planner import crossover as plan_crossover
-from bayes_distill.posterior.design import candidate_cost
+from bayes_distill.posterior.design import candidate_cost, picked_in_order
 from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
@@ -630,11 +630,9 @@ ROUND_SHARE = 0.01  # ``ours-rounds``: a round trains the head of the batch that
 def batch_head(ranked: xr.Dataset, round_budget: float) -> list[str]:
     """The first picks of a ``suggest_runs`` batch, in the order picked, as far as their costs fit ``round_budget``
     (FLOPs), and at least the first."""
-    order = ranked["pick_order"].values
-    picked = np.flatnonzero(order >= 0)[np.argsort(order[order >= 0])]
-    spent = np.cumsum(ranked["cost"].values[picked])
-    return [str(c) for c in ranked["candidate"].values[picked[:max(1, int(np.sum(spent <= round_budget)))]]] \
-        if picked.size else []
+    batch = picked_in_order(ranked)
+    spent = np.cumsum(ranked["cost"].sel(candidate=batch).values)
+    return batch[:max(1, int(np.sum(spent <= round_budget)))]
 
 
 def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001

@@ -25,7 +25,7 @@ from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture
 from bayes_distill.posterior import load_posterior
-from bayes_distill.posterior.design import candidate_cost, expected_cut, is_wins, target_quantities
+from bayes_distill.posterior.design import candidate_cost, expected_cut, is_wins, picked_in_order, target_quantities
 
 RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
 INTERVAL = (0.05, 0.5, 0.95)
@@ -234,8 +234,7 @@ class Design:
         # students of one new teacher share its training in the batch.
         post = self.posterior(number - 1).with_architecture(self.architecture())
         out = post.suggest_runs(affordable, self.target, left, seed=self.seed)
-        order = out["pick_order"].values
-        batch = [str(c) for c in out["candidate"].values[order >= 0][np.argsort(order[order >= 0])]]
+        batch = picked_in_order(out)
         head = self._head(frame, batch)
         if len(head) == len(batch):
             return Plan(batch, expected_cut(out))

@@ -612,6 +612,12 @@ def _pick_order(batch: Batch) -> np.ndarray:
     return order
 
 
+def picked_in_order(ranked: xr.Dataset) -> list[str]:
+    """The ``candidate`` ids of a ``suggest_runs`` batch in the order they were picked (its ``pick_order``)."""
+    order = ranked["pick_order"].values
+    return [str(c) for c in ranked["candidate"].values[order >= 0][np.argsort(order[order >= 0])]]
+
+
 def _crossover_now(post: Any, question: _Question) -> dict[str, Any]:
     """A crossover target's answer now, for the attributes: C*'s 5%, 50% and 95% quantiles (FLOPs, draws' own values;
     +inf above the range searched, -inf below it, as ``summarize_crossover`` gives them), the range (FLOPs) and the
