@@ -89,24 +89,23 @@ error was 0.95 / 0.99 / 0.88% instead of 0.96 / 0.88 / 0.87% (R^2 0.981 / 0.977 
 the noise and the law error's scale, which the update leaves out.
 A round's budget (``ours-rounds``: the loop with ``Design.round_budget`` at 1% of the pool's cost), on 12 of the 24
 tasks (c4_original, rpj and its 7 validation sets, rw_original on code, de-en, ptb and redpajama; 2 x 6 tasks side by
-side), with ours and V-optimal rerun beside it (45 minutes). As the loop first had it, a round bought the batch that
-fits the round: most Gadre et al. runs above 100M parameters cost more than 1% of the pool, so it never bought them,
-spent 3.5% of the pool by the 5% level and nothing after, and trailed ours: mean relative error 4.4 / 4.4% at 5% /
-10% against ours' 3.5 / 3.3% and V-optimal's 3.0 / 2.8% (better than ours on 6 of 12: rpj 0.47% against 0.57 /
-0.93%, its c4_en, falcon-refinedweb and openlm sets, rw_original/de-en and /redpajama; worse on c4_original, 5.7%
-against 1.4 / 1.2%, the code and ptb sets and rpj/redpajama). As the loop has it now, a round trains the head of the
-batch planned for all the budget left (its first picks that fit the round, at least one: a receding horizon; 8
-minutes): it spends what ours spends (4.7% / 9.8%) and its picks are ours' on 11 of 12 tasks at 5% and at 10%
-(errors 5.68 / 3.55 / 3.66 / 3.31% at 1% / 2% / 5% / 10%, ours 5.68 / 3.66 / 3.46 / 3.32%; rw_original/code
-differs, 7.8% against 5.3% at 5%). A round's budget sets the loop's pace without costing the design anything here;
-it does not make it better. (On these 12 tasks ours less V-optimal: +0.47 +- 0.66 points at 5%, better on 7; +0.52
-+- 0.36 at 10%, better on 3. The rerun's numbers differ a little from the stored rows, e.g. rpj at 1% 6.3% against
-6.0%, the whole pool's R^2 0.912 against 0.919: the fit has changed a little since; the picks are the same.) On the
-crossover's first batch it does better: ``--tasks sim-crossover --sim-seeds 6 --first-sim-seed 0`` and ``6``,
-``--methods ours-rounds --levels 0.02`` (2 x 27 minutes side by side), CRPS at 2% by simulation 2.57, 1.25, 3.14,
-0.64, 0.38, 0.55, 0.15, 0.40, 1.23, 0.22, 1.03, 2.15, mean 1.14 against ours' 1.61 in one batch (-0.47 +- 0.26,
-better in 9 of 12, p 0.08), random picks' 1.13 (+0.01 +- 0.25, better in 7, p 0.85) and cheapest-first's 1.29;
-covered 11 of 12; 71-119 runs.
+side), with ours and V-optimal rerun beside it (45 minutes). As the loop first had it (``ours-rounds`` at commit
+b44a3cc), a round bought the batch that fits the round: most Gadre et al. runs above 100M parameters cost more than 1%
+of the pool, so it never bought them, spent 3.5% of the pool by the 5% level and nothing after, and trailed ours: mean
+relative error 4.4 / 4.4% at 5% / 10% against ours' 3.5 / 3.3% and V-optimal's 3.0 / 2.8% (better than ours on 6 of 12:
+rpj 0.47% against 0.57 / 0.93%, its c4_en, falcon-refinedweb and openlm sets, rw_original/de-en and /redpajama; worse on
+c4_original, 5.7% against 1.4 / 1.2%, the code and ptb sets and rpj/redpajama). As the loop has it now, a round trains
+the head of the batch planned for all the budget left (its first picks that fit the round, at least one: a receding
+horizon; 8 minutes): it spends what ours spends (4.7% / 9.8%) and its picks are ours' on 11 of 12 tasks at 5% and at 10%
+(errors 5.68 / 3.55 / 3.66 / 3.31% at 1% / 2% / 5% / 10%, ours 5.68 / 3.66 / 3.46 / 3.32%; rw_original/code differs,
+7.8% against 5.3% at 5%). A round's budget sets the loop's pace without costing the design anything here; it does not
+make it better. (On these 12 tasks ours less V-optimal: +0.47 +- 0.66 points at 5%, better on 7; +0.52 +- 0.36 at 10%,
+better on 3. The rerun's numbers differ a little from the stored rows, e.g. rpj at 1% 6.3% against 6.0%, the whole
+pool's R^2 0.912 against 0.919: the fit has changed a little since; the picks are the same.) On the crossover's first
+batch it does better: ``--tasks sim-crossover --sim-seeds 6 --first-sim-seed 0`` and ``6``, ``--methods ours-rounds
+--levels 0.02`` (2 x 27 minutes side by side), CRPS at 2% by simulation 2.57, 1.25, 3.14, 0.64, 0.38, 0.55, 0.15, 0.40,
+1.23, 0.22, 1.03, 2.15, mean 1.14 against ours' 1.61 in one batch (-0.47 +- 0.26, better in 9 of 12, p 0.08), random
+picks' 1.13 (+0.01 +- 0.25, better in 7, p 0.85) and cheapest-first's 1.29; covered 11 of 12; 71-119 runs.
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against

@@ -23,7 +23,8 @@ benchmark's settings and scores the crossover as the benchmark does (CRPS in dec
 - ``pool``: ``suggest_runs`` with the candidates themselves as the target (their log losses' mean variance), as a
   user can ask today: learn the law where one could run, whatever the question;
 - ``a+b`` (for example ``information+linear``): the budget in equal steps, the first picked by rule a, then a refit
-  and the next by rule b (what the loop does with a round's budget, ``Design.round_budget``);
+  and the next by rule b (a hard split; the loop's rounds, ``Design.round_budget``, instead train the head of the
+  batch planned for all the budget left: ``bench_design.py --methods ours-rounds``);
 - beside them, the benchmark's rows for random picks (the mean of its seeds) at 2%.
 Usage: python experiments/crossover_first_batch_rules.py ROWS.csv [--sims 0 1 2 3] [--rules linear copula gap outcome]
 [--out table.csv]
