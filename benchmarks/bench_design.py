@@ -366,7 +366,7 @@ from bayes_distill.data.candidates import load_candidates
 from bayes_distill.data.simulate import PAPER_RECOVERY, simulate_paper_design
 from bayes_distill.laws import PAPER_ARCHITECTURE, SUPERVISED_COEFFICIENTS
 from bayes_distill.planner import crossover as plan_crossover
-from bayes_distill.posterior.design import candidate_cost, picked_in_order
+from bayes_distill.posterior.design import batch_head, candidate_cost, picked_in_order
 from bayes_distill.posterior.law_error import log_loss_jacobian
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "experiments"))
@@ -626,14 +626,6 @@ def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, A
 ROUND_SHARE = 0.01  # ``ours-rounds``: a round trains the head of the batch that fits this share of the pool's cost
 
 
-def batch_head(ranked: xr.Dataset, round_budget: float) -> list[str]:
-    """The first picks of a ``suggest_runs`` batch, in the order picked, as far as their costs fit ``round_budget``
-    (FLOPs), and at least the first."""
-    batch = picked_in_order(ranked)
-    spent = np.cumsum(ranked["cost"].sel(candidate=batch).values)
-    return batch[:max(1, int(np.sum(spent <= round_budget)))]
-
-
 def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
     """``ours`` as the loop runs it with a round's budget (``Design.round_budget``): each round plans the batch for
     all the budget left and trains its head that fits ROUND_SHARE of the pool's cost (at least one run), then
@@ -648,7 +640,8 @@ def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, AN
             post = task.fit(pd.concat([fitted, left[left["run"].isin(picked)]]))
         ranked = post.suggest_runs(remaining.drop(columns="loss"), target, budget_left,
                                    cost=task.cost[remaining["run"]].values)
-        head = batch_head(ranked, ROUND_SHARE * task.cost.sum())
+        head = batch_head(picked_in_order(ranked), lambda runs: float(task.cost[runs].sum()),
+                          ROUND_SHARE * task.cost.sum())
         if not head:
             return picked
         picked += head

@@ -580,3 +580,22 @@ def test_a_crossover_nearly_all_beyond_the_range_is_said_to_be_valued_poorly(joi
     inside = ranked.assign_attrs(now, target_share_above_range=0.8, target_share_below_range=0.05)
     assert "now C*" in batch_summary(inside, target) and "caution" not in batch_summary(inside, target)
     assert "now C*" not in batch_summary(joint_posterior.suggest_runs(candidates, TARGET, budget=1e30), TARGET)
+
+
+def test_a_batchs_head_is_its_first_picks_that_fit_and_at_least_the_first():
+    import xarray as xr
+
+    from bayes_distill.posterior.design import batch_head, picked_in_order
+
+    ranked = xr.Dataset({"pick_order": ("candidate", [1, -1, 0, 2]), "cost": ("candidate", [2.0, 5.0, 3.0, 1.0])},
+                        coords={"candidate": ["a", "b", "c", "d"]})
+    batch = picked_in_order(ranked)
+    assert batch == ["c", "a", "d"]
+
+    def cost(runs):  # noqa: ANN001, ANN202
+        return float(ranked["cost"].sel(candidate=runs).sum())
+
+    assert batch_head(batch, cost, 4.0) == ["c"]  # c and a together cost 5
+    assert batch_head(batch, cost, 5.0) == ["c", "a"]
+    assert batch_head(batch, cost, 1.0) == ["c"]  # the first pick, however dear
+    assert batch_head(batch, cost, 1e9) == batch and batch_head([], cost, 1.0) == []

@@ -25,7 +25,14 @@ from bayes_distill.atomic import atomic_path
 from bayes_distill.data.candidates import load_candidates
 from bayes_distill.laws import COEFFICIENTS, SUPERVISED_COEFFICIENTS, Architecture
 from bayes_distill.posterior import load_posterior
-from bayes_distill.posterior.design import candidate_cost, expected_cut, is_wins, picked_in_order, target_quantities
+from bayes_distill.posterior.design import (
+    batch_head,
+    candidate_cost,
+    expected_cut,
+    is_wins,
+    picked_in_order,
+    target_quantities,
+)
 
 RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
 INTERVAL = (0.05, 0.5, 0.95)
@@ -242,14 +249,11 @@ class Design:
         return Plan(head, expected_cut(part))
 
     def _head(self, frame: pd.DataFrame, batch: list[str]) -> list[str]:
-        """The first runs of ``batch`` (in the order picked) that fit a round's budget with the teachers they need,
-        and at least the first; the whole batch without a round's budget."""
+        """The head of ``batch`` that fits a round's budget with the teachers it needs (``batch_head``); the whole
+        batch without a round's budget."""
         if self.round_budget is None:
             return batch
-        size = 1
-        while size < len(batch) and self._cost_with_teachers(frame, batch[:size + 1]) <= self.round_budget:
-            size += 1
-        return batch[:size]
+        return batch_head(batch, lambda runs: self._cost_with_teachers(frame, runs), self.round_budget)
 
     def preview(self) -> pd.DataFrame:
         """What the next round would train, with nothing trained or written: its runs (``role`` "planned") and the

@@ -618,6 +618,15 @@ def picked_in_order(ranked: xr.Dataset) -> list[str]:
     return [str(c) for c in ranked["candidate"].values[order >= 0][np.argsort(order[order >= 0])]]
 
 
+def batch_head(batch: list[str], cost_of: Callable[[list[str]], float], budget: float) -> list[str]:
+    """The first runs of ``batch`` (in the order picked) whose cost together, ``cost_of`` (FLOPs), fits ``budget``,
+    and at least the first however dear: a round that trains part of a plan trains the plan's head."""
+    size = 1
+    while size < len(batch) and cost_of(batch[:size + 1]) <= budget:
+        size += 1
+    return batch[:size]
+
+
 def _crossover_now(post: Any, question: _Question) -> dict[str, Any]:
     """A crossover target's answer now, for the attributes: C*'s 5%, 50% and 95% quantiles (FLOPs, draws' own values;
     +inf above the range searched, -inf below it, as ``summarize_crossover`` gives them), the range (FLOPs) and the
