@@ -3,6 +3,7 @@ resumed after a kill -9 without retraining. The runner's jobs are answered by th
 so that the loop, not the training, is what is tested; the real runner is exercised by the CLI test."""
 
 import json
+import math
 import os
 import re
 import signal
@@ -73,7 +74,7 @@ class LawExecutor:
         pass
 
 
-def design(tmp_path: Path, executor, budget_share: float = 0.3, width=None, round_budget=None):  # noqa: ANN001, ANN201
+def design(tmp_path: Path, executor, budget_share: float = 0.3, width=None, round_budget=math.inf):  # noqa: ANN001, ANN201
     from bayes_distill.loop import Design
     from bayes_distill.runner.sweep import expand, load_spec, model_config, n_params
 
@@ -150,11 +151,12 @@ def test_a_round_trains_the_head_of_the_batch_planned_for_the_budget_left(tmp_pa
     from bayes_distill.cli import main
     from bayes_distill.posterior.design import expected_cut
 
-    with pytest.raises(ValueError, match=r"round_budget must be a finite number of FLOPs > 0 or None; got -1\.0"):
-        design(tmp_path, LawExecutor(tmp_path), round_budget=-1.0)
+    for bad in (-1.0, math.nan):
+        with pytest.raises(ValueError, match=rf"round_budget must be a number of FLOPs > 0 .* got {bad!r}"):
+            design(tmp_path, LawExecutor(tmp_path), round_budget=bad)
     code = main(["design", str(tmp_path / "design.toml"), "--out", str(tmp_path / "cli"), "--budget", "1e20",
                  "--target", "crossover:1e9", "--round-budget", "0"])
-    assert code == 2 and "error: round_budget must be a finite number of FLOPs > 0" in capsys.readouterr().err
+    assert code == 2 and "error: round_budget must be a number of FLOPs > 0" in capsys.readouterr().err
     loop = design(tmp_path, LawExecutor(tmp_path), round_budget=1.0)  # below every run's cost
     loop.step()  # round 0
     table = loop.table()
@@ -170,6 +172,29 @@ def test_a_round_trains_the_head_of_the_batch_planned_for_the_budget_left(tmp_pa
     assert preview.attrs["expected_cut"] == pytest.approx(expected_cut(head), rel=1e-12)  # the head's, not the batch's
     assert expected_cut(head) != pytest.approx(expected_cut(whole), rel=1e-6)
     assert loop.step().trained == [first]
+
+
+@pytest.mark.filterwarnings("ignore")  # short chains on few runs
+def test_by_default_a_round_spends_a_tenth_of_the_budget_left_after_round_0(tmp_path):
+    from dataclasses import replace
+
+    from bayes_distill.loop.design import ROUNDS
+    from bayes_distill.posterior.design import batch_head, picked_in_order
+
+    loop = design(tmp_path, LawExecutor(tmp_path), round_budget=None)
+    loop.step()  # round 0
+    per_round = (loop.budget - loop.rounds()[0].spent) / ROUNDS
+    assert ROUNDS == 10 and loop.round_limit() == pytest.approx(per_round, rel=1e-12)
+    table = loop.table()
+    left = loop._candidates(table)
+    budget_left = loop.budget - loop.rounds()[0].spent
+    post = loop.posterior(0).with_architecture(loop.architecture())
+    batch = picked_in_order(post.suggest_runs(left[left["cost"] <= budget_left].drop(columns="cost"), loop.target,
+                                              budget_left))
+    head = batch_head(batch, lambda runs: table.set_index("run").loc[runs, "cost"].sum(), per_round)
+    assert 1 <= len(head) < len(batch)  # the round trains the batch's first picks, not all of it
+    assert sorted(loop.preview()["run"]) == sorted(head)  # the preview's rows are in the table's order
+    assert sorted(replace(loop, round_budget=math.inf).preview()["run"]) == sorted(batch)  # the whole batch at once
 
 
 def test_a_budget_below_round_0s_cost_is_refused_before_anything_is_trained(tmp_path, capsys):
@@ -252,8 +277,8 @@ tokens_per_param = [1, 4]
 
 
 def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsys):
-    # The real runner on a tiny sweep: round 0 trains one run of each size, round 1 what the posterior suggests for
-    # the largest model at 16 tokens per parameter, within a budget that allows a little more than the start.
+    # The real runner on a tiny sweep: round 0 trains one run of each size, round 1 the batch the posterior suggests
+    # for the largest model at 16 tokens per parameter, within a budget that allows a little more than the start.
     from bayes_distill.cli import main
     from bayes_distill.loop import Design
 
@@ -266,7 +291,7 @@ def test_the_design_command_trains_fits_and_plots_round_by_round(tmp_path, capsy
     start = table.groupby("N")["cost"].min().sum()
     command = ["design", str(spec), "--out", str(out), "--budget", f"{2 * start:.6g}", "--target",
                str(tmp_path / "target.csv"), "--starting-runs", "1", "--chains", "2", "--draws", "200",
-               "--workers", "1"]
+               "--workers", "1", "--round-budget", "inf"]  # one batch after round 0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         code = main(command)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bayes_distill.laws import SCENARIOS
+from bayes_distill.loop.design import ROUNDS
 from bayes_distill.posterior.design import is_wins, target_label
 
 TARGET_HELP = ("what to be surer of: a table of points (CSV/Parquet/netCDF: kind, N, D, and teacher_loss or teacher_N "
@@ -53,8 +54,9 @@ def add_design_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", required=True, help=TARGET_HELP)
     p.add_argument("--round-budget", type=float, help="FLOPs a round after round 0 spends at most: the first picks "
                    "of the batch planned for all the budget left, as far as they fit, and always the first (default: "
-                   "the whole batch in round 1); each round is planned from a refit of the rounds before, and --width "
-                   "can stop the loop before the budget is spent")
+                   f"1/{ROUNDS} of the budget left after round 0; inf: the whole batch in round 1); each round is "
+                   "planned from a refit of the rounds before, and --width can stop the loop before the budget is "
+                   "spent")
     p.add_argument("--width", type=float, help="stop once the target's 90%% interval is narrower (its units; 1 for a "
                                                "wins target: stop once decided)")
     p.add_argument("--starting-runs", type=int, help="runs of each kind in round 0 (default 2.5 per coefficient)")

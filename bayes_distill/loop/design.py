@@ -1,9 +1,9 @@
 """The closed loop: train, fit, ask the posterior which runs to train next, and again, until a question is decided.
 
 A sweep spec's families define the candidate runs. Round 0 trains the cheapest runs that identify the law; every
-later round trains the batch ``Posterior.suggest_runs`` picks for the target within the budget left, or, where a
-round's budget is given, the head of that batch (its first picks) that fits the round, so that every round is
-picked from the refit of all the runs before it. Each round
+later round plans the batch ``Posterior.suggest_runs`` picks for the target within all the budget left and trains
+the head of that batch (its first picks) that fits a round's budget, by default 1/ROUNDS of the budget left after
+round 0: a receding horizon, so that every round is picked from the refit of all the runs before it. Each round
 is kept in ``out/rounds``: its plan (written before training), its posterior and its record (written after), each
 file whole or absent, and the runner keeps each trained job; so a loop killed at any point resumes where it was,
 retraining nothing.
@@ -35,6 +35,9 @@ from bayes_distill.posterior.design import (
 )
 
 RUNS_PER_COEFFICIENT = 2.5  # round 0: the cheapest runs, this many per coefficient of each law the spec trains
+ROUNDS = 10  # by default a later round spends at most 1/ROUNDS of the budget left after round 0: a refit
+# between small rounds lets what the last runs told steer the next (it scored better than one batch on the
+# simulated crossover: benchmarks/bench_design.py)
 INTERVAL = (0.05, 0.5, 0.95)
 
 
@@ -97,8 +100,9 @@ class Design:
     run is trained. ``round_budget``: the FLOPs a later round spends at most (its runs and the teachers they need):
     of the batch suggested for all the budget left, the runs in the order they were picked as far as they fit, and
     always the first however dear (a receding horizon: plan for the whole budget, train the plan's head, refit,
-    plan again); None trains the whole batch in round 1. Smaller rounds pick from what the rounds before learned and
-    give ``width`` the chance to stop the loop before the budget is spent, without shutting out a dear run."""
+    plan again); None (the default): 1/ROUNDS of the budget left after round 0; ``math.inf``: the whole batch in
+    round 1. Smaller rounds pick from what the rounds before learned and give ``width`` the chance to stop the loop
+    before the budget is spent, without shutting out a dear run; each costs a fit."""
 
     spec: str | os.PathLike[str]
     out: str | os.PathLike[str]
@@ -116,8 +120,9 @@ class Design:
             raise ValueError(f"budget must be a finite number of FLOPs > 0; got {self.budget!r}")
         if self.width is not None and not self.width > 0:
             raise ValueError(f"width must be > 0; got {self.width!r}")
-        if self.round_budget is not None and not (math.isfinite(self.round_budget) and self.round_budget > 0):
-            raise ValueError(f"round_budget must be a finite number of FLOPs > 0 or None; got {self.round_budget!r}")
+        if self.round_budget is not None and not self.round_budget > 0:  # NaN fails too
+            raise ValueError(f"round_budget must be a number of FLOPs > 0 (math.inf: the whole batch at once) or None "
+                             f"(1/{ROUNDS} of the budget left after round 0); got {self.round_budget!r}")
         self.out = Path(self.out)
         (self.out / "rounds").mkdir(parents=True, exist_ok=True)
 
@@ -248,12 +253,19 @@ class Design:
         part = post.assess_batch(affordable.set_index("run").loc[head].reset_index(), self.target, seed=self.seed)
         return Plan(head, expected_cut(part))
 
+    def round_limit(self) -> float:
+        """The FLOPs a round after round 0 spends at most: ``round_budget`` if given, else 1/ROUNDS of the budget
+        left after round 0 (which must be finished)."""
+        if self.round_budget is not None:
+            return float(self.round_budget)
+        return (self.budget - self.rounds()[0].spent) / ROUNDS
+
     def _head(self, frame: pd.DataFrame, batch: list[str]) -> list[str]:
-        """The head of ``batch`` that fits a round's budget with the teachers it needs (``batch_head``); the whole
-        batch without a round's budget."""
-        if self.round_budget is None:
+        """The head of ``batch`` that fits a round's budget with the teachers it needs (``batch_head``)."""
+        limit = self.round_limit()
+        if math.isinf(limit):
             return batch
-        return batch_head(batch, lambda runs: self._cost_with_teachers(frame, runs), self.round_budget)
+        return batch_head(batch, lambda runs: self._cost_with_teachers(frame, runs), limit)
 
     def preview(self) -> pd.DataFrame:
         """What the next round would train, with nothing trained or written: its runs (``role`` "planned") and the
