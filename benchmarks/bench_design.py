@@ -376,6 +376,8 @@ from scoring import crps  # noqa: E402
 DRAWS = 500
 DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
 CROSSOVER = ("crossover", 2.718e9, "teacher-inference")  # the crossover target: the smallest target student
+ROUND_SHARE = 0.01  # ``ours-rounds``' round (``--round-share``): at the 10% level, the loop's default round, a
+# tenth of the budget after round 0
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,7 @@ class Task:
     question: tuple | None = None  # a planner answer to be surer of, in place of the target's runs
     truth: float | None = None  # the question's true answer (log10 FLOPs for a crossover)
     given: pd.DataFrame | None = None  # runs trained before the pool (fitted in every fit, at no cost)
+    round_share: float = ROUND_SHARE  # ``ours-rounds``: a round's budget, as a share of the pool's cost
 
     def fit(self, runs: pd.DataFrame) -> bd.Posterior:
         """The benchmark's fit of ``runs`` of the pool, with the given runs and the fixed coefficients."""
@@ -623,13 +626,10 @@ def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, A
     return [str(c) for c in out["candidate"].values[out["selected"].values]]
 
 
-ROUND_SHARE = 0.01  # ``ours-rounds``: a round trains the head of the batch that fits this share of the pool's cost
-
-
 def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
-    """``ours`` as the loop runs it with a round's budget (``Design.round_budget``): each round plans the batch for
-    all the budget left and trains its head that fits ROUND_SHARE of the pool's cost (at least one run), then
-    refits (the last refit is the level's)."""
+    """``ours`` as the loop runs it (``Design``): each round plans the batch for all the budget left and trains
+    its head that fits ``task.round_share`` of the pool's cost (at least one run), then refits (the last refit is
+    the level's)."""
     target, picked = task.question if task.question is not None else task.target.drop(columns="loss"), []
     while True:
         remaining = left[~left["run"].isin(picked)]
@@ -641,7 +641,7 @@ def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, AN
         ranked = post.suggest_runs(remaining.drop(columns="loss"), target, budget_left,
                                    cost=task.cost[remaining["run"]].values)
         head = batch_head(picked_in_order(ranked), lambda runs: float(task.cost[runs].sum()),
-                          ROUND_SHARE * task.cost.sum())
+                          task.round_share * task.cost.sum())
         if not head:
             return picked
         picked += head
@@ -756,6 +756,8 @@ def main() -> None:
     ap.add_argument("--finished-warmup", action="store_true",
                     help="Gadre et al. tasks: leave out of the pool the runs that stopped inside their learning-rate "
                          "warm-up (53M and 360M parameters at M = 5, one each per training set)")
+    ap.add_argument("--round-share", type=float, default=ROUND_SHARE,
+                    help=f"ours-rounds: a round's budget as a share of the pool's cost (default {ROUND_SHARE})")
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
     ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
     args = ap.parse_args()
@@ -774,7 +776,7 @@ def main() -> None:
         simulations = args.sim_seeds if name.startswith("sim-") else 1
         for sim_seed in range(args.first_sim_seed, args.first_sim_seed + simulations):
             task = TASKS[name](sim_seed, args.law_error)
-            task = finished_warmup(task) if args.finished_warmup else task
+            task = replace(finished_warmup(task) if args.finished_warmup else task, round_share=args.round_share)
             rows += run_task(task, sim_seed, args, rows)
     table = pd.DataFrame(rows)
     scored = ["runs", "spent", "r2", "rel_error", "cover90", "width90", *(["crps"] if "crps" in table else [])]

@@ -182,6 +182,8 @@ def test_by_default_a_round_spends_a_tenth_of_the_budget_left_after_round_0(tmp_
     from bayes_distill.posterior.design import batch_head, picked_in_order
 
     loop = design(tmp_path, LawExecutor(tmp_path), round_budget=None)
+    with pytest.raises(ValueError, match="1/ROUNDS of the budget left after round 0, which has not run yet"):
+        loop.round_limit()
     loop.step()  # round 0
     per_round = (loop.budget - loop.rounds()[0].spent) / ROUNDS
     assert ROUNDS == 10 and loop.round_limit() == pytest.approx(per_round, rel=1e-12)

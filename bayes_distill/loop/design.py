@@ -258,7 +258,11 @@ class Design:
         left after round 0 (which must be finished)."""
         if self.round_budget is not None:
             return float(self.round_budget)
-        return (self.budget - self.rounds()[0].spent) / ROUNDS
+        rounds = self.rounds()
+        if not rounds:
+            raise ValueError("the default round budget is 1/ROUNDS of the budget left after round 0, which has not "
+                             "run yet: step() first, or give round_budget")
+        return (self.budget - rounds[0].spent) / ROUNDS
 
     def _head(self, frame: pd.DataFrame, batch: list[str]) -> list[str]:
         """The head of ``batch`` that fits a round's budget with the teachers it needs (``batch_head``)."""
