@@ -4,9 +4,9 @@ Reads the rows ``bench_design.py --tasks sim-crossover ... --out`` wrote (one or
 ``--first-sim-seed``, concatenated) and prints, for the 2.7B student's crossover budget:
 - each method's mean CRPS of log10 C* (decades, lower is better) and how many of its runs' 90% intervals covered
   the truth, at each level of the pool's cost (random: every seed counted);
-- ours less each other method, paired by simulation (random: the mean of its seeds), by ``paired_gaps``: mean +-
-  standard error, the share of simulations where ours was better, and Wilcoxon's signed-rank p.
-Usage: python experiments/crossover_suite.py ROWS.csv [ROWS.csv ...]
+- ours (or ``--method``) less each other method, paired by simulation (random: the mean of its seeds), by
+  ``paired_gaps``: mean +- standard error, the share of simulations where it was better, and Wilcoxon's signed-rank p.
+Usage: python experiments/crossover_suite.py ROWS.csv [ROWS.csv ...] [--method ours-rounds]
 
 Measured (``benchmarks/results/design_sim_crossover.csv``, simulations 0-11; see ``bench_design.py``'s docstring
 for the table): printed by this script, not restated here.
@@ -35,18 +35,22 @@ def by_method(rows: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rows", nargs="+", type=Path)
+    ap.add_argument("--method", default="ours", help="whose gaps to the others to print (default ours; also "
+                    "ours-rounds), on the simulations it ran")
     args = ap.parse_args()
     rows = pd.concat([pd.read_csv(path) for path in args.rows], ignore_index=True)
     rows = rows[rows["task"] == "sim-crossover"]
     print(f"simulations: {sorted(rows['sim_seed'].unique().tolist())}")
     print("CRPS of log10 C* (decades) / 90% interval covered the truth, by level of the pool's cost:")
     print(by_method(rows).to_string())
-    gaps = bench_design.paired_gaps(rows, "ours", score="crps")
-    gaps["crps_gap_to_ours"] = -gaps["crps_gap_to_ours"]  # ours less the method, as the docstrings report it
+    mine = args.method
+    rows = rows[rows["sim_seed"].isin(rows.loc[rows["method"] == mine, "sim_seed"])]  # the simulations it ran
+    gaps = bench_design.paired_gaps(rows, mine, score="crps")
+    gaps[f"crps_gap_to_{mine}"] = -gaps[f"crps_gap_to_{mine}"]  # it less the method, as the docstrings report it
     gaps["better_share"] = 1 - gaps["better_share"] - gaps["tied_share"]
-    print("\nours less each method (paired by simulation; negative: ours better):")
-    print(gaps.rename(columns={"crps_gap_to_ours": "ours_less_method", "better_share": "ours_better_share"})
-          .round(3).to_string())
+    print(f"\n{mine} less each method (paired by simulation; negative: {mine} better):")
+    print(gaps.rename(columns={f"crps_gap_to_{mine}": f"{mine}_less_method", "better_share": f"{mine}_better_share"})
+          .dropna(subset=[f"{mine}_less_method"]).round(3).to_string())
 
 
 if __name__ == "__main__":
