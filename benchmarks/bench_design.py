@@ -106,6 +106,13 @@ batch it does better: ``--tasks sim-crossover --sim-seeds 6 --first-sim-seed 0``
 --levels 0.02`` (2 x 27 minutes side by side), CRPS at 2% by simulation 2.57, 1.25, 3.14, 0.64, 0.38, 0.55, 0.15, 0.40,
 1.23, 0.22, 1.03, 2.15, mean 1.14 against ours' 1.61 in one batch (-0.47 +- 0.26, better in 9 of 12, p 0.08), random
 picks' 1.13 (+0.01 +- 0.25, better in 7, p 0.85) and cheapest-first's 1.29; covered 11 of 12; 71-119 runs.
+The same rounds on to 10% (``--levels 0.02 0.05 0.1``, simulations 0-2, 3-5, 6-8 and 9-11, two at a time beside
+other work, 54-81 minutes each; ``experiments/crossover_suite.py ... --method ours-rounds``): CRPS 1.14 / 0.86 / 0.63
+decades at 2% / 5% / 10% (ours in one batch 1.61 / 1.03 / 0.56, random picks 1.13 / 1.28 / 1.17, cheapest-first 1.29 /
+1.24 / 1.17, the whole pool 0.64); less ours -0.47 +- 0.26 (9 of 12 better, p 0.08), -0.18 +- 0.20 (8, p 0.30), +0.07
++- 0.13 (7, p 0.97); less random +0.01 +- 0.25 (7, p 0.85), -0.42 +- 0.22 (10, p 0.05), -0.54 +- 0.16 (11, p 0.005);
+covered 11 / 12 / 12 of 12; 94 / 157 / 214 runs on average. Rounds gain on one batch early and cost nothing after, so
+they are the loop's default (a tenth of the budget left after round 0: at the 10% level, these rounds).
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against
