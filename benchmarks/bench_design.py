@@ -7,13 +7,12 @@ compute accounting's 3 F(N) D). At each level a method picks a batch worth the b
 (the defaults but 2 x 500 draws) and the target scored: R^2 and mean relative error of the predictive median, the
 90% interval's coverage and median width (relative to the loss).
 Methods: ``ours`` (``suggest_runs``, target: the target runs' points), ``ours-rounds`` (the same in rounds: each
-round trains the head of the batch planned for the budget left that fits ROUND_SHARE of the pool's cost, then
-refits), ``random`` (5 seeds: random order, each run
-taken if it fits), ``cheapest`` (cheapest first), ``largest-first`` (the pool's largest student size first, the
-cheapest run of a size first: the practitioner's rule of training as near the target as the budget allows), and
-``d-optimal`` / ``v-optimal``: greedy per FLOP on the
+round trains the head of the batch planned for the budget left that fits ``--round-share`` of the pool's cost, then
+refits), ``random`` (5 seeds: random order, each run taken if it fits), ``cheapest`` (cheapest first),
+``largest-first`` (the pool's largest student size first, the cheapest run of a size first: the practitioner's rule
+of training as near the target as the budget allows), and ``d-optimal`` / ``v-optimal``: greedy per FLOP on the
 linearisation at the current fit's posterior median (the Fisher information of the fitted runs; D: log det, V: the
-target's mean variance).
+target's mean variance); ``v-optimal-rounds``: V-optimal in the same rounds as ``ours-rounds``.
 Tasks: the Gadre et al. (2024) runs of each training set, scored on each of 8 validation sets (24 tasks; pool: models
 up to 411.6M parameters, target: 1.44B and 6.89B); the paper's simulated supervised design (71 runs, 1% noise; pool:
 up to 1.2B parameters, target: larger); its distilled runs (PAPER_RECOVERY, 1% noise; pool: students up to 1.82B,
@@ -641,25 +640,41 @@ def pick_ours(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, A
     return [str(c) for c in out["candidate"].values[out["selected"].values]]
 
 
-def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
-    """``ours`` as the loop runs it (``Design``): each round plans the batch for all the budget left and trains
-    its head that fits ``task.round_share`` of the pool's cost (at least one run), then refits (the last refit is
-    the level's)."""
-    target, picked = task.question if task.question is not None else task.target.drop(columns="loss"), []
+def in_rounds(plan: Method, post: bd.Posterior, fitted: pd.DataFrame, left: pd.DataFrame, task: Task,
+              budget: float, rng: np.random.Generator) -> list[str]:
+    """A method as the loop runs it (``Design``): each round ``plan`` orders the batch for all the budget left, the
+    round trains its head that fits ``task.round_share`` of the pool's cost (at least one run), then refits (the last
+    refit is the level's). A receding horizon: each round plans on all that the rounds before revealed."""
+    picked: list[str] = []
     while True:
         remaining = left[~left["run"].isin(picked)]
         budget_left = budget - float(task.cost[picked].sum())
         if not len(remaining) or not (task.cost[remaining["run"]] <= budget_left).any():
             return picked
+        trained = pd.concat([fitted, left[left["run"].isin(picked)]])
         if picked:  # the rounds before, fitted
-            post = task.fit(pd.concat([fitted, left[left["run"].isin(picked)]]))
-        ranked = post.suggest_runs(remaining.drop(columns="loss"), target, budget_left,
-                                   cost=task.cost[remaining["run"]].values)
-        head = batch_head(picked_in_order(ranked), lambda runs: float(task.cost[runs].sum()),
-                          task.round_share * task.cost.sum())
+            post = task.fit(trained)
+        head = batch_head(plan(post, trained, remaining, task, budget_left, rng),
+                          lambda runs: float(task.cost[runs].sum()), task.round_share * task.cost.sum())
         if not head:
             return picked
         picked += head
+
+
+def ours_in_order(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
+    """``suggest_runs``' batch, in the order it picked its runs."""
+    target = task.question if task.question is not None else task.target.drop(columns="loss")
+    ranked = post.suggest_runs(left.drop(columns="loss"), target, budget, cost=task.cost[left["run"]].values)
+    return picked_in_order(ranked)
+
+
+def pick_ours_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201
+    return in_rounds(ours_in_order, post, fitted, left, task, budget, rng)
+
+
+def pick_v_rounds(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201
+    """V-optimal in the loop's rounds: its greedy order (the order it picked) is the batch's."""
+    return in_rounds(pick_v, post, fitted, left, task, budget, rng)
 
 
 def pick_random(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG001
@@ -684,8 +699,8 @@ def pick_v(post, fitted, left, task, budget, rng):  # noqa: ANN001, ANN201, ARG0
 
 
 METHODS: dict[str, Method] = {"ours": pick_ours, "ours-rounds": pick_ours_rounds, "random": pick_random,
-                              "cheapest": pick_cheapest,
-                              "largest-first": pick_largest, "d-optimal": pick_d, "v-optimal": pick_v}
+                              "cheapest": pick_cheapest, "largest-first": pick_largest, "d-optimal": pick_d,
+                              "v-optimal": pick_v, "v-optimal-rounds": pick_v_rounds}
 
 
 def run_method(task: Task, method: str, levels: list[float], seed: int) -> list[dict]:
@@ -772,7 +787,8 @@ def main() -> None:
                     help="Gadre et al. tasks: leave out of the pool the runs that stopped inside their learning-rate "
                          "warm-up (53M and 360M parameters at M = 5, one each per training set)")
     ap.add_argument("--round-share", type=float, default=ROUND_SHARE,
-                    help=f"ours-rounds: a round's budget as a share of the pool's cost (default {ROUND_SHARE})")
+                    help=f"ours-rounds and v-optimal-rounds: a round's budget as a share of the pool's cost (default "
+                         f"{ROUND_SHARE})")
     ap.add_argument("--out", type=Path, help="a CSV to write every row to")
     ap.add_argument("--speed", action="store_true", help="only time the ranking of 1,000 candidates")
     args = ap.parse_args()
