@@ -120,6 +120,25 @@ simulation 1.92, 0.89, 1.21, 0.54, 0.58, 0.32, 0.62, 0.45, 2.42, 0.18, 2.28, 2.1
 85-125 runs (``experiments/crossover_suite.py`` on the three crossover files, this one's method renamed). The first
 eight simulations (0.78 against random's 1.29) did not foretell the last four (1.82 against 0.82): at 2% the
 crossover's answer swings by decades with the runs' noise, and no rule measured here beats random picks there.
+A budget given at once, as the loop is given ``--budget``: ``--levels 0.05`` alone, so each method plans its 5% from
+the start instead of adding to its own 1% and 2% batches (the levels above are nested). All 24 Gadre et al. tasks
+(``--methods ours-rounds ours v-optimal --round-share 0.005``, two halves side by side, 8-10 minutes; then
+``--methods v-optimal-rounds --round-share 0.005``, 25 minutes, and ``--methods largest-first cheapest random
+--random-seeds 5``, 26 minutes, beside other work; rows in ``results/design_gadre_at_once_5.csv``). Mean relative
+error / 90% coverage: ours 2.96% / 99%, ours in the loop's rounds (0.5% of the pool: its default for this budget)
+3.08% / 99%, V-optimal 4.04% / 100%, V-optimal in the same rounds 4.12% / 100%, cheapest-first 3.85% / 100%,
+largest-first 4.27% / 93%, random (5 seeds) 4.69% / 96%; the whole pool 2.35% / 97%. The loop's rounds less
+V-optimal's rounds -1.04 +- 0.39 points (better in 19 of 24, Wilcoxon p 0.0065), less V-optimal -0.96 +- 0.39 (19,
+p 0.0087), less random -1.61 +- 0.27 (22, p 2e-5), less largest-first -1.19 +- 0.47 (17, p 0.023); ours in one batch
+less V-optimal -1.08 +- 0.40 (19, p 0.0065). V-optimal in rounds picks as in one batch on 23 of 24 tasks, ours on 18.
+R^2 within 0.02 of the whole pool's: ours 15 of 24, the loop's rounds 14, V-optimal 10, its rounds 9, cheapest 10,
+largest-first 6, random 6.8. At 10% given at once (``--methods ours v-optimal --levels 0.1``, 16 minutes beside other
+work; ``results/design_gadre_at_once_10.csv``) the gain is gone: ours 3.40%, V-optimal 3.38% (+0.03 +- 0.37, 12 of
+24, p 0.99), R^2 within 0.02 on 12 and 11. Ours is worse at 10% than at 5% on the c4_original tasks (4.9% against
+1.4% scored on C4; the whole pool 2.2%), where its 10% batch holds the 360M run at twice the 5% batch's tokens,
+which extrapolates worse to 1.44B and 6.89B. Error here is not monotone in what is spent: which runs extrapolate beyond
+the pool's sizes, more than how many are bought, sets it, and the gain at 5%, paired and significant over 24 tasks,
+rests on that.
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against
