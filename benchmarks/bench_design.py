@@ -140,15 +140,15 @@ less V-optimal -1.08 +- 0.40 (19, p 0.0065). V-optimal in rounds picks as in one
 R^2 within 0.02 of the whole pool's: ours 15 of 24, the loop's rounds 14, V-optimal 10, its rounds 9, cheapest 10,
 largest-first 6, random 6.8. At 10% given at once (``--methods ours v-optimal --levels 0.1``, 16 minutes beside other
 work; ``results/design_gadre_at_once_10.csv``) the gain is gone: ours 3.40%, V-optimal 3.38% (+0.03 +- 0.37, 12 of
-24, p 0.99), R^2 within 0.02 on 12 and 11. At 2% given at once (``--methods ours-rounds ours v-optimal random
+24, p 0.99), R^2 within 0.02 on 12 and 11. Ours is worse at 10% than at 5% on the c4_original tasks (4.9% against
+1.4% scored on C4; the whole pool 2.2%), where its 10% batch holds the 360M run at twice the 5% batch's tokens, which
+extrapolates worse to 1.44B and 6.89B. At 2% given at once (``--methods ours-rounds ours v-optimal random
 --random-seeds 5 --round-share 0.002 --levels 0.02``, 35 minutes beside other work;
 ``results/design_gadre_at_once_2.csv``): ours 5.36% / 88%, the loop's rounds 5.54% / 88%, V-optimal 4.87% / 100%,
 random 6.12% / 92%; ours less V-optimal +0.49 +- 1.03 (9 of 24 better, p 0.56), less random -0.76 +- 0.67 (14, p
-0.34). Ours is worse at 10% than at 5% on the c4_original tasks (4.9% against
-1.4% scored on C4; the whole pool 2.2%), where its 10% batch holds the 360M run at twice the 5% batch's tokens,
-which extrapolates worse to 1.44B and 6.89B. Error here is not monotone in what is spent: which runs extrapolate beyond
-the pool's sizes, more than how many are bought, sets it, and the gain at 5%, paired and significant over 24 tasks,
-rests on that: at 2% and at 10% the order differs.
+0.34). Error here is not monotone in what is spent: which runs extrapolate beyond the pool's sizes, more than how many
+are bought, sets it, and the gain at 5%, paired and significant over 24 tasks, rests on that: at 2% and at 10% the
+order differs.
 Which runs, by 5% (the 1%, 2% and 5% rounds' batches; ``picked`` in ``--out``): on rpj, rw_original and
 rw_original/redpajama, both ours and V-optimal buy runs at 53M, 125M and the pool's largest N (360M, non-embedding);
 ours spends more on one dear 360M run (46 tokens per parameter), V-optimal on more mid-size runs (8 runs against
@@ -435,7 +435,7 @@ class Task:
     question: tuple | None = None  # a planner answer to be surer of, in place of the target's runs
     truth: float | None = None  # the question's true answer (log10 FLOPs for a crossover)
     given: pd.DataFrame | None = None  # runs trained before the pool (fitted in every fit, at no cost)
-    round_share: float = ROUND_SHARE  # ``ours-rounds``: a round's budget, as a share of the pool's cost
+    round_share: float = ROUND_SHARE  # the ``*-rounds`` methods' round budget, a share of the pool's cost
 
     def fit(self, runs: pd.DataFrame) -> bd.Posterior:
         """The benchmark's fit of ``runs`` of the pool, with the given runs and the fixed coefficients."""
