@@ -420,8 +420,8 @@ from scoring import crps  # noqa: E402
 DRAWS = 500
 DISTILLED_POOL_MAX_N = 2e9  # distilled pool: students up to 1.82B parameters; target: 2.7B-7.7B
 CROSSOVER = ("crossover", 2.718e9, "teacher-inference")  # the crossover target: the smallest target student
-ROUND_SHARE = 0.01  # ``ours-rounds``' round (``--round-share``): at the 10% level, the loop's default round, a
-# tenth of the budget after round 0
+ROUND_SHARE = 0.01  # the ``*-rounds`` methods' round (``--round-share``): at the 10% level, the loop's default
+# round, a tenth of the budget after round 0
 
 
 @dataclass(frozen=True)
