@@ -896,6 +896,18 @@ def paired_gaps(table: pd.DataFrame, baseline: str, score: str = "rel_error") ->
                          "wilcoxon_p": grouped.apply(signed_rank_p)})
 
 
+def gaps_of(table: pd.DataFrame, method: str, score: str = "rel_error", scale: float = 1.0) -> pd.DataFrame:
+    """``method``'s ``score`` less each other method's, paired as ``paired_gaps`` pairs them (negative: ``method``
+    better), times ``scale`` (100: points of relative error); ``method_better_share`` is the share of the suite where
+    ``method`` was better, ``method_less`` the mean gap."""
+    gaps = paired_gaps(table, method, score)
+    gaps[f"{score}_gap_to_{method}"] *= -scale
+    gaps["standard_error"] *= scale
+    gaps["better_share"] = 1 - gaps["better_share"] - gaps["tied_share"]
+    gaps = gaps.rename(columns={f"{score}_gap_to_{method}": f"{method}_less", "better_share": f"{method}_better_share"})
+    return gaps.dropna(subset=[f"{method}_less"])
+
+
 def signed_rank_p(gaps: pd.Series) -> float:
     """The two-sided p-value of Wilcoxon's signed-rank test on paired gaps; tied pairs (a gap of exactly 0: both
     methods picked the same runs) carry no sign and are left out, as Wilcoxon's test does; 1 when none is left."""

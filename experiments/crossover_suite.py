@@ -5,7 +5,7 @@ Reads the rows ``bench_design.py --tasks sim-crossover ... --out`` wrote (one or
 - each method's mean CRPS of log10 C* (decades, lower is better) and how many of its runs' 90% intervals covered
   the truth, at each level of the pool's cost (random: every seed counted);
 - ours (or ``--method``) less each other method, paired by simulation (random: the mean of its seeds), by
-  ``paired_gaps``: mean +- standard error, the share of simulations where it was better, and Wilcoxon's signed-rank p.
+  ``gaps_of``: mean +- standard error, the share of simulations where it was better, and Wilcoxon's signed-rank p.
 Usage: python experiments/crossover_suite.py ROWS.csv [ROWS.csv ...] [--method ours-rounds]
 
 Measured (``benchmarks/results/design_sim_crossover.csv``, simulations 0-11; see ``bench_design.py``'s docstring
@@ -45,13 +45,9 @@ def main() -> None:
     print(by_method(rows).to_string())
     mine = args.method
     rows = rows[rows["sim_seed"].isin(rows.loc[rows["method"] == mine, "sim_seed"])]  # the simulations it ran
-    gaps = bench_design.paired_gaps(rows, mine, score="crps")
-    gaps[f"crps_gap_to_{mine}"] = -gaps[f"crps_gap_to_{mine}"]  # it less the method, as the docstrings report it
-    gaps["better_share"] = 1 - gaps["better_share"] - gaps["tied_share"]
+    gaps = bench_design.gaps_of(rows, mine, score="crps")
     print(f"\n{mine} less each method (paired by simulation; negative: {mine} better):")
-    print(gaps.rename(columns={f"crps_gap_to_{mine}": f"{mine}_less_method", "better_share": f"{mine}_better_share"})
-          .dropna(subset=[f"{mine}_less_method"]).round(3).to_string())
-
+    print(gaps.round(3).to_string())
 
 if __name__ == "__main__":
     main()

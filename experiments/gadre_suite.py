@@ -5,7 +5,7 @@ at the same levels, concatenated; one whole-pool row per task is kept) and print
 - each method's mean relative error on the target (%), the share of target runs its 90% interval covered, its
   median R^2 and on how many tasks its R^2 came within 0.02 of the whole pool's fit or above it (random: the mean of
   its seeds), at each level of the pool's cost;
-- ``--method`` less each other method, paired by task (random: the mean of its seeds), by ``paired_gaps``: mean +-
+- ``--method`` less each other method, paired by task (random: the mean of its seeds), by ``gaps_of``: mean +-
   standard error in points of relative error, the share of tasks where it was better, and Wilcoxon's signed-rank p.
 Usage: python experiments/gadre_suite.py ROWS.csv [ROWS.csv ...] [--method ours-rounds]
 
@@ -56,14 +56,9 @@ def main() -> None:
           f"error, median R^2 {whole['r2'].median():.2f}")
     print(by_method(rows).to_string())
     mine = args.method
-    gaps = bench_design.paired_gaps(rows, mine)
-    gaps["rel_error_gap_to_" + mine] = -100 * gaps["rel_error_gap_to_" + mine]  # it less the method, in points
-    gaps["standard_error"] = 100 * gaps["standard_error"]
-    gaps["better_share"] = 1 - gaps["better_share"] - gaps["tied_share"]
+    gaps = bench_design.gaps_of(rows, mine, scale=100)
     print(f"\n{mine} less each method (paired by task, points of relative error; negative: {mine} better):")
-    names = {"rel_error_gap_to_" + mine: f"{mine}_less_method", "better_share": f"{mine}_better_share"}
-    print(gaps.rename(columns=names).dropna(subset=[f"{mine}_less_method"]).round(3).to_string())
-
+    print(gaps.round(3).to_string())
 
 if __name__ == "__main__":
     main()
