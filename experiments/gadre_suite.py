@@ -42,6 +42,16 @@ def by_method(rows: pd.DataFrame) -> pd.DataFrame:
                          "r2_near_whole": grouped["near_whole"].sum()}).round(2)
 
 
+def one_whole_pool_row(rows: pd.DataFrame) -> pd.DataFrame:
+    """Each task's whole-pool row, once: files run side by side each hold the same reference fit. Rows that disagree
+    (a fit changed between the runs) are an error naming the task, not a silent pick of the first."""
+    whole = rows[rows["method"] == "whole pool"]
+    spread = whole.groupby("task")["r2"].agg(lambda r2: r2.max() - r2.min())
+    if (spread > 1e-9).any():
+        raise ValueError(f"whole-pool rows disagree across the files for task(s) {sorted(spread[spread > 1e-9].index)}")
+    return whole.drop_duplicates("task")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("rows", nargs="+", type=Path)
@@ -49,8 +59,7 @@ def main() -> None:
     args = ap.parse_args()
     rows = pd.concat([pd.read_csv(path) for path in args.rows], ignore_index=True)
     rows = rows[rows["task"].isin(list(bench_design.GADRE_TASKS))]
-    rows = pd.concat([rows[rows["method"] != "whole pool"],
-                      rows[rows["method"] == "whole pool"].drop_duplicates("task")], ignore_index=True)
+    rows = pd.concat([rows[rows["method"] != "whole pool"], one_whole_pool_row(rows)], ignore_index=True)
     whole = rows[rows["method"] == "whole pool"]
     print(f"tasks: {rows['task'].nunique()}; the whole pool: {100 * whole['rel_error'].mean():.2f}% mean relative "
           f"error, median R^2 {whole['r2'].median():.2f}")
